@@ -1,0 +1,215 @@
+// Package config loads and validates Kaizen's settings: one TOML file shared
+// by addusers, setpass and reminders, one table per concern.
+//
+// Loading reports every problem at once, each under its key path, so an
+// operator fixes a file in one pass. Secrets may be written inline, read from
+// a "*_file" path, or taken from a KAIZEN_* environment variable; they are
+// never printed.
+package config
+
+import (
+	"crypto/tls"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2"
+)
+
+// Config is the whole settings file.
+type Config struct {
+	OpenStack OpenStack `toml:"openstack"`
+	Sheet     Sheet     `toml:"sheet"`
+	Setpass   Setpass   `toml:"setpass"`
+	Mail      Mail      `toml:"mail"`
+	Store     Store     `toml:"store"`
+	Quotas    Quotas    `toml:"quotas"`
+	Reminders Reminders `toml:"reminders"`
+	Log       Log       `toml:"log"`
+
+	// Path is the file the settings came from ("" for built-in defaults).
+	Path string `toml:"-"`
+}
+
+// OpenStack says how to reach the cloud. Credentials come from clouds.yaml
+// (Cloud) or, when Cloud is empty, from the usual OS_* environment variables.
+type OpenStack struct {
+	Cloud        string   `toml:"cloud"`
+	CloudsFile   string   `toml:"clouds_file"`
+	Region       string   `toml:"region"`
+	Interface    string   `toml:"interface"`
+	Password     Secret   `toml:"password"`
+	PasswordFile string   `toml:"password_file"`
+	Timeout      Duration `toml:"timeout"`
+	// Domain is where requests' projects and users are created unless a row
+	// names another domain.
+	Domain string `toml:"domain"`
+	// AdminProject is the project on which a caller must hold the admin role
+	// for setpass to accept its token.
+	AdminProject       string `toml:"admin_project"`
+	AdminProjectDomain string `toml:"admin_project_domain"`
+
+	auth      gophercloud.AuthOptions
+	endpoint  gophercloud.EndpointOpts
+	tlsConfig *tls.Config
+}
+
+// Auth returns the resolved credentials, endpoint selection and TLS settings
+// for gophercloud. They are resolved once, at load.
+func (o OpenStack) Auth() (gophercloud.AuthOptions, gophercloud.EndpointOpts, *tls.Config) {
+	return o.auth, o.endpoint, o.tlsConfig
+}
+
+// Sheet locates the sign-up spreadsheet.
+type Sheet struct {
+	SpreadsheetID   string `toml:"spreadsheet_id"`
+	Worksheet       string `toml:"worksheet"`
+	CredentialsFile string `toml:"credentials_file"`
+	// Endpoint overrides the Sheets API base URL (tests, proxies).
+	Endpoint       string   `toml:"endpoint"`
+	ApprovedValues []string `toml:"approved_values"`
+}
+
+// Setpass configures the set-password service and how others reach it.
+type Setpass struct {
+	Listen string `toml:"listen"`
+	// URL is the public base URL: links in mail point here, and addusers
+	// calls its API here.
+	URL               string   `toml:"url"`
+	TokenTTL          Duration `toml:"token_ttl"`
+	MaxAttempts       int      `toml:"max_attempts"`
+	MinPasswordLength int      `toml:"min_password_length"`
+	SecretKey         Secret   `toml:"secret_key"`
+	SecretKeyFile     string   `toml:"secret_key_file"`
+	TLSCertFile       string   `toml:"tls_cert_file"`
+	TLSKeyFile        string   `toml:"tls_key_file"`
+	TrustedProxies    []string `toml:"trusted_proxies"`
+}
+
+// Mail holds what every message shares and how it is delivered.
+type Mail struct {
+	Transport         string `toml:"transport"`
+	From              string `toml:"from"`
+	Support           string `toml:"support"`
+	Helpdesk          string `toml:"helpdesk"`
+	CloudName         string `toml:"cloud_name"`
+	LoginURL          string `toml:"login_url"`
+	GettingStartedURL string `toml:"getting_started_url"`
+	TermsURL          string `toml:"terms_url"`
+	TemplatesDir      string `toml:"templates_dir"`
+	Maildir           string `toml:"maildir"`
+	MaxAttempts       int    `toml:"max_attempts"`
+	SMTP              SMTP   `toml:"smtp"`
+}
+
+// SMTP is the smtp transport. TLS is required unless AllowInsecure is set.
+type SMTP struct {
+	Host          string   `toml:"host"`
+	Port          int      `toml:"port"`
+	TLS           string   `toml:"tls"`
+	AllowInsecure bool     `toml:"allow_insecure"`
+	Username      string   `toml:"username"`
+	Password      Secret   `toml:"password"`
+	PasswordFile  string   `toml:"password_file"`
+	EHLOName      string   `toml:"ehlo_name"`
+	PoolSize      int      `toml:"pool_size"`
+	Timeout       Duration `toml:"timeout"`
+}
+
+// Store selects the state database.
+type Store struct {
+	URL     DSN    `toml:"url"`
+	URLFile string `toml:"url_file"`
+}
+
+// Quotas holds the named quota presets and how each service is set.
+type Quotas struct {
+	DefaultPreset string `toml:"default_preset"`
+	// Presets maps a preset name to quota values; ram is in MiB, gigabytes
+	// in GiB, -1 means unlimited.
+	Presets map[string]map[string]int64 `toml:"presets" kaizen:"replace"`
+	// Services maps compute, block-storage and network to "quota-sets" or
+	// "unified-limits".
+	Services map[string]string `toml:"services"`
+}
+
+// Reminders configures the scheduled daemon.
+type Reminders struct {
+	Listen   string `toml:"listen"`
+	Timezone string `toml:"timezone"`
+	Jobs     []Job  `toml:"job"`
+}
+
+// Job is one scheduled job. Keys beyond name, kind and schedule apply to
+// some kinds only.
+type Job struct {
+	Name       string   `toml:"name"`
+	Kind       string   `toml:"kind"`
+	Schedule   string   `toml:"schedule"`
+	Disabled   bool     `toml:"disabled"`
+	Start      Duration `toml:"start"`
+	Interval   Duration `toml:"interval"`
+	After      Duration `toml:"after"`
+	GiveUp     Duration `toml:"give_up"`
+	DaysBefore []int    `toml:"days_before"`
+	To         []string `toml:"to"`
+}
+
+// Log configures the structured log.
+type Log struct {
+	Level  string `toml:"level"`
+	Format string `toml:"format"`
+}
+
+// Defaults returns the built-in settings: a single host with a SQLite store,
+// mail written to a local Maildir, and setpass on loopback.
+func Defaults() Config {
+	return Config{
+		OpenStack: OpenStack{
+			Interface:          "public",
+			Timeout:            Dur(30 * time.Second),
+			Domain:             "Default",
+			AdminProject:       "admin",
+			AdminProjectDomain: "Default",
+		},
+		Sheet: Sheet{
+			Worksheet:      "Form Responses 1",
+			ApprovedValues: []string{"approved", "yes", "true"},
+		},
+		Setpass: Setpass{
+			Listen:            "127.0.0.1:8080",
+			URL:               "http://127.0.0.1:8080/",
+			TokenTTL:          Dur(72 * time.Hour),
+			MaxAttempts:       5,
+			MinPasswordLength: 12,
+		},
+		Mail: Mail{
+			Transport:   "maildir",
+			From:        "Kaizen <kaizen@localhost>",
+			Support:     "support@localhost",
+			Helpdesk:    "helpdesk@localhost",
+			CloudName:   "Kaizen Cloud",
+			Maildir:     "var/mail",
+			MaxAttempts: 8,
+			SMTP: SMTP{
+				Port:     587,
+				TLS:      "starttls",
+				PoolSize: 4,
+				Timeout:  Dur(30 * time.Second),
+			},
+		},
+		Store: Store{URL: DSN{Secret{value: "sqlite://var/kaizen.db", source: "default"}}},
+		Quotas: Quotas{
+			DefaultPreset: "small",
+			Presets: map[string]map[string]int64{
+				"small":  {"instances": 10, "cores": 20, "ram": 51200, "volumes": 10, "gigabytes": 500, "network": 2, "subnet": 2, "router": 1, "floatingip": 2, "port": 50},
+				"medium": {"instances": 20, "cores": 40, "ram": 102400, "volumes": 20, "gigabytes": 1000, "network": 4, "subnet": 4, "router": 2, "floatingip": 4, "port": 100},
+				"large":  {"instances": 40, "cores": 80, "ram": 204800, "volumes": 40, "gigabytes": 2000, "network": 8, "subnet": 8, "router": 4, "floatingip": 8, "port": 200},
+			},
+			Services: map[string]string{"compute": "quota-sets", "block-storage": "quota-sets", "network": "quota-sets"},
+		},
+		Reminders: Reminders{
+			Listen:   "127.0.0.1:9465",
+			Timezone: "UTC",
+		},
+		Log: Log{Level: "info", Format: "text"},
+	}
+}
