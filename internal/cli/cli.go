@@ -30,21 +30,12 @@ func Usagef(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrUsage, fmt.Sprintf(format, args...))
 }
 
-// ErrReported is returned when the command has already told the user what
-// went wrong and only the exit status remains to be set.
-type ErrReported struct{ Code int }
-
-func (e ErrReported) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
-
 // ExitCode maps run's error to an exit status and writes the message, if any,
 // to stderr.
 func ExitCode(program string, err error, stderr io.Writer) int {
-	var rep ErrReported
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
 		return ExitOK
-	case errors.As(err, &rep):
-		return rep.Code
 	case errors.Is(err, ErrUsage):
 		fmt.Fprintf(stderr, "%s: %s\nRun '%s --help' for usage.\n", program, strings.TrimPrefix(err.Error(), ErrUsage.Error()+": "), program)
 		return ExitUsage

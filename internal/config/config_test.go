@@ -18,11 +18,14 @@ var openrc = map[string]string{
 	"OS_PROJECT_NAME": "admin", "OS_USER_DOMAIN_NAME": "Default", "OS_PROJECT_DOMAIN_NAME": "Default",
 }
 
-// osEnv keeps a developer's real OS_CLOUD from steering clouds.yaml lookups.
+// osEnv clears the process variables that gophercloud's clouds.yaml parsing
+// reads by itself, so a developer's shell (or make test's exported dev
+// Keystone) cannot steer these tests.
 func osEnv(t *testing.T) {
 	t.Helper()
-	t.Setenv("OS_CLOUD", "")
-	t.Setenv("OS_CLIENT_CONFIG_FILE", "")
+	for _, k := range []string{"OS_CLOUD", "OS_CLIENT_CONFIG_FILE", "OS_REGION_NAME", "OS_INTERFACE"} {
+		t.Setenv(k, "")
+	}
 }
 
 func envOf(extra map[string]string) func(string) string {

@@ -5,8 +5,8 @@
 //     (scripts/dev-keystone); each test works in its own uniquely named domain.
 //   - SMTP: an in-process server (emersion/go-smtp) with STARTTLS and AUTH.
 //   - Google Sheets: an in-process fake of the v4 REST endpoints and of the
-//     OAuth2 token endpoint, so the real sheets/v4 client and the real
-//     service-account flow run end to end.
+//     OAuth2 token endpoint, in the sub-package sheetsfake, so the real
+//     sheets/v4 client and the real service-account flow run end to end.
 //
 // Under CI=true a missing server is a test failure, never a skip.
 package testenv

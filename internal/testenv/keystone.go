@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -50,22 +49,8 @@ type KeystoneEnv struct {
 	// Admin holds the admin credentials, for tests that authenticate themselves.
 	Admin KeystoneAdmin
 	// Identity is an identity v3 client with an admin token scoped to the
-	// admin project. It is shared by all tests (gophercloud clients are safe
-	// for concurrent use) and reauthenticates when the token expires.
+	// admin project; it reauthenticates when the token expires.
 	Identity *gophercloud.ServiceClient
-}
-
-// keystoneShared attaches once per test binary so that all tests share one
-// admin token instead of each paying for a password check.
-var keystoneShared struct {
-	once sync.Once
-	env  *KeystoneEnv
-	// unavailable says why there is no Keystone to use: a skip, or a
-	// failure under CI=true.
-	unavailable string
-	// err is set when Keystone answers but attaching failed anyway, e.g. a
-	// stale OS_PASSWORD: always a failure.
-	err error
 }
 
 // Keystone attaches to the Keystone started by `make test` (or by
@@ -77,19 +62,20 @@ var keystoneShared struct {
 // Tests must keep to the domains they create with [KeystoneEnv.Domain].
 func Keystone(t testing.TB) *KeystoneEnv {
 	t.Helper()
-	s := &keystoneShared
-	s.once.Do(func() { s.env, s.unavailable, s.err = attachKeystone() })
+	// Each call authenticates afresh (about 20 ms with the dev Keystone's
+	// cheap password hashing) rather than sharing a package-level client.
+	env, unavailable, err := attachKeystone()
 	switch {
-	case s.unavailable != "":
+	case unavailable != "":
 		if os.Getenv("CI") == "true" {
 			t.Fatalf("testenv: %s; CI=true, so this fails instead of skipping; start Keystone first: %s",
-				s.unavailable, keystoneStartHint)
+				unavailable, keystoneStartHint)
 		}
-		t.Skipf("testenv: %s; to run this test: %s", s.unavailable, keystoneStartHint)
-	case s.err != nil:
-		t.Fatalf("testenv: %v", s.err)
+		t.Skipf("testenv: %s; to run this test: %s", unavailable, keystoneStartHint)
+	case err != nil:
+		t.Fatalf("testenv: %v", err)
 	}
-	return s.env
+	return env
 }
 
 func attachKeystone() (env *KeystoneEnv, unavailable string, err error) {
