@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -397,4 +399,43 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("nil config without error")
 		}
 	})
+}
+
+// TestExampleDocumentsEveryKey keeps settings.example.toml complete: every
+// key of the configuration appears in it, set or commented out.
+func TestExampleDocumentsEveryKey(t *testing.T) {
+	example, err := os.ReadFile(filepath.Join("..", "..", "settings.example.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var walk func(rt reflect.Type, path string)
+	walk = func(rt reflect.Type, path string) {
+		for i := range rt.NumField() {
+			f := rt.Field(i)
+			name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+			if name == "" || name == "-" || !f.IsExported() {
+				continue
+			}
+			key := name
+			if path != "" {
+				key = path + "." + name
+			}
+			ft := f.Type
+			if ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct && !reflect.PointerTo(ft).Implements(reflect.TypeFor[interface{ UnmarshalText([]byte) error }]()) {
+				walk(ft, key)
+				continue
+			}
+			pattern := `(?m)^#? ?` + regexp.QuoteMeta(name) + ` = `
+			if ft.Kind() == reflect.Map { // written as a table of its own
+				pattern = `(?m)^\[` + regexp.QuoteMeta(key) + `[.\]]`
+			}
+			if !regexp.MustCompile(pattern).Match(example) {
+				t.Errorf("settings.example.toml does not document %s", key)
+			}
+		}
+	}
+	walk(reflect.TypeFor[Config](), "")
 }
