@@ -402,11 +402,21 @@ func FuzzParse(f *testing.F) {
 }
 
 // TestExampleDocumentsEveryKey keeps settings.example.toml complete: every
-// key of the configuration appears in it, set or commented out.
+// key of the configuration appears in its own table, set or commented out.
 func TestExampleDocumentsEveryKey(t *testing.T) {
 	example, err := os.ReadFile(filepath.Join("..", "..", "settings.example.toml"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Text of each table, by header ("mail.smtp", "reminders.job", ...).
+	sections := map[string]string{}
+	header := regexp.MustCompile(`^\[\[?([^\]]+)\]\]?\s*$`)
+	current := ""
+	for _, line := range strings.Split(string(example), "\n") {
+		if m := header.FindStringSubmatch(line); m != nil {
+			current = m[1]
+		}
+		sections[current] += line + "\n"
 	}
 	var walk func(rt reflect.Type, path string)
 	walk = func(rt reflect.Type, path string) {
@@ -416,10 +426,7 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 			if name == "" || name == "-" || !f.IsExported() {
 				continue
 			}
-			key := name
-			if path != "" {
-				key = path + "." + name
-			}
+			key := strings.TrimPrefix(path+"."+name, ".")
 			ft := f.Type
 			if ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct {
 				ft = ft.Elem()
@@ -428,12 +435,14 @@ func TestExampleDocumentsEveryKey(t *testing.T) {
 				walk(ft, key)
 				continue
 			}
-			pattern := `(?m)^#? ?` + regexp.QuoteMeta(name) + ` = `
-			if ft.Kind() == reflect.Map { // written as a table of its own
-				pattern = `(?m)^\[` + regexp.QuoteMeta(key) + `[.\]]`
+			if ft.Kind() == reflect.Map { // written as tables of its own
+				if !regexp.MustCompile(`(?m)^\[` + regexp.QuoteMeta(key) + `[.\]]`).Match(example) {
+					t.Errorf("settings.example.toml has no [%s] table", key)
+				}
+				continue
 			}
-			if !regexp.MustCompile(pattern).Match(example) {
-				t.Errorf("settings.example.toml does not document %s", key)
+			if !regexp.MustCompile(`(?m)^#? ?` + regexp.QuoteMeta(name) + ` = `).MatchString(sections[path]) {
+				t.Errorf("settings.example.toml does not document %s in [%s]", key, path)
 			}
 		}
 	}
