@@ -8,9 +8,11 @@ GO          ?= go
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS     := -X main.version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
-DEV         := scripts/dev-keystone
-# Exported OS_* variables of the local Keystone, for the recipes below.
-DEV_ENV     = eval "$$($(DEV) env)"
+# Local servers for development and tests: Keystone and a throwaway
+# PostgreSQL cluster, both on loopback, state under .dev/.
+DEV_SCRIPTS := scripts/dev-keystone scripts/dev-postgres
+# Exported variables of the local servers (OS_*, KAIZEN_TEST_POSTGRES_URL).
+DEV_ENV     = $(foreach s,$(DEV_SCRIPTS),eval "$$($(s) env)" &&) true
 TEST_FLAGS  ?= -race -count=1 -timeout 20m
 
 .PHONY: build test unit bench lint fmt demo dev-up dev-down clean
@@ -35,14 +37,15 @@ lint: ## go vet, gofmt and staticcheck
 fmt:
 	gofmt -w .
 
-demo: build dev-up ## the main job on built-in defaults
+demo: build ## the main job on built-in defaults
+	scripts/dev-keystone up
 	@scripts/demo
 
-dev-up: ## start the local Keystone (installs it on first use)
-	$(DEV) up
+dev-up: ## start the local Keystone and PostgreSQL (installs them on first use)
+	$(foreach s,$(DEV_SCRIPTS),$(s) up &&) true
 
-dev-down: ## stop the local Keystone
-	$(DEV) down
+dev-down: ## stop the local servers
+	$(foreach s,$(DEV_SCRIPTS),$(s) down;) true
 
 clean: dev-down ## stop local servers and remove build and state output
 	rm -rf bin .dev var

@@ -103,7 +103,7 @@ type Message struct {
 	To            []string
 	Body          []byte // the complete RFC 5322 message, headers included
 	Status        MessageStatus
-	Attempts      int
+	Attempts      int // delivery attempts: Claim counts one each time it leases the message
 	NextAttemptAt time.Time
 	LeaseUntil    *time.Time
 	Claim         string // who holds the lease; changes on every claim

@@ -1,0 +1,273 @@
+package mail
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"sync"
+	"time"
+
+	"github.com/kaizen-onboard/kaizen/internal/store"
+)
+
+// OutboxStore is what the outbox needs from the state store.
+type OutboxStore interface {
+	Enqueue(ctx context.Context, m store.Message) (id int64, created bool, err error)
+	Claim(ctx context.Context, now time.Time, lease time.Duration, claim string, limit int) ([]store.Message, error)
+	MarkSent(ctx context.Context, id int64, claim string, now time.Time) error
+	MarkFailed(ctx context.Context, id int64, claim string, now time.Time, lastError string, next time.Time, abandon bool) error
+}
+
+// Backoff spaces the attempts of a failing message: Base after the first
+// failure, doubling with each further one, never more than Max.
+type Backoff struct {
+	Base, Max time.Duration
+}
+
+// Delay is the wait after the given number of failed attempts (1 = first).
+func (b Backoff) Delay(failures int) time.Duration {
+	d := b.Base
+	for i := 1; i < failures && d < b.Max; i++ {
+		d *= 2
+	}
+	return min(d, b.Max)
+}
+
+// OutboxOptions tunes queuing and delivery. Zero values take the defaults
+// noted.
+type OutboxOptions struct {
+	MaxAttempts int           // attempts before a message is abandoned (8)
+	Backoff     Backoff       // 1m, doubling up to 6h
+	Lease       time.Duration // how long a claim lasts before another sender may take it (5m)
+	Batch       int           // messages claimed at once (100)
+	Workers     int           // concurrent sends; match the SMTP pool size (4)
+	Now         func() time.Time
+	Logger      *slog.Logger
+}
+
+// Outbox queues mail in the store and delivers it through a transport, so
+// that no message is lost to a crash or a mail server outage. Delivery is
+// at-least-once: a sender that dies between handing a message to the server
+// and recording it leaves the message to be sent again once its lease ends.
+type Outbox struct {
+	store     OutboxStore
+	renderer  *Renderer
+	composer  *Composer
+	transport Transport
+	opts      OutboxOptions
+}
+
+// NewOutbox wires an outbox. renderer and composer are needed only by
+// Queue; a sender that only drains may pass nil for both.
+func NewOutbox(s OutboxStore, r *Renderer, c *Composer, t Transport, opts OutboxOptions) *Outbox {
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = 8
+	}
+	if opts.Backoff.Base <= 0 {
+		opts.Backoff = Backoff{Base: time.Minute, Max: 6 * time.Hour}
+	}
+	if opts.Backoff.Max < opts.Backoff.Base {
+		opts.Backoff.Max = opts.Backoff.Base
+	}
+	if opts.Lease <= 0 {
+		opts.Lease = 5 * time.Minute
+	}
+	if opts.Batch <= 0 {
+		opts.Batch = 100
+	}
+	if opts.Workers <= 0 {
+		opts.Workers = 4
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Outbox{store: s, renderer: r, composer: c, transport: t, opts: opts}
+}
+
+// Queue renders a message of the given kind and stores it for delivery
+// under key. Queuing a key again does nothing and returns created=false, so
+// a re-run never mails twice.
+func (o *Outbox) Queue(ctx context.Context, key, kind string, to []mail.Address, data any) (id int64, created bool, err error) {
+	if o.renderer == nil || o.composer == nil {
+		return 0, false, errors.New("mail: this outbox was built without a renderer and composer")
+	}
+	if len(to) == 0 {
+		return 0, false, fmt.Errorf("queuing %s mail %q: no recipient", kind, key)
+	}
+	r, err := o.renderer.Render(kind, data)
+	if err != nil {
+		return 0, false, fmt.Errorf("queuing %s mail %q: %w", kind, key, err)
+	}
+	body, err := o.composer.Compose(to, r)
+	if err != nil {
+		return 0, false, fmt.Errorf("queuing %s mail %q: %w", kind, key, err)
+	}
+	rcpts := make([]string, len(to))
+	for i, a := range to {
+		rcpts[i] = a.Address
+	}
+	now := o.opts.Now()
+	id, created, err = o.store.Enqueue(ctx, store.Message{
+		Key: key, Kind: kind, From: o.composer.Sender(), To: rcpts, Body: body,
+		CreatedAt: now, NextAttemptAt: now,
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("queuing %s mail %q: %w", kind, key, err)
+	}
+	return id, created, nil
+}
+
+// Failure is a message, or some of its recipients, not delivered in a drain.
+type Failure struct {
+	ID        int64
+	Key       string
+	To        []string
+	Err       string
+	Abandoned bool // given up for good; otherwise retried later
+}
+
+// Report sums up one Drain.
+type Report struct {
+	Sent      int // messages handed to the mail server (or maildir)
+	Retrying  int // messages that failed and wait for their next attempt
+	Abandoned int // messages given up: permanent refusal or max attempts
+	Failures  []Failure
+}
+
+// Drain delivers every message due now and returns. Messages that fail
+// temporarily wait out their backoff and are left for a later drain.
+func (o *Outbox) Drain(ctx context.Context) (Report, error) {
+	var rep Report
+	var mu sync.Mutex // guards rep
+	claim := rand.Text()
+	for {
+		msgs, err := o.store.Claim(ctx, o.opts.Now(), o.opts.Lease, claim, o.opts.Batch)
+		if err != nil {
+			return rep, fmt.Errorf("claiming queued mail: %w", err)
+		}
+		if len(msgs) == 0 {
+			return rep, nil
+		}
+		jobs := make(chan store.Message)
+		errs := make(chan error, len(msgs))
+		var wg sync.WaitGroup
+		for range min(o.opts.Workers, len(msgs)) {
+			wg.Go(func() {
+				for m := range jobs {
+					errs <- o.deliver(ctx, claim, m, &rep, &mu)
+				}
+			})
+		}
+		for _, m := range msgs {
+			jobs <- m
+		}
+		close(jobs)
+		wg.Wait()
+		close(errs)
+		// A store failure stops the drain; the claimed messages are retried
+		// by the next drain once their lease ends.
+		var all []error
+		for err := range errs {
+			all = append(all, err)
+		}
+		if err := errors.Join(all...); err != nil {
+			return rep, err
+		}
+		if err := ctx.Err(); err != nil {
+			return rep, err
+		}
+	}
+}
+
+// deliver sends one claimed message and records the outcome. Delivery
+// failures are recorded on the message; only a failure to record is
+// returned.
+func (o *Outbox) deliver(ctx context.Context, claim string, m store.Message, rep *Report, mu *sync.Mutex) error {
+	sendErr := o.transport.Send(ctx, m.From, m.To, m.Body)
+	now := o.opts.Now()
+	log := o.opts.Logger.With("message_id", m.ID, "key", m.Key, "kind", m.Kind)
+	record := func(f func(*Report)) {
+		mu.Lock()
+		defer mu.Unlock()
+		f(rep)
+	}
+
+	refused := RefusedRecipients(sendErr)
+	if sendErr == nil || (len(refused) > 0 && len(refused) < len(m.To)) {
+		if err := o.markSent(ctx, m, claim, now, log); err != nil {
+			return err
+		}
+		record(func(r *Report) { r.Sent++ })
+		if sendErr != nil {
+			// Delivered to some recipients: retry only the others, as a
+			// message of their own, so nobody receives it twice.
+			return o.partial(ctx, m, refused, now, log, record)
+		}
+		return nil
+	}
+
+	// Claim counted this attempt already, so a sender that keeps crashing
+	// mid-send still runs out of attempts.
+	failures := max(m.Attempts, 1)
+	abandon := IsPermanent(sendErr) || failures >= o.opts.MaxAttempts
+	next := now.Add(o.opts.Backoff.Delay(failures))
+	if err := o.store.MarkFailed(ctx, m.ID, claim, now, sendErr.Error(), next, abandon); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			log.Warn("lease lost before the failure was recorded; another sender has the message")
+			return nil
+		}
+		return fmt.Errorf("recording failed delivery of message %d: %w", m.ID, err)
+	}
+	f := Failure{ID: m.ID, Key: m.Key, To: m.To, Err: sendErr.Error(), Abandoned: abandon}
+	if abandon {
+		log.Error("mail abandoned", "attempts", failures, "error", sendErr)
+		record(func(r *Report) { r.Abandoned++; r.Failures = append(r.Failures, f) })
+	} else {
+		log.Warn("mail delivery failed; will retry", "attempts", failures, "next_attempt", next, "error", sendErr)
+		record(func(r *Report) { r.Retrying++; r.Failures = append(r.Failures, f) })
+	}
+	return nil
+}
+
+func (o *Outbox) markSent(ctx context.Context, m store.Message, claim string, now time.Time, log *slog.Logger) error {
+	err := o.store.MarkSent(ctx, m.ID, claim, now)
+	if errors.Is(err, store.ErrConflict) {
+		// Sent after the lease ran out and someone re-claimed it: the other
+		// sender may deliver a second copy (at-least-once).
+		log.Warn("lease lost before delivery was recorded; the message may be delivered twice")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("recording delivery of message %d: %w", m.ID, err)
+	}
+	return nil
+}
+
+// partial records the recipients a delivered message was refused for:
+// permanent refusals are reported; temporary ones are queued again for
+// those recipients alone, under a key derived from the original.
+func (o *Outbox) partial(ctx context.Context, m store.Message, refused []*RecipientError, now time.Time, log *slog.Logger, record func(func(*Report))) error {
+	for _, re := range refused {
+		permanent := re.Code >= 500
+		f := Failure{ID: m.ID, Key: m.Key, To: []string{re.Address}, Err: re.Error(), Abandoned: permanent}
+		log.Warn("recipient refused", "recipient", re.Address, "code", re.Code, "retry", !permanent)
+		record(func(r *Report) { r.Failures = append(r.Failures, f) })
+		if permanent {
+			continue
+		}
+		_, _, err := o.store.Enqueue(ctx, store.Message{
+			Key: m.Key + "#" + re.Address, Kind: m.Kind, From: m.From, To: []string{re.Address}, Body: m.Body,
+			CreatedAt: now, NextAttemptAt: now.Add(o.opts.Backoff.Delay(1)),
+		})
+		if err != nil {
+			return fmt.Errorf("queuing message %d again for <%s>: %w", m.ID, re.Address, err)
+		}
+	}
+	return nil
+}

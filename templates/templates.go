@@ -1,0 +1,10 @@
+// Package templates holds the built-in mail templates, embedded into the
+// binaries so a deployment needs no template files. See README.md.
+package templates
+
+import "embed"
+
+// FS holds layout.txt, layout.html and <kind>/{subject.txt,body.txt,body.html}.
+//
+//go:embed layout.txt layout.html */subject.txt */body.txt */body.html
+var FS embed.FS
