@@ -17,7 +17,7 @@ import (
 type OutboxStore interface {
 	Enqueue(ctx context.Context, m store.Message) (id int64, created bool, err error)
 	Claim(ctx context.Context, now time.Time, lease time.Duration, claim string, limit int) ([]store.Message, error)
-	MarkSent(ctx context.Context, id int64, claim string, now time.Time) error
+	MarkSent(ctx context.Context, claim string, now time.Time, ids ...int64) (lost []int64, err error)
 	MarkFailed(ctx context.Context, id int64, claim string, now time.Time, lastError string, next time.Time, abandon bool) error
 }
 
@@ -140,11 +140,21 @@ type Report struct {
 	Failures  []Failure
 }
 
+// markEvery is how many deliveries are recorded in one store write. It
+// bounds the duplicates a crash can cause (at-least-once) while sparing a
+// bulk send a commit per message.
+const markEvery = 32
+
 // Drain delivers every message due now and returns. Messages that fail
 // temporarily wait out their backoff and are left for a later drain.
 func (o *Outbox) Drain(ctx context.Context) (Report, error) {
 	var rep Report
 	var mu sync.Mutex // guards rep
+	record := func(f func(*Report)) {
+		mu.Lock()
+		defer mu.Unlock()
+		f(&rep)
+	}
 	claim := rand.Text()
 	for {
 		msgs, err := o.store.Claim(ctx, o.opts.Now(), o.opts.Lease, claim, o.opts.Batch)
@@ -154,29 +164,9 @@ func (o *Outbox) Drain(ctx context.Context) (Report, error) {
 		if len(msgs) == 0 {
 			return rep, nil
 		}
-		jobs := make(chan store.Message)
-		errs := make(chan error, len(msgs))
-		var wg sync.WaitGroup
-		for range min(o.opts.Workers, len(msgs)) {
-			wg.Go(func() {
-				for m := range jobs {
-					errs <- o.deliver(ctx, claim, m, &rep, &mu)
-				}
-			})
-		}
-		for _, m := range msgs {
-			jobs <- m
-		}
-		close(jobs)
-		wg.Wait()
-		close(errs)
 		// A store failure stops the drain; the claimed messages are retried
-		// by the next drain once their lease ends.
-		var all []error
-		for err := range errs {
-			all = append(all, err)
-		}
-		if err := errors.Join(all...); err != nil {
+		// by a later drain once their lease ends.
+		if err := o.deliverBatch(ctx, claim, msgs, record); err != nil {
 			return rep, err
 		}
 		if err := ctx.Err(); err != nil {
@@ -185,25 +175,87 @@ func (o *Outbox) Drain(ctx context.Context) (Report, error) {
 	}
 }
 
-// deliver sends one claimed message and records the outcome. Delivery
-// failures are recorded on the message; only a failure to record is
-// returned.
-func (o *Outbox) deliver(ctx context.Context, claim string, m store.Message, rep *Report, mu *sync.Mutex) error {
+// deliverBatch sends claimed messages on Workers goroutines; one recorder
+// writes the deliveries to the store in groups.
+func (o *Outbox) deliverBatch(ctx context.Context, claim string, msgs []store.Message, record func(func(*Report))) error {
+	jobs := make(chan store.Message)
+	sent := make(chan store.Message)
+	errs := make(chan error, len(msgs)+1)
+	var workers, recorder sync.WaitGroup
+	recorder.Go(func() { errs <- o.recordSent(ctx, claim, sent, record) })
+	for range min(o.opts.Workers, len(msgs)) {
+		workers.Go(func() {
+			for m := range jobs {
+				if err := o.deliver(ctx, claim, m, sent, record); err != nil {
+					errs <- err
+				}
+			}
+		})
+	}
+	for _, m := range msgs {
+		jobs <- m
+	}
+	close(jobs)
+	workers.Wait()
+	close(sent)
+	recorder.Wait()
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	return errors.Join(all...)
+}
+
+// recordSent marks delivered messages sent, markEvery at a time, and
+// queues the temporarily refused recipients of partly delivered ones.
+func (o *Outbox) recordSent(ctx context.Context, claim string, sent <-chan store.Message, record func(func(*Report))) error {
+	var pending []store.Message
+	var failed error
+	flush := func() {
+		if len(pending) == 0 || failed != nil {
+			pending = pending[:0]
+			return
+		}
+		ids := make([]int64, len(pending))
+		for i, m := range pending {
+			ids[i] = m.ID
+		}
+		lost, err := o.store.MarkSent(ctx, claim, o.opts.Now(), ids...)
+		if err != nil {
+			failed = fmt.Errorf("recording delivery of %d message(s): %w", len(ids), err)
+			pending = pending[:0]
+			return
+		}
+		for _, id := range lost {
+			// Sent after the lease ran out and someone re-claimed it: the
+			// other sender may deliver a second copy (at-least-once).
+			o.opts.Logger.Warn("lease lost before delivery was recorded; the message may be delivered twice", "message_id", id)
+		}
+		record(func(r *Report) { r.Sent += len(ids) })
+		pending = pending[:0]
+	}
+	for m := range sent {
+		pending = append(pending, m)
+		if len(pending) >= markEvery {
+			flush()
+		}
+	}
+	flush()
+	return failed
+}
+
+// deliver sends one claimed message. A delivery goes to sent for
+// recording; a failure is recorded on the message here. Only a failure to
+// record is returned.
+func (o *Outbox) deliver(ctx context.Context, claim string, m store.Message, sent chan<- store.Message, record func(func(*Report))) error {
 	sendErr := o.transport.Send(ctx, m.From, m.To, m.Body)
 	now := o.opts.Now()
 	log := o.opts.Logger.With("message_id", m.ID, "key", m.Key, "kind", m.Kind)
-	record := func(f func(*Report)) {
-		mu.Lock()
-		defer mu.Unlock()
-		f(rep)
-	}
 
 	refused := RefusedRecipients(sendErr)
 	if sendErr == nil || (len(refused) > 0 && len(refused) < len(m.To)) {
-		if err := o.markSent(ctx, m, claim, now, log); err != nil {
-			return err
-		}
-		record(func(r *Report) { r.Sent++ })
+		sent <- m
 		if sendErr != nil {
 			// Delivered to some recipients: retry only the others, as a
 			// message of their own, so nobody receives it twice.
@@ -231,20 +283,6 @@ func (o *Outbox) deliver(ctx context.Context, claim string, m store.Message, rep
 	} else {
 		log.Warn("mail delivery failed; will retry", "attempts", failures, "next_attempt", next, "error", sendErr)
 		record(func(r *Report) { r.Retrying++; r.Failures = append(r.Failures, f) })
-	}
-	return nil
-}
-
-func (o *Outbox) markSent(ctx context.Context, m store.Message, claim string, now time.Time, log *slog.Logger) error {
-	err := o.store.MarkSent(ctx, m.ID, claim, now)
-	if errors.Is(err, store.ErrConflict) {
-		// Sent after the lease ran out and someone re-claimed it: the other
-		// sender may deliver a second copy (at-least-once).
-		log.Warn("lease lost before delivery was recorded; the message may be delivered twice")
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("recording delivery of message %d: %w", m.ID, err)
 	}
 	return nil
 }

@@ -104,11 +104,11 @@ func (s *SMTP) Send(ctx context.Context, from string, to []string, msg []byte) e
 	}
 	defer release()
 
-	c, err := s.begin(ctx, from)
+	c, refused, err := s.begin(ctx, from, to)
 	if err != nil {
 		return err
 	}
-	err = c.deliver(to, msg)
+	err = c.body(msg, len(to), refused)
 	s.pool.put(c, err)
 	return err
 }
@@ -122,42 +122,44 @@ func (s *SMTP) Close() error {
 	return nil
 }
 
-// begin returns a connection on which MAIL FROM was accepted, reusing an
-// idle one when it still works; nothing has been sent to anyone yet, so
-// retrying on a fresh connection is safe.
-func (s *SMTP) begin(ctx context.Context, from string) (*smtpConn, error) {
+// begin returns a session whose server accepted the envelope and waits
+// for the message (DATA answered 354), with the recipients it refused.
+// Nothing has been delivered yet, so when a reused idle session turns out
+// to be dead, retrying on a fresh one is safe.
+func (s *SMTP) begin(ctx context.Context, from string, to []string) (*smtpConn, []error, error) {
 	if c := s.pool.take(); c != nil {
 		c.arm(ctx, s.timeout)
-		// After a clean transaction MAIL FROM needs no RSET first (a round
-		// trip per message saved); it also tells a dead session apart.
+		// After a clean transaction no RSET is needed first (a round trip
+		// per message saved); the envelope also tells a dead session apart.
 		var err error
+		var refused []error
 		if c.dirty {
 			err = c.reset()
 		}
 		if err == nil {
-			err = c.mail(from)
+			refused, err = c.envelope(from, to)
 		}
 		if err == nil {
-			return c, nil
+			return c, refused, nil
 		}
 		if !isBroken(err) {
 			s.pool.put(c, err)
-			return nil, err
+			return nil, nil, err
 		}
 		c.close()
 		s.log.Debug("reconnecting to SMTP server", "server", s.addr, "error", err)
 	}
 	c, err := s.connect(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := c.mail(from); err != nil {
+	refused, err := c.envelope(from, to)
+	if err != nil {
 		s.pool.put(c, err)
-		return nil, err
+		return nil, nil, err
 	}
-	return c, nil
+	return c, refused, nil
 }
-
 // connect dials, secures and authenticates a new session.
 func (s *SMTP) connect(ctx context.Context) (*smtpConn, error) {
 	dctx, cancel := context.WithTimeout(ctx, s.timeout)
@@ -204,6 +206,7 @@ func (s *SMTP) handshake(ctx context.Context, c *smtpConn) error {
 		}
 	}
 	_, c.tls = c.c.TLSConnectionState()
+	c.pipelining, _ = c.c.Extension("PIPELINING")
 	if s.cfg.Username == "" {
 		return nil
 	}
@@ -237,6 +240,8 @@ type smtpConn struct {
 	// dirty marks a session whose last transaction ended in an error and
 	// may still be open on the server; it needs RSET before the next one.
 	dirty bool
+	// pipelining: the server takes MAIL, RCPT and DATA in one write.
+	pipelining bool
 }
 
 // arm bounds the coming exchange by timeout and by ctx.
@@ -263,44 +268,104 @@ func (c *smtpConn) reset() error {
 	return nil
 }
 
-func (c *smtpConn) mail(from string) error {
-	if err := c.c.Mail(from); err != nil {
-		return fmt.Errorf("mail: SMTP MAIL FROM:<%s>: %w", from, err)
+// envelope sends MAIL FROM, one RCPT TO per recipient and DATA, all in one
+// write when the server offers PIPELINING (RFC 2920), and reads the
+// replies in order. Refused recipients are collected rather than ending the
+// transaction; an error means the server will not take the message.
+func (c *smtpConn) envelope(from string, to []string) (refused []error, err error) {
+	if c.pipelining {
+		w := c.c.Text.W
+		fmt.Fprintf(w, "MAIL FROM:<%s>\r\n", from)
+		for _, rcpt := range to {
+			fmt.Fprintf(w, "RCPT TO:<%s>\r\n", rcpt)
+		}
+		w.WriteString("DATA\r\n")
+		if err := w.Flush(); err != nil {
+			return nil, fmt.Errorf("mail: SMTP sending envelope: %w", err)
+		}
 	}
-	return nil
-}
-
-// deliver names the recipients and sends the message. Refused recipients
-// are collected rather than ending the transaction.
-func (c *smtpConn) deliver(to []string, msg []byte) error {
-	var refused []error
+	// Pipelined, every reply is read even after a failure, so the session
+	// stays in step; one at a time, the transaction stops at the failure.
+	mailErr := c.reply(250, "MAIL FROM:<%s>", from)
+	var te *textproto.Error
+	if mailErr != nil && (!c.pipelining || !errors.As(mailErr, &te)) {
+		return nil, fmt.Errorf("mail: SMTP MAIL FROM:<%s>: %w", from, mailErr)
+	}
 	for _, rcpt := range to {
-		err := c.c.Rcpt(rcpt)
+		err := c.reply(25, "RCPT TO:<%s>", rcpt)
 		var te *textproto.Error
 		switch {
 		case err == nil:
-		case errors.As(err, &te) && te.Code != 421:
+		case mailErr == nil && errors.As(err, &te) && te.Code != 421:
 			refused = append(refused, &RecipientError{Address: rcpt, Code: te.Code, Message: te.Msg})
+		case !errors.As(err, &te):
+			return nil, fmt.Errorf("mail: SMTP RCPT TO:<%s>: %w", rcpt, err) // connection lost
 		default:
-			return fmt.Errorf("mail: SMTP RCPT TO:<%s>: %w", rcpt, err)
+			refused = append(refused, fmt.Errorf("mail: SMTP RCPT TO:<%s>: %w", rcpt, err))
 		}
 	}
-	if len(refused) == len(to) {
-		return fmt.Errorf("mail: SMTP server refused every recipient: %w", errors.Join(refused...))
+	if !c.pipelining && len(refused) == len(to) {
+		return nil, fmt.Errorf("mail: SMTP server refused every recipient: %w", errors.Join(refused...))
 	}
-	w, err := c.c.Data()
-	if err != nil {
-		return fmt.Errorf("mail: SMTP DATA: %w", err)
+	dataErr := c.reply(354, "DATA")
+	if dataErr != nil && !errors.As(dataErr, &te) {
+		return nil, fmt.Errorf("mail: SMTP DATA: %w", dataErr) // connection lost
 	}
+	if dataErr == nil && (mailErr != nil || len(refused) == len(to)) {
+		// The server wants a message we will not send: end it empty.
+		c.dirty = true
+		if err := c.end(); err != nil {
+			return nil, err
+		}
+	}
+	switch {
+	case mailErr != nil:
+		return nil, fmt.Errorf("mail: SMTP MAIL FROM:<%s>: %w", from, mailErr)
+	case len(refused) == len(to):
+		return nil, fmt.Errorf("mail: SMTP server refused every recipient: %w", errors.Join(refused...))
+	case dataErr != nil:
+		return nil, fmt.Errorf("mail: SMTP DATA: %w", dataErr)
+	}
+	return refused, nil
+}
+
+// reply sends the command (unless it went out pipelined) and reads its
+// reply, expecting the code (or code class, e.g. 25).
+func (c *smtpConn) reply(expect int, format string, args ...any) error {
+	if !c.pipelining {
+		if err := c.c.Text.PrintfLine(format, args...); err != nil {
+			return err
+		}
+	}
+	_, _, err := c.c.Text.ReadResponse(expect)
+	return err
+}
+
+// end finishes a DATA the server accepted but we will not fill.
+func (c *smtpConn) end() error {
+	if err := c.c.Text.PrintfLine("."); err != nil {
+		return fmt.Errorf("mail: SMTP ending empty DATA: %w", err)
+	}
+	_, _, _ = c.c.Text.ReadResponse(250)
+	return nil
+}
+
+// body sends the message after an accepted envelope and reads the final
+// reply. refused are the recipients the envelope lost, of total.
+func (c *smtpConn) body(msg []byte, total int, refused []error) error {
+	w := c.c.Text.DotWriter()
 	if _, err := w.Write(msg); err != nil {
 		_ = w.Close()
 		return fmt.Errorf("mail: SMTP sending message: %w", err)
 	}
 	if err := w.Close(); err != nil {
+		return fmt.Errorf("mail: SMTP sending message: %w", err)
+	}
+	if _, _, err := c.c.Text.ReadResponse(250); err != nil {
 		return fmt.Errorf("mail: SMTP server did not accept the message: %w", err)
 	}
 	if len(refused) > 0 {
-		return fmt.Errorf("mail: sent to %d of %d recipients: %w", len(to)-len(refused), len(to), errors.Join(refused...))
+		return fmt.Errorf("mail: sent to %d of %d recipients: %w", total-len(refused), total, errors.Join(refused...))
 	}
 	return nil
 }

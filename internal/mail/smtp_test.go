@@ -1,9 +1,11 @@
 package mail
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"slices"
@@ -373,4 +375,101 @@ func sendN(t *testing.T, tr Transport, n int, parallel bool) {
 			t.Errorf("Send: %v", err)
 		}
 	}
+}
+
+// hidePipelining relays between a client and server, renaming the
+// server's PIPELINING capability so the client talks one command at a time
+// (plaintext only: it must read the EHLO reply).
+func hidePipelining(t *testing.T, server string) (addr string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", server)
+			if err != nil {
+				client.Close()
+				continue
+			}
+			go func() { io.Copy(up, client); up.Close() }()
+			go func() {
+				r := bufio.NewReader(up)
+				for {
+					line, err := r.ReadString('\n')
+					line = strings.Replace(line, "PIPELINING", "XPIPELINX", 1)
+					if _, werr := client.Write([]byte(line)); werr != nil || err != nil {
+						client.Close()
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestSMTPWithoutPipelining runs the transaction one command at a time and
+// checks that failures leave the pooled session usable.
+func TestSMTPWithoutPipelining(t *testing.T) {
+	t.Parallel()
+	srv := testenv.NewSMTP(t, testenv.WithoutSTARTTLS(), testenv.WithoutAuth())
+	host, port, _ := net.SplitHostPort(hidePipelining(t, srv.Addr()))
+	cfg := config.Defaults().Mail.SMTP
+	cfg.Host, cfg.TLS, cfg.AllowInsecure, cfg.PoolSize = host, "none", true, 1
+	fmt.Sscan(port, &cfg.Port)
+	tr := newTestSMTP(t, cfg, SMTPOptions{})
+	ctx := t.Context()
+	send := func(to ...string) error { return tr.Send(ctx, testSender, to, testMessage("hi")) }
+
+	if err := send(testRcpt); err != nil {
+		t.Fatalf("plain send: %v", err)
+	}
+	if c := tr.pool.take(); c == nil || c.pipelining {
+		t.Fatal("the session should exist and not pipeline")
+	} else {
+		tr.pool.put(c, nil)
+	}
+	srv.FailNext(1, 451, "busy")
+	if err := send(testRcpt); err == nil || IsPermanent(err) {
+		t.Fatalf("MAIL refused with 451: got %v, want a temporary error", err)
+	}
+	srv.RejectRecipient("nobody@example.edu", 550)
+	err := send("nobody@example.edu")
+	if err == nil || !IsPermanent(err) {
+		t.Fatalf("every recipient refused: got %v, want a permanent error", err)
+	}
+	err = send(testRcpt, "nobody@example.edu")
+	if refused := RefusedRecipients(err); len(refused) != 1 || refused[0].Address != "nobody@example.edu" {
+		t.Fatalf("one of two refused: got %v", err)
+	}
+	if err := send(testRcpt); err != nil {
+		t.Fatalf("send after the failures: %v", err)
+	}
+	if got := len(srv.Messages()); got != 3 {
+		t.Errorf("server received %d messages, want 3", got)
+	}
+	if got := srv.Connections(); got != 1 {
+		t.Errorf("%d connections, want the one session reused throughout", got)
+	}
+}
+
+func TestSMTPPipelinesWhenOffered(t *testing.T) {
+	t.Parallel()
+	srv := testenv.NewSMTP(t)
+	tr := newTestSMTP(t, smtpConfigFor(srv), trusting(srv))
+	if err := tr.Send(t.Context(), testSender, []string{testRcpt}, testMessage("hi")); err != nil {
+		t.Fatal(err)
+	}
+	c := tr.pool.take()
+	if c == nil || !c.pipelining {
+		t.Fatal("the session should pipeline: the server offers PIPELINING")
+	}
+	tr.pool.put(c, nil)
 }

@@ -8,11 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
-const messageCols = `id, msg_key, kind, sender, recipients, body, status, attempts,
-	next_attempt_at, lease_until, claim, last_error, created_at, sent_at`
+// messageSelect reads whole messages; bodies live in outbox_body.
+const messageSelect = `SELECT o.id, o.msg_key, o.kind, o.sender, o.recipients, b.body, o.status,
+	o.attempts, o.next_attempt_at, o.lease_until, o.claim, o.last_error, o.created_at, o.sent_at
+	FROM outbox o JOIN outbox_body b ON b.id = o.id`
 
 // messageDue is Claim's condition, used twice: once to pick rows, once again
 // in the UPDATE, where PostgreSQL re-checks it against the row as committed
@@ -21,6 +24,12 @@ const messageDue = `((status = 'pending' AND next_attempt_at <= $1)
 	OR (status = 'sending' AND lease_until <= $1))`
 
 const messageExists = `SELECT 1 FROM outbox WHERE id = $1`
+
+func scanID(row scanner) (int64, error) {
+	var id int64
+	err := row.Scan(&id)
+	return id, err
+}
 
 func scanMessage(row scanner) (Message, error) {
 	var m Message
@@ -51,14 +60,15 @@ func (s *sqlStore) Enqueue(ctx context.Context, m Message) (id int64, created bo
 	}
 	err = s.write(ctx, "enqueueing message "+m.Key, func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO outbox
-			(msg_key, kind, sender, recipients, body, status, next_attempt_at, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, 'pending', $6, $7, $7)
+			(msg_key, kind, sender, recipients, status, next_attempt_at, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, 'pending', $5, $6, $6)
 			ON CONFLICT (msg_key) DO NOTHING
 			RETURNING id`,
-			m.Key, m.Kind, m.From, string(to), bytesArg(m.Body), s.t(next), s.t(m.CreatedAt)).Scan(&id)
+			m.Key, m.Kind, m.From, string(to), s.t(next), s.t(m.CreatedAt)).Scan(&id)
 		if err == nil {
 			created = true
-			return nil
+			_, err = tx.ExecContext(ctx, `INSERT INTO outbox_body (id, body) VALUES ($1, $2)`, id, bytesArg(m.Body))
+			return err
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return err
@@ -82,16 +92,23 @@ func (s *sqlStore) Claim(ctx context.Context, now time.Time, lease time.Duration
 	err := s.write(ctx, "claiming messages", func(tx *sql.Tx) error {
 		// MATERIALIZED: pick (and in PostgreSQL lock) the rows once; an IN
 		// subquery may be re-run by the planner and exceed the limit.
-		var err error
-		out, err = queryAll(ctx, tx, scanMessage, `WITH due AS MATERIALIZED (
+		ids, err := queryAll(ctx, tx, scanID, `WITH due AS MATERIALIZED (
 				SELECT id FROM outbox WHERE `+messageDue+`
 				ORDER BY next_attempt_at, id LIMIT $4`+s.d.skipLocked()+`
 			)
 			UPDATE outbox SET status = 'sending', attempts = attempts + 1,
 				lease_until = $2, claim = $3, updated_at = $1
 			WHERE id IN (SELECT id FROM due) AND `+messageDue+`
-			RETURNING `+messageCols,
+			RETURNING id`,
 			s.t(now), s.t(now.Add(lease)), claim, limit)
+		if err != nil || len(ids) == 0 {
+			return err
+		}
+		args := make([]any, len(ids))
+		for i, id := range ids {
+			args[i] = id
+		}
+		out, err = queryAll(ctx, tx, scanMessage, messageSelect+` WHERE o.id IN (`+placeholders(1, len(ids))+`)`, args...)
 		return err
 	})
 	if err != nil {
@@ -107,13 +124,45 @@ func (s *sqlStore) Claim(ctx context.Context, now time.Time, lease time.Duration
 	return out, nil
 }
 
-func (s *sqlStore) MarkSent(ctx context.Context, id int64, claim string, now time.Time) error {
-	return s.write(ctx, fmt.Sprintf("marking message %d sent", id), func(tx *sql.Tx) error {
-		return change(ctx, tx, missingOr(ctx, tx, ErrConflict, messageExists, id),
-			`UPDATE outbox SET status = 'sent', sent_at = $3, updated_at = $3, lease_until = NULL
-			WHERE id = $1 AND claim = $2 AND status = 'sending'`,
-			id, claim, s.t(now))
+func (s *sqlStore) MarkSent(ctx context.Context, claim string, now time.Time, ids ...int64) (lost []int64, err error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	// $1 claim, $2 now, then one placeholder per ID.
+	args := []any{claim, s.t(now)}
+	marks := make([]string, len(ids))
+	for i, id := range ids {
+		args = append(args, id)
+		marks[i] = fmt.Sprintf("$%d", i+3)
+	}
+	marked := map[int64]bool{}
+	err = s.write(ctx, fmt.Sprintf("marking %d message(s) sent", len(ids)), func(tx *sql.Tx) error {
+		clear(marked)
+		rows, err := tx.QueryContext(ctx, `UPDATE outbox SET status = 'sent', sent_at = $2, updated_at = $2, lease_until = NULL
+			WHERE claim = $1 AND status = 'sending' AND id IN (`+strings.Join(marks, ", ")+`)
+			RETURNING id`, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			marked[id] = true
+		}
+		return rows.Err()
 	})
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		if !marked[id] {
+			lost = append(lost, id)
+		}
+	}
+	return lost, nil
 }
 
 func (s *sqlStore) MarkFailed(ctx context.Context, id int64, claim string, now time.Time, lastError string, next time.Time, abandon bool) error {
@@ -131,8 +180,7 @@ func (s *sqlStore) MarkFailed(ctx context.Context, id int64, claim string, now t
 }
 
 func (s *sqlStore) GetMessage(ctx context.Context, id int64) (Message, error) {
-	m, err := scanMessage(s.r.QueryRowContext(ctx,
-		`SELECT `+messageCols+` FROM outbox WHERE id = $1`, id))
+	m, err := scanMessage(s.r.QueryRowContext(ctx, messageSelect+` WHERE o.id = $1`, id))
 	if err != nil {
 		return Message{}, s.readErr(fmt.Sprintf("getting message %d", id), err)
 	}
@@ -140,15 +188,15 @@ func (s *sqlStore) GetMessage(ctx context.Context, id int64) (Message, error) {
 }
 
 func (s *sqlStore) Messages(ctx context.Context, limit int, statuses ...MessageStatus) ([]Message, error) {
-	query := `SELECT ` + messageCols + ` FROM outbox`
+	query := messageSelect
 	var args []any
 	if len(statuses) > 0 {
-		query += ` WHERE status IN (` + placeholders(1, len(statuses)) + `)`
+		query += ` WHERE o.status IN (` + placeholders(1, len(statuses)) + `)`
 		for _, st := range statuses {
 			args = append(args, string(st))
 		}
 	}
-	query, args = limitClause(query+` ORDER BY created_at, id`, args, limit)
+	query, args = limitClause(query+` ORDER BY o.created_at, o.id`, args, limit)
 	out, err := queryAll(ctx, s.r, scanMessage, query, args...)
 	if err != nil {
 		return nil, s.readErr("listing messages", err)

@@ -125,9 +125,12 @@ type Outbox interface {
 	// them to claim until now+lease. Concurrent claimers never get the same
 	// message under the same lease.
 	Claim(ctx context.Context, now time.Time, lease time.Duration, claim string, limit int) ([]Message, error)
-	// MarkSent records delivery. ErrConflict when the lease was lost (the
-	// message was re-claimed by someone else).
-	MarkSent(ctx context.Context, id int64, claim string, now time.Time) error
+	// MarkSent records the delivery of the given messages, in one write, so
+	// a bulk sender need not pay a commit per message. It returns the IDs it
+	// did not mark because they are no longer leased to claim (the lease
+	// ran out and another sender took them, they were already marked, or
+	// they do not exist); err is for database failures only.
+	MarkSent(ctx context.Context, claim string, now time.Time, ids ...int64) (lost []int64, err error)
 	// MarkFailed records a failed attempt with the server's reply. With
 	// abandon, the message is given up; otherwise it waits until next.
 	// ErrConflict when the lease was lost.

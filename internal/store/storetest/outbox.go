@@ -169,16 +169,17 @@ func testMarkSent(t *testing.T, s store.Store) {
 	id := enqueue(t, s, message("m", now))
 	claimOne(t, s, now, time.Minute, "sender", id)
 
-	isErr(t, "MarkSent with another claim", s.MarkSent(c, id, "intruder", now), store.ErrConflict)
-	ok(t, "MarkSent", s.MarkSent(c, id, "sender", now.Add(time.Second)))
+	lostIDs(t, "MarkSent with another claim", s, "intruder", now, []int64{id}, id)
+	lostIDs(t, "MarkSent", s, "sender", now.Add(time.Second), nil, id)
 	want := message("m", now)
 	want.ID, want.Status, want.Attempts, want.Claim = id, store.StatusSent, 1, "sender"
 	want.NextAttemptAt, want.SentAt = now, ptr(now.Add(time.Second))
 	checkMessage(t, must(s.GetMessage(c, id))(t, "GetMessage"), want)
 
-	isErr(t, "MarkSent twice", s.MarkSent(c, id, "sender", now), store.ErrConflict)
+	lostIDs(t, "MarkSent twice", s, "sender", now, []int64{id}, id)
 	isErr(t, "MarkFailed after sent", s.MarkFailed(c, id, "sender", now, "x", now, false), store.ErrConflict)
-	isErr(t, "MarkSent of an unknown ID", s.MarkSent(c, id+1000, "sender", now), store.ErrNotFound)
+	lostIDs(t, "MarkSent of an unknown ID", s, "sender", now, []int64{id + 1000}, id+1000)
+	lostIDs(t, "MarkSent of no ID", s, "sender", now, nil)
 	isErr(t, "MarkFailed of an unknown ID", s.MarkFailed(c, id+1000, "sender", now, "x", now, false), store.ErrNotFound)
 	if got := must(s.Claim(c, now.Add(time.Hour), time.Minute, "again", 10))(t, "Claim"); len(got) != 0 {
 		t.Errorf("Claim of a sent message returned %v", ids(got))
@@ -193,10 +194,49 @@ func testLostLease(t *testing.T, s store.Store) {
 	later := now.Add(time.Minute)
 	claimOne(t, s, later, time.Minute, "fast", id)
 
-	isErr(t, "MarkSent by the old claim", s.MarkSent(c, id, "slow", later), store.ErrConflict)
+	lostIDs(t, "MarkSent by the old claim", s, "slow", later, []int64{id}, id)
 	isErr(t, "MarkFailed by the old claim",
 		s.MarkFailed(c, id, "slow", later, "421 try later", later, false), store.ErrConflict)
-	ok(t, "MarkSent by the new claim", s.MarkSent(c, id, "fast", later))
+	lostIDs(t, "MarkSent by the new claim", s, "fast", later, nil, id)
+}
+
+// testMarkSentBatch marks several messages at once; only those still
+// leased to the claim are marked.
+func testMarkSentBatch(t *testing.T, s store.Store) {
+	c := ctx(t)
+	now := base()
+	var mine []int64
+	for i := range 5 {
+		mine = append(mine, enqueue(t, s, message(fmt.Sprintf("m%d", i), now)))
+	}
+	claimed := must(s.Claim(c, now, time.Minute, "sender", 5))(t, "Claim")
+	if len(claimed) != 5 {
+		t.Fatalf("claimed %d, want 5", len(claimed))
+	}
+	other := enqueue(t, s, message("other", now))
+	claimOne(t, s, now, time.Minute, "someone-else", other)
+
+	lostIDs(t, "MarkSent of five and a stranger's", s, "sender", now, []int64{other}, append(slices.Clone(mine), other)...)
+	for _, id := range mine {
+		if m := must(s.GetMessage(c, id))(t, "GetMessage"); m.Status != store.StatusSent {
+			t.Errorf("message %d is %s, want sent", id, m.Status)
+		}
+	}
+	if m := must(s.GetMessage(c, other))(t, "GetMessage"); m.Status != store.StatusSending {
+		t.Errorf("the stranger's message is %s, want still sending", m.Status)
+	}
+}
+
+// lostIDs calls MarkSent and checks which IDs it reports lost.
+func lostIDs(t *testing.T, what string, s store.Store, claim string, now time.Time, want []int64, ids ...int64) {
+	t.Helper()
+	lost, err := s.MarkSent(ctx(t), claim, now, ids...)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	if !slices.Equal(lost, want) {
+		t.Errorf("%s: lost %v, want %v", what, lost, want)
+	}
 }
 
 func testMarkFailed(t *testing.T, s store.Store) {
@@ -245,7 +285,7 @@ func testMessagesCounts(t *testing.T, s store.Store) {
 	if !slices.Equal(ids(claimed), []int64{sent, sending}) {
 		t.Fatalf("Claim = %v, want %v", ids(claimed), []int64{sent, sending})
 	}
-	ok(t, "MarkSent", s.MarkSent(c, sent, "sender", now))
+	lostIDs(t, "MarkSent", s, "sender", now, nil, sent)
 
 	tests := []struct {
 		name     string

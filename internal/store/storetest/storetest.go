@@ -39,6 +39,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Outbox/Claim", testClaim},
 		{"Outbox/ClaimLimitOrder", testClaimLimitOrder},
 		{"Outbox/MarkSent", testMarkSent},
+		{"Outbox/MarkSentBatch", testMarkSentBatch},
 		{"Outbox/LostLease", testLostLease},
 		{"Outbox/MarkFailed", testMarkFailed},
 		{"Outbox/MessagesCounts", testMessagesCounts},

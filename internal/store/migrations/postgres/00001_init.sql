@@ -19,7 +19,6 @@ CREATE TABLE outbox (
     kind            text        NOT NULL,
     sender          text        NOT NULL,
     recipients      jsonb       NOT NULL,
-    body            bytea       NOT NULL,
     status          text        NOT NULL CHECK (status IN ('pending', 'sending', 'sent', 'abandoned')),
     attempts        integer     NOT NULL DEFAULT 0,
     next_attempt_at timestamptz NOT NULL,
@@ -32,7 +31,15 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_pending ON outbox (next_attempt_at, id) WHERE status = 'pending';
 CREATE INDEX outbox_sending ON outbox (lease_until) WHERE status = 'sending';
-CREATE INDEX outbox_created ON outbox (created_at, id);
+-- No index on created_at: every status change would update it too, and only
+-- the admin listing orders by it.
+
+-- Bodies apart from the outbox rows, so that status changes (claim, sent,
+-- failed) rewrite a small row rather than the whole message.
+CREATE TABLE outbox_body (
+    id   bigint PRIMARY KEY REFERENCES outbox (id) ON DELETE CASCADE,
+    body bytea   NOT NULL
+);
 
 CREATE TABLE ledger (
     name        text        PRIMARY KEY,
@@ -61,5 +68,6 @@ CREATE TABLE locks (
 DROP TABLE locks;
 DROP TABLE audit_events;
 DROP TABLE ledger;
+DROP TABLE outbox_body;
 DROP TABLE outbox;
 DROP TABLE tokens;

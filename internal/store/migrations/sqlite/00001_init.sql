@@ -22,7 +22,6 @@ CREATE TABLE outbox (
     kind            TEXT    NOT NULL,
     sender          TEXT    NOT NULL,
     recipients      TEXT    NOT NULL, -- JSON array
-    body            BLOB    NOT NULL,
     status          TEXT    NOT NULL CHECK (status IN ('pending', 'sending', 'sent', 'abandoned')),
     attempts        INTEGER NOT NULL DEFAULT 0,
     next_attempt_at INTEGER NOT NULL,
@@ -35,7 +34,15 @@ CREATE TABLE outbox (
 ) STRICT;
 CREATE INDEX outbox_pending ON outbox (next_attempt_at, id) WHERE status = 'pending';
 CREATE INDEX outbox_sending ON outbox (lease_until) WHERE status = 'sending';
-CREATE INDEX outbox_created ON outbox (created_at, id);
+-- No index on created_at: every status change would update it too, and only
+-- the admin listing orders by it.
+
+-- Bodies apart from the outbox rows, so that status changes (claim, sent,
+-- failed) rewrite a small row rather than the whole message.
+CREATE TABLE outbox_body (
+    id   INTEGER PRIMARY KEY REFERENCES outbox (id) ON DELETE CASCADE,
+    body BLOB   NOT NULL
+) STRICT;
 
 CREATE TABLE ledger (
     name        TEXT    PRIMARY KEY,
@@ -64,5 +71,6 @@ CREATE TABLE locks (
 DROP TABLE locks;
 DROP TABLE audit_events;
 DROP TABLE ledger;
+DROP TABLE outbox_body;
 DROP TABLE outbox;
 DROP TABLE tokens;
