@@ -160,6 +160,7 @@ func (s *SMTP) begin(ctx context.Context, from string, to []string) (*smtpConn, 
 	}
 	return c, refused, nil
 }
+
 // connect dials, secures and authenticates a new session.
 func (s *SMTP) connect(ctx context.Context) (*smtpConn, error) {
 	dctx, cancel := context.WithTimeout(ctx, s.timeout)
