@@ -48,8 +48,8 @@ type Token struct {
 	Purpose        string // e.g. "welcome", "reset"
 	CreatedAt      time.Time
 	ExpiresAt      time.Time
-	Attempts       int        // wrong-PIN attempts so far
-	LockedAt       *time.Time // set when Attempts reached the maximum
+	Attempts       int        // PIN attempts counted since issue or the last correct PIN
+	LockedAt       *time.Time // set by LockToken after the last allowed attempt failed
 	UsedAt         *time.Time
 }
 
@@ -64,11 +64,17 @@ type Tokens interface {
 	// GetTokenByUser returns the user's token; ErrNotFound.
 	GetTokenByUser(ctx context.Context, userID string) (Token, error)
 	// RecordAttempt atomically counts one PIN attempt on a live token (not
-	// used, not expired at now, not locked) before the PIN is checked, and
-	// locks it when the count reaches max. It returns the count after this
-	// attempt and whether the token is now locked. ErrNotFound for an unknown
-	// hash; ErrConflict for a token that is used, expired or already locked.
-	RecordAttempt(ctx context.Context, hash []byte, now time.Time, max int) (attempts int, locked bool, err error)
+	// used, not expired at now, not locked) that has had fewer than max
+	// attempts, before the PIN is checked. It returns the count after this
+	// attempt and whether this is the last one allowed; if its PIN is wrong
+	// the caller locks the token with LockToken. ErrNotFound for an unknown
+	// hash; ErrConflict for a token that is used, expired, locked or out of
+	// attempts — so no attempt past max is ever counted, even if the caller
+	// died before locking.
+	RecordAttempt(ctx context.Context, hash []byte, now time.Time, max int) (attempts int, last bool, err error)
+	// LockToken locks a token at now after its last attempt failed. Locking
+	// a locked token keeps the first time. ErrNotFound for an unknown hash.
+	LockToken(ctx context.Context, hash []byte, now time.Time) error
 	// ResetAttempts sets the count back to zero after a correct PIN.
 	ResetAttempts(ctx context.Context, hash []byte) error
 	// ConsumeToken marks a live token used at now. Exactly one of any number

@@ -65,30 +65,32 @@ func (s *sqlStore) GetTokenByUser(ctx context.Context, userID string) (Token, er
 
 const tokenExists = `SELECT 1 FROM tokens WHERE hash = $1`
 
-func (s *sqlStore) RecordAttempt(ctx context.Context, hash []byte, now time.Time, max int) (attempts int, locked bool, err error) {
+func (s *sqlStore) RecordAttempt(ctx context.Context, hash []byte, now time.Time, max int) (attempts int, last bool, err error) {
 	if max < 1 {
 		return 0, false, fmt.Errorf("recording PIN attempt: max attempts %d is not positive", max)
 	}
 	err = s.write(ctx, "recording PIN attempt", func(tx *sql.Tx) error {
 		// One conditional UPDATE: the count cannot be raced past max.
-		// "ELSE locked_at" (NULL here) lets PostgreSQL infer $3's type.
-		var lockedAt *time.Time
-		err := tx.QueryRowContext(ctx, `UPDATE tokens
-			SET attempts = attempts + 1,
-			    locked_at = CASE WHEN attempts + 1 >= $2 THEN $3 ELSE locked_at END
-			WHERE hash = $1 AND `+tokenLive("$3")+`
-			RETURNING attempts, locked_at`,
-			hash, max, s.t(now)).Scan(&attempts, dbNullTime{&lockedAt})
+		err := tx.QueryRowContext(ctx, `UPDATE tokens SET attempts = attempts + 1
+			WHERE hash = $1 AND attempts < $2 AND `+tokenLive("$3")+`
+			RETURNING attempts`,
+			hash, max, s.t(now)).Scan(&attempts)
 		if errors.Is(err, sql.ErrNoRows) {
 			return missingOr(ctx, tx, ErrConflict, tokenExists, hash)()
 		}
-		locked = lockedAt != nil
 		return err
 	})
 	if err != nil {
 		return 0, false, err
 	}
-	return attempts, locked, nil
+	return attempts, attempts >= max, nil
+}
+
+func (s *sqlStore) LockToken(ctx context.Context, hash []byte, now time.Time) error {
+	return s.write(ctx, "locking token", func(tx *sql.Tx) error {
+		return change(ctx, tx, missingOr(ctx, tx, nil, tokenExists, hash),
+			`UPDATE tokens SET locked_at = $2 WHERE hash = $1 AND locked_at IS NULL`, hash, s.t(now))
+	})
 }
 
 func (s *sqlStore) ResetAttempts(ctx context.Context, hash []byte) error {

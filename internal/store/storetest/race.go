@@ -47,15 +47,15 @@ func testRaceRecordAttempt(t *testing.T, s store.Store) {
 	ok(t, "PutToken", s.PutToken(c, tok))
 	var mu sync.Mutex
 	var counts []int
-	locks := 0
+	lasts := 0
 	errs := race(racers, func(int) error {
-		n, locked, err := s.RecordAttempt(c, tok.Hash, base(), max)
+		n, last, err := s.RecordAttempt(c, tok.Hash, base(), max)
 		if err == nil {
 			mu.Lock()
 			defer mu.Unlock()
 			counts = append(counts, n)
-			if locked {
-				locks++
+			if last {
+				lasts++
 			}
 		}
 		return err
@@ -66,8 +66,8 @@ func testRaceRecordAttempt(t *testing.T, s store.Store) {
 		}
 	}
 	slices.Sort(counts)
-	if want := []int{1, 2, 3, 4, 5}; !slices.Equal(counts, want) || locks != 1 {
-		t.Errorf("racing RecordAttempt counted %v with %d locking, want %v with 1", counts, locks, want)
+	if want := []int{1, 2, 3, 4, 5}; !slices.Equal(counts, want) || lasts != 1 {
+		t.Errorf("racing RecordAttempt counted %v with %d told it was the last, want %v with 1", counts, lasts, want)
 	}
 }
 

@@ -81,27 +81,43 @@ func testRecordAttempt(t *testing.T, s store.Store) {
 
 	for _, want := range []struct {
 		attempts int
-		locked   bool
+		last     bool
 	}{{1, false}, {2, false}, {3, true}} {
-		n, locked, err := s.RecordAttempt(c, tok.Hash, now.Add(time.Duration(want.attempts)*time.Second), 3)
+		n, last, err := s.RecordAttempt(c, tok.Hash, now.Add(time.Duration(want.attempts)*time.Second), 3)
 		ok(t, "RecordAttempt", err)
-		if n != want.attempts || locked != want.locked {
-			t.Fatalf("RecordAttempt = (%d, %v), want (%d, %v)", n, locked, want.attempts, want.locked)
+		if n != want.attempts || last != want.last {
+			t.Fatalf("RecordAttempt = (%d, %v), want (%d, %v)", n, last, want.attempts, want.last)
 		}
 	}
 	got := must(s.GetToken(c, tok.Hash))(t, "GetToken")
-	if got.Attempts != 3 {
-		t.Errorf("Attempts = %d, want 3", got.Attempts)
+	if got.Attempts != 3 || got.LockedAt != nil {
+		t.Errorf("after the last attempt: Attempts = %d, LockedAt = %v; want 3, not locked yet", got.Attempts, got.LockedAt)
 	}
-	checkTimePtr(t, "LockedAt", got.LockedAt, ptr(now.Add(3*time.Second)))
-
+	// No attempt past max is counted, locked or not.
 	_, _, err := s.RecordAttempt(c, tok.Hash, now, 3)
-	isErr(t, "RecordAttempt on a locked token", err, store.ErrConflict)
+	isErr(t, "RecordAttempt past max", err, store.ErrConflict)
+
+	// The last attempt failed: lock. Locking again keeps the first time.
+	ok(t, "LockToken", s.LockToken(c, tok.Hash, now.Add(4*time.Second)))
+	ok(t, "LockToken again", s.LockToken(c, tok.Hash, now.Add(time.Hour)))
+	checkTimePtr(t, "LockedAt", must(s.GetToken(c, tok.Hash))(t, "GetToken").LockedAt, ptr(now.Add(4*time.Second)))
+	isErr(t, "LockToken of an unknown token", s.LockToken(c, []byte("no-such-hash-0123456789abcdef0123"), now), store.ErrNotFound)
 	isErr(t, "ConsumeToken on a locked token", s.ConsumeToken(c, tok.Hash, now), store.ErrConflict)
 	// A locked token stays locked when the counter is reset.
 	ok(t, "ResetAttempts", s.ResetAttempts(c, tok.Hash))
 	_, _, err = s.RecordAttempt(c, tok.Hash, now, 3)
 	isErr(t, "RecordAttempt after reset of a locked token", err, store.ErrConflict)
+
+	// The last allowed attempt with the right PIN still succeeds.
+	t.Run("right PIN on the last attempt", func(t *testing.T) {
+		tk := tokenFor("last-chance", now)
+		ok(t, "PutToken", s.PutToken(c, tk))
+		for range 3 {
+			_, _, err := s.RecordAttempt(c, tk.Hash, now, 3)
+			ok(t, "RecordAttempt", err)
+		}
+		ok(t, "ConsumeToken after the last attempt", s.ConsumeToken(c, tk.Hash, now))
+	})
 
 	tests := []struct {
 		name string
