@@ -106,6 +106,7 @@ type SMTP struct {
 	Port          int      `toml:"port"`
 	TLS           string   `toml:"tls"`
 	AllowInsecure bool     `toml:"allow_insecure"`
+	CAFile        string   `toml:"ca_file"` // PEM; "" trusts the system roots
 	Username      string   `toml:"username"`
 	Password      Secret   `toml:"password"`
 	PasswordFile  string   `toml:"password_file"`

@@ -275,6 +275,9 @@ func (v *validator) mail(m *Mail) {
 	if s.Password.IsSet() && s.Username == "" {
 		v.addf("mail.smtp.username", "required when a password is set")
 	}
+	if s.CAFile != "" {
+		v.readable("mail.smtp.ca_file", s.CAFile)
+	}
 	if m.Transport == "smtp" {
 		v.required("mail.smtp.host", s.Host)
 	}

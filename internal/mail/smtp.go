@@ -61,11 +61,22 @@ func NewSMTP(cfg config.SMTP, opts SMTPOptions) (*SMTP, error) {
 	case cfg.Username != "" && !cfg.Password.IsSet():
 		return nil, errors.New("mail: mail.smtp.username is set but no password is")
 	}
+	roots := opts.RootCAs
+	if roots == nil && cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("mail: reading mail.smtp.ca_file: %w", err)
+		}
+		roots = x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("mail: mail.smtp.ca_file %s holds no PEM certificate", cfg.CAFile)
+		}
+	}
 	s := &SMTP{
 		cfg:     cfg,
 		addr:    net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)),
 		ehlo:    cfg.EHLOName,
-		tls:     &tls.Config{ServerName: cfg.Host, RootCAs: opts.RootCAs, MinVersion: tls.VersionTLS12},
+		tls:     &tls.Config{ServerName: cfg.Host, RootCAs: roots, MinVersion: tls.VersionTLS12},
 		dial:    opts.Dial,
 		log:     opts.Logger,
 		timeout: cfg.Timeout.D,

@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -472,4 +474,30 @@ func TestSMTPPipelinesWhenOffered(t *testing.T) {
 		t.Fatal("the session should pipeline: the server offers PIPELINING")
 	}
 	tr.pool.put(c, nil)
+}
+
+func TestSMTPCAFile(t *testing.T) {
+	t.Parallel()
+	srv := testenv.NewSMTP(t)
+	cfg := smtpConfigFor(srv)
+	send := func(cfg config.SMTP) error {
+		tr := newTestSMTP(t, cfg, SMTPOptions{})
+		return tr.Send(t.Context(), testSender, []string{testRcpt}, testMessage("ca"))
+	}
+	// Without the test CA the server's certificate is not trusted.
+	if err := send(cfg); err == nil {
+		t.Fatal("sent to a server whose certificate is not trusted")
+	}
+	cfg.CAFile = filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(cfg.CAFile, srv.CACertPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := send(cfg); err != nil {
+		t.Fatalf("with mail.smtp.ca_file: %v", err)
+	}
+	cfg.CAFile = filepath.Join(t.TempDir(), "empty.pem")
+	os.WriteFile(cfg.CAFile, []byte("not a certificate"), 0o600)
+	if _, err := NewSMTP(cfg, SMTPOptions{}); err == nil || !strings.Contains(err.Error(), "no PEM certificate") {
+		t.Errorf("a CA file without certificates: %v", err)
+	}
 }

@@ -3,6 +3,8 @@
 //
 //   - Keystone: the real OpenStack Identity service started by `make test`
 //     (scripts/dev-keystone); each test works in its own uniquely named domain.
+//   - PostgreSQL: a throwaway cluster started by `make test`
+//     (scripts/dev-postgres); each test gets a fresh database.
 //   - SMTP: an in-process server (emersion/go-smtp) with STARTTLS and AUTH.
 //   - Google Sheets: an in-process fake of the v4 REST endpoints and of the
 //     OAuth2 token endpoint, in the sub-package sheetsfake, so the real

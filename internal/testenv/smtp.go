@@ -205,6 +205,10 @@ func (s *SMTPServer) Password() string { return s.cfg.password }
 // certificate is valid for 127.0.0.1, ::1 and localhost.
 func (s *SMTPServer) RootCAs() *x509.CertPool { return s.pki.roots.Clone() }
 
+// CACertPEM is the test CA's certificate in PEM, for clients that read
+// their trusted CAs from a file (mail.smtp.ca_file).
+func (s *SMTPServer) CACertPEM() []byte { return bytes.Clone(s.pki.caPEM) }
+
 // TLSConfig returns a new client configuration that verifies the server as
 // Host(); set ServerName to "localhost" when dialing by name.
 func (s *SMTPServer) TLSConfig() *tls.Config { return s.pki.clientConfig(s.Host()) }

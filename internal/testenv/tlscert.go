@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
 	"math/big"
 	"net"
@@ -17,6 +18,7 @@ import (
 // per server so no key material is checked in and nothing outlives the test.
 type testPKI struct {
 	roots *x509.CertPool
+	caPEM []byte          // the CA certificate, for clients configured by file
 	cert  tls.Certificate // leaf followed by the CA, so clients get the chain
 }
 
@@ -86,6 +88,7 @@ func newTestPKI() (*testPKI, error) {
 	roots.AddCert(caCert)
 	return &testPKI{
 		roots: roots,
+		caPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
 		cert: tls.Certificate{
 			Certificate: [][]byte{leafDER, caDER},
 			PrivateKey:  leafKey,
