@@ -8,10 +8,10 @@ GO          ?= go
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS     := -X main.version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
-# Local servers for development and tests: Keystone and a throwaway
-# PostgreSQL cluster, both on loopback, state under .dev/.
-DEV_SCRIPTS := scripts/dev-keystone scripts/dev-postgres
-# Exported variables of the local servers (OS_*, KAIZEN_TEST_POSTGRES_URL).
+# What the tests need on this machine: Keystone and a throwaway PostgreSQL
+# cluster, both on loopback with state under .dev/, and Debian's Chromium.
+DEV_SCRIPTS := scripts/dev-keystone scripts/dev-postgres scripts/dev-browser
+# Their exported variables (OS_*, KAIZEN_TEST_POSTGRES_URL, KAIZEN_TEST_CHROMIUM).
 DEV_ENV     = $(foreach s,$(DEV_SCRIPTS),eval "$$($(s) env)" &&) true
 TEST_FLAGS  ?= -race -count=1 -timeout 20m
 
