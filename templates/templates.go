@@ -4,7 +4,8 @@ package templates
 
 import "embed"
 
-// FS holds layout.txt, layout.html and <kind>/{subject.txt,body.txt,body.html}.
+// FS holds layout.txt, layout.html and <kind>/{subject.txt,body.txt,body.html}
+// for mail, and pages/ for setpass's web pages and their style sheet.
 //
-//go:embed layout.txt layout.html */subject.txt */body.txt */body.html
+//go:embed layout.txt layout.html */subject.txt */body.txt */body.html pages/*.html pages/*.css
 var FS embed.FS

@@ -2,9 +2,22 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
 	"io"
+	"net"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/kaizen-onboard/kaizen/internal/cli"
+	"github.com/kaizen-onboard/kaizen/internal/cloud"
+	"github.com/kaizen-onboard/kaizen/internal/config"
+	"github.com/kaizen-onboard/kaizen/internal/setpass"
+	"github.com/kaizen-onboard/kaizen/internal/store"
+	"github.com/kaizen-onboard/kaizen/templates"
 )
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -12,6 +25,99 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Program: "setpass",
 		Version: version,
 		About:   "setpass is the web service behind the set-password link mailed to new users.",
+		Default: "serve",
+		Commands: []cli.Command{
+			{Name: "serve", Summary: "serve the set-password pages and the PUT /token API until stopped\n(SIGTERM or Ctrl-C shuts down gracefully)", Run: serve},
+		},
 	}
 	return app.Run(ctx, args, getenv, stdout, stderr)
+}
+
+func serve(ctx context.Context, env cli.Env, args []string) error {
+	if len(args) > 0 {
+		return cli.Usagef("serve takes no arguments")
+	}
+	cfg, err := env.Global.LoadConfig(env.Getenv)
+	if err != nil {
+		return err
+	}
+	return serveConfig(ctx, cfg, env, nil)
+}
+
+// serveConfig runs the service; with ln nil it listens on setpass.listen
+// (tests pass their own listener).
+func serveConfig(ctx context.Context, cfg *config.Config, env cli.Env, ln net.Listener) error {
+	sp := cfg.Setpass
+	if !sp.SecretKey.IsSet() {
+		return fmt.Errorf("%w: setpass.secret_key is required: set it, setpass.secret_key_file or KAIZEN_SETPASS_SECRET_KEY (e.g. openssl rand -hex 32)", config.ErrInvalid)
+	}
+	logger := cli.NewLogger(cfg.Log, env.Stderr).With("program", "setpass")
+	proxies, err := setpass.ParseTrustedProxies(sp.TrustedProxies)
+	if err != nil {
+		return fmt.Errorf("%w: setpass.trusted_proxies: %w", config.ErrInvalid, err)
+	}
+	pages, err := setpass.LoadPages(templates.FS, cfg.Mail.TemplatesDir, setpass.Branding{
+		CloudName: cfg.Mail.CloudName, Support: cfg.Mail.Support, LoginURL: cfg.Mail.LoginURL,
+	})
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, cfg.Store.URL.Reveal(), logger)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	clients, err := cloud.Connect(ctx, cfg.OpenStack)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics, err := setpass.NewMetrics(reg)
+	if err != nil {
+		return err
+	}
+	h, err := setpass.NewHandler(setpass.Deps{
+		Store:    st,
+		Keystone: setpass.NewKeystone(clients.Identity, cfg.OpenStack.AdminProject, cfg.OpenStack.AdminProjectDomain),
+		Pages:    pages,
+		Registry: reg,
+		Metrics:  metrics,
+		Logger:   logger,
+		Now:      time.Now,
+		Random:   rand.Reader,
+		Settings: setpass.Settings{
+			SecretKey:         []byte(sp.SecretKey.Reveal()),
+			BaseURL:           sp.URL,
+			TokenTTL:          sp.TokenTTL.D,
+			MaxAttempts:       sp.MaxAttempts,
+			MinPasswordLength: sp.MinPasswordLength,
+			TrustedProxies:    proxies,
+			RateLimit:         sp.RateLimit,
+			RateBurst:         sp.RateBurst,
+		},
+	})
+	if err != nil {
+		return err
+	}
+	if ln == nil {
+		if ln, err = net.Listen("tcp", sp.Listen); err != nil {
+			return fmt.Errorf("listening on %s: %w", sp.Listen, err)
+		}
+	}
+	purgeCtx, stopPurge := context.WithCancel(ctx)
+	purged := make(chan struct{})
+	go func() {
+		defer close(purged)
+		setpass.Purger{Store: st, Now: time.Now, Interval: sp.PurgeInterval.D, Logger: logger, Metrics: metrics}.Run(purgeCtx)
+	}()
+	defer func() { stopPurge(); <-purged }()
+
+	logger.Info("serving", "addr", ln.Addr().String(), "tls", sp.TLSCertFile != "", "url", sp.URL)
+	err = setpass.Serve(ctx, ln, h, setpass.ServeOptions{CertFile: sp.TLSCertFile, KeyFile: sp.TLSKeyFile, Logger: logger})
+	if err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	logger.Info("stopped")
+	return nil
 }

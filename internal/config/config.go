@@ -82,6 +82,11 @@ type Setpass struct {
 	TLSCertFile       string   `toml:"tls_cert_file"`
 	TLSKeyFile        string   `toml:"tls_key_file"`
 	TrustedProxies    []string `toml:"trusted_proxies"`
+	// RateLimit and RateBurst bound password-form POSTs per client address:
+	// RateLimit per minute, with bursts of RateBurst.
+	RateLimit     int      `toml:"rate_limit"`
+	RateBurst     int      `toml:"rate_burst"`
+	PurgeInterval Duration `toml:"purge_interval"`
 }
 
 // Mail holds what every message shares and how it is delivered.
@@ -181,6 +186,9 @@ func Defaults() Config {
 			TokenTTL:          Dur(72 * time.Hour),
 			MaxAttempts:       5,
 			MinPasswordLength: 12,
+			RateLimit:         10,
+			RateBurst:         5,
+			PurgeInterval:     Dur(time.Hour),
 		},
 		Mail: Mail{
 			Transport:   "maildir",

@@ -221,6 +221,12 @@ func (v *validator) setpass(s *Setpass) {
 	}
 	v.atLeast("setpass.max_attempts", s.MaxAttempts, 1)
 	v.atLeast("setpass.min_password_length", s.MinPasswordLength, 8)
+	v.atLeast("setpass.rate_limit", s.RateLimit, 1)
+	v.atLeast("setpass.rate_burst", s.RateBurst, 1)
+	v.duration("setpass.purge_interval", s.PurgeInterval)
+	if s.PurgeInterval.err == nil && s.PurgeInterval.D < time.Minute {
+		v.addf("setpass.purge_interval", "must be at least 1m")
+	}
 	v.secret("setpass.secret_key", &s.SecretKey, s.SecretKeyFile, "KAIZEN_SETPASS_SECRET_KEY")
 	if s.SecretKey.IsSet() && len(s.SecretKey.Reveal()) < 32 {
 		v.addf("setpass.secret_key", "must be at least 32 characters (e.g. openssl rand -hex 32)")

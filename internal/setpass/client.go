@@ -1,0 +1,117 @@
+package setpass
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// Errors of Client.Issue, by the service's answer.
+var (
+	ErrIssueUnauthorized = errors.New("setpass: the admin token was not accepted (401)")
+	ErrIssueForbidden    = errors.New("setpass: the admin token is not admin on the admin project (403)")
+	ErrIssueUnknownUser  = errors.New("setpass: Keystone does not know the user (404)")
+	ErrIssueRejected     = errors.New("setpass: request rejected (400)")
+)
+
+// Client calls a setpass service's admin API (addusers uses it).
+type Client struct {
+	base  *url.URL
+	http  *http.Client
+	token func(context.Context) (string, error)
+}
+
+// NewClient talks to the service at baseURL (setpass.url). token returns a
+// Keystone token with the admin role on the admin project, e.g. the admin
+// provider client's current token.
+func NewClient(baseURL string, httpClient *http.Client, token func(context.Context) (string, error)) (*Client, error) {
+	u, err := url.Parse(baseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("setpass client: %q is not an http(s) URL", baseURL)
+	}
+	if !strings.HasSuffix(u.Path, "/") {
+		u.Path += "/"
+	}
+	if httpClient == nil {
+		httpClient = http.DefaultClient
+	}
+	return &Client{base: u, http: httpClient, token: token}, nil
+}
+
+// Issue asks for a new link for userID: it replaces the user's earlier link
+// and resets its attempts. tempPassword is required; pin "" keeps the PIN
+// of the user's earlier link.
+func (c *Client) Issue(ctx context.Context, userID, tempPassword, pin string) (Issued, error) {
+	if tempPassword == "" {
+		return Issued{}, fmt.Errorf("setpass client: issuing a link for %s: %w: a temporary password is required", userID, ErrIssueRejected)
+	}
+	req := IssueRequest{Password: &tempPassword}
+	if pin != "" {
+		req.PIN = &pin
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return Issued{}, fmt.Errorf("setpass client: %w", err)
+	}
+	tok, err := c.token(ctx)
+	if err != nil {
+		return Issued{}, fmt.Errorf("setpass client: getting an admin token: %w", err)
+	}
+	u := c.base.JoinPath("token", userID)
+	hr, err := http.NewRequestWithContext(ctx, http.MethodPut, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return Issued{}, fmt.Errorf("setpass client: %w", err)
+	}
+	hr.Header.Set("Content-Type", "application/json")
+	hr.Header.Set("Accept", "application/json")
+	hr.Header.Set("X-Auth-Token", tok)
+	resp, err := c.http.Do(hr)
+	if err != nil {
+		return Issued{}, fmt.Errorf("setpass client: issuing a link for %s: %w", userID, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return Issued{}, fmt.Errorf("setpass client: issuing a link for %s: reading the answer: %w", userID, err)
+	}
+	if resp.StatusCode == http.StatusOK {
+		var out Issued
+		if err := json.Unmarshal(data, &out); err != nil || out.Token == "" {
+			return Issued{}, fmt.Errorf("setpass client: issuing a link for %s: malformed answer", userID)
+		}
+		return out, nil
+	}
+	// The service's error messages never quote secrets; show them.
+	var e struct {
+		Error string `json:"error"`
+	}
+	_ = json.Unmarshal(data, &e)
+	var sentinel error
+	switch resp.StatusCode {
+	case http.StatusUnauthorized:
+		sentinel = ErrIssueUnauthorized
+	case http.StatusForbidden:
+		sentinel = ErrIssueForbidden
+	case http.StatusNotFound:
+		sentinel = ErrIssueUnknownUser
+	case http.StatusBadRequest:
+		sentinel = ErrIssueRejected
+	default:
+		return Issued{}, fmt.Errorf("setpass client: issuing a link for %s: HTTP %d %s", userID, resp.StatusCode, oneLineMsg(e.Error))
+	}
+	return Issued{}, fmt.Errorf("setpass client: issuing a link for %s: %w: %s", userID, sentinel, oneLineMsg(e.Error))
+}
+
+func oneLineMsg(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 200 {
+		s = s[:200]
+	}
+	return s
+}

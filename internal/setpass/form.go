@@ -1,0 +1,249 @@
+package setpass
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/kaizen-onboard/kaizen/internal/store"
+)
+
+// live reports whether t can still be used at now. Expired, used, locked
+// and out-of-attempts tokens all look the same to the user.
+func (h *handler) live(t store.Token, now time.Time) bool {
+	if !now.Before(t.ExpiresAt) && t.UsedAt == nil {
+		h.metrics.expiriesSeen.Inc()
+	}
+	return t.UsedAt == nil && now.Before(t.ExpiresAt) && t.LockedAt == nil && t.Attempts < h.s.MaxAttempts
+}
+
+// lookup finds a live token; ok is false for anything the user should be
+// told is "no longer valid".
+func (h *handler) lookup(ctx context.Context, token string) (t store.Token, ok bool, err error) {
+	if !wellFormedToken(token) {
+		return store.Token{}, false, nil
+	}
+	t, err = h.Store.GetToken(ctx, tokenHash(token))
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Token{}, false, nil
+	}
+	if err != nil {
+		return store.Token{}, false, fmt.Errorf("reading a token: %w", err)
+	}
+	return t, h.live(t, h.Now()), nil
+}
+
+// showForm is GET /?token=. It never changes state: mail scanners open links.
+func (h *handler) showForm(w http.ResponseWriter, r *http.Request) {
+	token := r.URL.Query().Get("token")
+	_, ok, err := h.lookup(r.Context(), token)
+	if err != nil {
+		h.storeFailed(w, "showing the form", err)
+		return
+	}
+	if !ok {
+		h.invalidLink(w)
+		return
+	}
+	h.form(w, http.StatusOK, token, nil)
+}
+
+func (h *handler) form(w http.ResponseWriter, status int, token string, errs map[string]string) {
+	h.page(w, status, pageForm, pageData{Token: token, MinLength: h.s.MinPasswordLength, Errors: errs})
+}
+
+// submitForm is POST /: token, PIN, password rules, then the change in
+// Keystone. See README.md for why the token is consumed before Keystone is
+// called and restored when Keystone refuses the new password.
+func (h *handler) submitForm(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	now := h.Now()
+	if !h.limits.allow(limiterKey(clientAddr(r, h.s.TrustedProxies)), now) {
+		h.metrics.rateLimited.Inc()
+		w.Header().Set("Retry-After", "60")
+		h.problem(w, http.StatusTooManyRequests, "Too many attempts",
+			"Too many attempts from your network. Wait a minute and try again.")
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxFormBody))
+	if err != nil {
+		h.problem(w, http.StatusRequestEntityTooLarge, "Form too large", "The form you sent is too large.")
+		return
+	}
+	f, err := ParseForm(body)
+	if err != nil {
+		// A token that cannot be ours reads like any other dead link.
+		h.invalidLink(w)
+		return
+	}
+	t, ok, err := h.lookup(ctx, f.Token)
+	if err != nil {
+		h.storeFailed(w, "checking the token", err)
+		return
+	}
+	if !ok {
+		h.invalidLink(w)
+		return
+	}
+	if !validPIN(f.PIN) {
+		// Not counted: it cannot be a guess at a 4-digit PIN.
+		h.form(w, http.StatusBadRequest, f.Token, map[string]string{"pin": "Enter the 4 digits of your PIN."})
+		return
+	}
+
+	// Counted before the check, atomically, so parallel guesses cannot
+	// exceed the limit.
+	hash := t.Hash
+	attempts, last, err := h.Store.RecordAttempt(ctx, hash, now, h.s.MaxAttempts)
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
+		h.invalidLink(w)
+		return
+	}
+	if err != nil {
+		h.storeFailed(w, "counting an attempt", err)
+		return
+	}
+	if !pinMatches(h.s.SecretKey, t.UserID, f.PIN, t.PINHMAC) {
+		h.metrics.pinFailures.Inc()
+		if last {
+			if err := h.Store.LockToken(ctx, hash, now); err != nil {
+				h.log.Error("locking a token", "user_id", t.UserID, "err", err)
+			}
+			h.metrics.lockouts.Inc()
+			h.log.Warn("token locked after the last wrong PIN", "user_id", t.UserID)
+			h.problem(w, http.StatusForbidden, "This link is now locked",
+				"The PIN was wrong too many times, so this link no longer works. Ask for a new one.")
+			return
+		}
+		left := h.s.MaxAttempts - attempts
+		h.form(w, http.StatusBadRequest, f.Token, map[string]string{"pin": fmt.Sprintf(
+			"Wrong PIN. %d %s left before this link is locked.", left, plural(left, "attempt", "attempts"))})
+		return
+	}
+	if err := h.Store.ResetAttempts(ctx, hash); err != nil {
+		h.storeFailed(w, "resetting attempts", err)
+		return
+	}
+
+	user, err := h.Keystone.User(ctx, t.UserID)
+	if err != nil {
+		h.keystoneFailed("get-user", err)
+		h.problem(w, http.StatusServiceUnavailable, "Please try again",
+			"The cloud's identity service is not answering. Your password has not been changed; try again in a few minutes.")
+		return
+	}
+	if errs := h.passwordRules(f, user); errs != nil {
+		h.form(w, http.StatusBadRequest, f.Token, errs)
+		return
+	}
+	temp, err := unseal(f.Token, t.UserID, t.SealedPassword)
+	if err != nil {
+		h.log.Error("opening the temporary password", "user_id", t.UserID, "err", err)
+		h.problem(w, http.StatusInternalServerError, "Something went wrong",
+			"This link cannot set your password. Ask for a new one.")
+		return
+	}
+	h.change(w, r, f, t, temp)
+}
+
+// change consumes the token, then changes the password. Consuming first is
+// the gate: of concurrent correct submissions exactly one gets past it, so
+// the password is changed at most once per token. If Keystone then refuses
+// the new password for a reason the user can fix, nothing changed and the
+// token is put back, so the user can try another password.
+func (h *handler) change(w http.ResponseWriter, r *http.Request, f Form, t store.Token, temp string) {
+	ctx := r.Context()
+	err := h.Store.ConsumeToken(ctx, t.Hash, h.Now())
+	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+		h.invalidLink(w)
+		return
+	}
+	if err != nil {
+		h.storeFailed(w, "consuming the token", err)
+		return
+	}
+	// Keystone must see the call through even if the browser goes away, or
+	// we could not tell whether the password changed.
+	kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	err = h.Keystone.ChangePassword(kctx, t.UserID, temp, f.Password)
+	var refused *PasswordRefusedError
+	switch {
+	case err == nil:
+		h.metrics.consumed.Inc()
+		h.audit(kctx, "setpass", "user.password.set", t.UserID)
+		h.log.Info("password set", "user_id", t.UserID)
+		h.page(w, http.StatusOK, pageDone, pageData{})
+	case errors.As(err, &refused):
+		h.restore(kctx, t)
+		h.form(w, http.StatusBadRequest, f.Token, map[string]string{"password": refused.Reason})
+	case errors.Is(err, ErrOriginalRefused):
+		h.log.Warn("keystone refused the temporary password; the link is spent", "user_id", t.UserID)
+		h.problem(w, http.StatusConflict, "This link can no longer set your password",
+			"Your password may already have been changed. Try to log in; if you cannot, ask for a new link.")
+	default:
+		// Unknown outcome (timeout, 5xx): the password may have changed, so
+		// the token stays spent rather than risk a second change.
+		h.keystoneFailed("change-password", err)
+		h.problem(w, http.StatusBadGateway, "We could not confirm the change",
+			"The cloud's identity service did not answer in time. Try to log in with your new password; if that fails, ask for a new link.")
+	}
+}
+
+// restore puts a consumed token back after Keystone refused the password,
+// unless the user's token has been replaced meanwhile (an admin re-issued):
+// the newer link must win. Attempts start again from zero after a right PIN.
+func (h *handler) restore(ctx context.Context, t store.Token) {
+	cur, err := h.Store.GetTokenByUser(ctx, t.UserID)
+	if err != nil || string(cur.Hash) != string(t.Hash) || cur.UsedAt == nil {
+		if err != nil {
+			h.log.Error("restoring a token after Keystone refused the password", "user_id", t.UserID, "err", err)
+		}
+		return
+	}
+	t.UsedAt, t.LockedAt, t.Attempts = nil, nil, 0
+	if err := h.Store.PutToken(ctx, t); err != nil {
+		h.log.Error("restoring a token after Keystone refused the password", "user_id", t.UserID, "err", err)
+	}
+}
+
+// passwordRules checks what we can before Keystone does; nil when all pass.
+func (h *handler) passwordRules(f Form, u User) map[string]string {
+	errs := map[string]string{}
+	switch {
+	case f.Password == "":
+		errs["password"] = "Enter a new password."
+	case utf8.RuneCountInString(f.Password) < h.s.MinPasswordLength:
+		errs["password"] = fmt.Sprintf("Use at least %d characters.", h.s.MinPasswordLength)
+	case checkPasswordShape(f.Password) != nil:
+		errs["password"] = "Use printable characters only, at most 4096 bytes."
+	case strings.EqualFold(f.Password, u.Name) || u.Email != "" && strings.EqualFold(f.Password, u.Email) ||
+		strings.EqualFold(f.Password, u.ID):
+		errs["password"] = "Your password must not be your user name or email address."
+	}
+	if f.Confirm != f.Password {
+		errs["confirm"] = "The two passwords do not match."
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return errs
+}
+
+func (h *handler) storeFailed(w http.ResponseWriter, doing string, err error) {
+	h.log.Error("store failed", "doing", doing, "err", err)
+	h.problem(w, http.StatusServiceUnavailable, "Please try again",
+		"Something went wrong on our side. Your password has not been changed; try again in a few minutes.")
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}

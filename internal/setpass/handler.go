@@ -1,0 +1,212 @@
+// Package setpass is the web service behind the set-password link: an admin
+// API that issues links (PUT /token/<user_id>), and the page where a new
+// user enters their PIN and chooses a password, which setpass then sets in
+// Keystone as the user. It faces the internet; see the package README for
+// the threat model and the design decisions.
+package setpass
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/kaizen-onboard/kaizen/internal/store"
+)
+
+// Store is the part of the state store setpass uses.
+type Store interface {
+	store.Tokens
+	AppendEvent(ctx context.Context, e store.Event) (int64, error)
+	Ping(ctx context.Context) error
+}
+
+// Settings are the service's tunables, from [setpass].
+type Settings struct {
+	SecretKey         []byte // PIN HMAC key; at least 32 bytes
+	BaseURL           string // public URL the links point at, e.g. https://setpass.example.org/
+	TokenTTL          time.Duration
+	MaxAttempts       int
+	MinPasswordLength int
+	TrustedProxies    []netip.Prefix
+	RateLimit         int // form POSTs per minute per client
+	RateBurst         int
+	MaxClients        int // size of the rate limiter table; 0 means 10000
+}
+
+// Deps is everything the handler needs, passed in.
+type Deps struct {
+	Store    Store
+	Keystone Keystone
+	Pages    *Pages
+	Registry *prometheus.Registry // /metrics serves it
+	Metrics  *Metrics             // nil: registered on Registry here
+	Logger   *slog.Logger
+	Now      func() time.Time
+	Random   io.Reader
+	Settings Settings
+}
+
+type handler struct {
+	Deps
+	s       Settings
+	metrics *Metrics
+	limits  *limiters
+	log     *slog.Logger
+}
+
+// NewHandler builds the whole service: routes, security headers, cross-
+// origin protection and request logging.
+func NewHandler(d Deps) (http.Handler, error) {
+	switch {
+	case d.Store == nil || d.Keystone == nil || d.Pages == nil || d.Registry == nil || d.Now == nil || d.Random == nil:
+		return nil, errors.New("setpass: Store, Keystone, Pages, Registry, Now and Random are required")
+	case len(d.Settings.SecretKey) < 32:
+		return nil, errors.New("setpass: the secret key must be at least 32 bytes")
+	case d.Settings.TokenTTL <= 0 || d.Settings.MaxAttempts < 1 || d.Settings.MinPasswordLength < 1 ||
+		d.Settings.RateLimit < 1 || d.Settings.RateBurst < 1:
+		return nil, errors.New("setpass: TokenTTL, MaxAttempts, MinPasswordLength, RateLimit and RateBurst must be positive")
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	m := d.Metrics
+	if m == nil {
+		var err error
+		if m, err = NewMetrics(d.Registry); err != nil {
+			return nil, err
+		}
+	}
+	maxClients := d.Settings.MaxClients
+	if maxClients <= 0 {
+		maxClients = 10000
+	}
+	h := &handler{Deps: d, s: d.Settings, metrics: m, log: d.Logger.With("component", "setpass"),
+		limits: newLimiters(d.Settings.RateLimit, d.Settings.RateBurst, maxClients)}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("PUT /token/{user_id}", h.issue)
+	mux.HandleFunc("GET /{$}", h.showForm)
+	mux.HandleFunc("POST /{$}", h.submitForm)
+	mux.HandleFunc("GET /static/style.css", h.style)
+	mux.HandleFunc("GET /healthz", h.healthz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
+
+	// Refuses browsers' cross-site POSTs (Sec-Fetch-Site, else Origin vs Host);
+	// non-browser API clients send neither header and pass.
+	cop := http.NewCrossOriginProtection()
+	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.problem(w, http.StatusForbidden, "Request refused",
+			"This form can only be sent from its own page. Open the link from your email again.")
+	}))
+	return h.logRequests(securityHeaders(cop.Handler(mux))), nil
+}
+
+const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self'; " +
+	"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// securityHeaders go on every response, errors included.
+func securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", contentSecurityPolicy)
+		hd.Set("Referrer-Policy", "no-referrer") // the token is in the URL
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("Cache-Control", "no-store")
+		if r.TLS != nil {
+			hd.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+// logRequests logs the path only: the query string holds the token.
+func (h *handler) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := h.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		h.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
+			"client", limiterKey(clientAddr(r, h.s.TrustedProxies)), "duration", h.Now().Sub(start))
+	})
+}
+
+func (h *handler) style(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/css; charset=utf-8")
+	_, _ = w.Write(h.Pages.style)
+}
+
+// page writes a rendered page; a template failure is logged, never shown.
+func (h *handler) page(w http.ResponseWriter, status int, name string, d pageData) {
+	body, err := h.Pages.render(name, d)
+	if err != nil {
+		h.log.Error("rendering a page", "page", name, "err", err)
+		http.Error(w, "Internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+func (h *handler) problem(w http.ResponseWriter, status int, heading, message string) {
+	h.page(w, status, pageProblem, pageData{Heading: heading, Message: message})
+}
+
+func (h *handler) invalidLink(w http.ResponseWriter) {
+	h.page(w, http.StatusGone, pageInvalid, pageData{})
+}
+
+func (h *handler) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	checks := map[string]string{"store": "ok", "keystone": "ok"}
+	status := http.StatusOK
+	if err := h.Store.Ping(ctx); err != nil {
+		h.log.Warn("health check: store", "err", err)
+		checks["store"], status = "fail", http.StatusServiceUnavailable
+	}
+	if err := h.Keystone.Ping(ctx); err != nil {
+		h.log.Warn("health check: keystone", "err", err)
+		checks["keystone"], status = "fail", http.StatusServiceUnavailable
+	}
+	overall := "ok"
+	if status != http.StatusOK {
+		overall = "unavailable"
+	}
+	writeJSON(w, status, map[string]any{"status": overall, "checks": checks})
+}
+
+// audit records an event; a failure is logged and does not undo the action.
+func (h *handler) audit(ctx context.Context, actor, action, target string) {
+	if _, err := h.Store.AppendEvent(ctx, store.Event{At: h.Now(), Actor: actor, Action: action, Target: target}); err != nil {
+		h.log.Warn("recording an audit event", "action", action, "err", fmt.Errorf("audit: %w", err))
+	}
+}

@@ -1,0 +1,175 @@
+package setpass
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/kaizen-onboard/kaizen/internal/store"
+)
+
+// Issued is a new link, as PUT /token answers with Accept: application/json.
+type Issued struct {
+	Token     string    `json:"token"`
+	URL       string    `json:"url"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// issue is PUT /token/<user_id>, the MOC setpass API.
+//
+// Renewal: a PIN may be omitted when the user already has a token (used,
+// expired or not), because its HMAC is keyed by the server secret and the
+// user ID, not by the token, and carries over. The temporary password
+// cannot: it is sealed under the old token, which is stored only hashed.
+// So the password is always required ("400 password required").
+func (h *handler) issue(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	subject := r.Header.Get("X-Auth-Token")
+	if subject == "" {
+		apiError(w, http.StatusUnauthorized, "an X-Auth-Token header with a Keystone token is required")
+		return
+	}
+	actor, err := h.Keystone.CheckAdmin(ctx, subject)
+	switch {
+	case errors.Is(err, ErrUnauthenticated):
+		apiError(w, http.StatusUnauthorized, "the token is not valid")
+		return
+	case errors.Is(err, ErrForbidden):
+		h.log.Warn("token issue refused: caller is not admin on the admin project", "actor", actor)
+		apiError(w, http.StatusForbidden, "the token does not carry the admin role on the admin project")
+		return
+	case err != nil:
+		h.keystoneFailed("check-admin", err)
+		apiError(w, http.StatusServiceUnavailable, "the identity service is unavailable; try again")
+		return
+	}
+
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxIssueBody))
+	if err != nil {
+		apiError(w, http.StatusRequestEntityTooLarge, "the body is too large")
+		return
+	}
+	req, err := ParseIssueRequest(body)
+	if err != nil {
+		apiError(w, http.StatusBadRequest, strings.TrimPrefix(err.Error(), errBadRequest.Error()+": "))
+		return
+	}
+	userID := r.PathValue("user_id")
+	if !validUserID(userID) {
+		apiError(w, http.StatusNotFound, "no such user")
+		return
+	}
+	if _, err := h.Keystone.User(ctx, userID); errors.Is(err, ErrUnknownUser) {
+		apiError(w, http.StatusNotFound, "no such user")
+		return
+	} else if err != nil {
+		h.keystoneFailed("get-user", err)
+		apiError(w, http.StatusServiceUnavailable, "the identity service is unavailable; try again")
+		return
+	}
+
+	issued, err := h.issueToken(ctx, userID, req)
+	switch {
+	case errors.Is(err, errBadRequest):
+		apiError(w, http.StatusBadRequest, strings.TrimPrefix(err.Error(), errBadRequest.Error()+": "))
+		return
+	case err != nil:
+		h.log.Error("issuing a token", "user_id", userID, "err", err)
+		apiError(w, http.StatusInternalServerError, "internal error")
+		return
+	}
+	h.metrics.issued.Inc()
+	h.audit(ctx, actor, "setpass.token.issue", userID)
+	h.log.Info("token issued", "user_id", userID, "actor", actor, "expires_at", issued.ExpiresAt)
+
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusOK, issued)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = io.WriteString(w, issued.Token)
+}
+
+// issueToken stores a new token for the user, replacing any earlier one
+// (which also resets the attempts and unlocks).
+func (h *handler) issueToken(ctx context.Context, userID string, req IssueRequest) (Issued, error) {
+	if req.Password == nil {
+		return Issued{}, badRequest("password required: the temporary password cannot be carried over from an earlier link")
+	}
+	var pinHMAC []byte
+	if req.PIN != nil {
+		pinHMAC = pinMAC(h.s.SecretKey, userID, *req.PIN)
+	} else {
+		old, err := h.Store.GetTokenByUser(ctx, userID)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && len(old.PINHMAC) == 0) {
+			return Issued{}, badRequest("pin required: the user has no earlier link to keep the PIN from")
+		}
+		if err != nil {
+			return Issued{}, fmt.Errorf("reading the user's current token: %w", err)
+		}
+		pinHMAC = old.PINHMAC
+	}
+	token, err := newToken(h.Random)
+	if err != nil {
+		return Issued{}, err
+	}
+	sealed, err := seal(h.Random, token, userID, *req.Password)
+	if err != nil {
+		return Issued{}, err
+	}
+	now := h.Now()
+	t := store.Token{
+		Hash: tokenHash(token), UserID: userID, PINHMAC: pinHMAC, SealedPassword: sealed,
+		Purpose: "welcome", CreatedAt: now, ExpiresAt: now.Add(h.s.TokenTTL),
+	}
+	if err := h.Store.PutToken(ctx, t); err != nil {
+		return Issued{}, fmt.Errorf("storing the token: %w", err)
+	}
+	return Issued{Token: token, URL: linkURL(h.s.BaseURL, token), ExpiresAt: t.ExpiresAt}, nil
+}
+
+// linkURL is base with ?token=.
+func linkURL(base, token string) string {
+	u, err := url.Parse(base)
+	if err != nil || u.Scheme == "" {
+		return strings.TrimRight(base, "/") + "/?token=" + token
+	}
+	if u.Path == "" {
+		u.Path = "/"
+	}
+	u.RawQuery = url.Values{"token": {token}}.Encode()
+	u.Fragment = ""
+	return u.String()
+}
+
+func wantsJSON(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		if mt, _, err := mime.ParseMediaType(strings.TrimSpace(part)); err == nil && mt == "application/json" {
+			return true
+		}
+	}
+	return false
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// apiError answers the API with a fixed message, never with an error's text.
+func apiError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+func (h *handler) keystoneFailed(op string, err error) {
+	h.metrics.keystoneErrs.WithLabelValues(op).Inc()
+	h.log.Error("keystone call failed", "op", op, "err", err)
+}

@@ -1,0 +1,222 @@
+package setpass
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
+)
+
+// Keystone is what setpass needs from the identity service.
+type Keystone interface {
+	// CheckAdmin validates a caller's token and returns who it belongs to.
+	// ErrUnauthenticated for a token Keystone does not accept, ErrForbidden
+	// for one without the admin role on the admin project.
+	CheckAdmin(ctx context.Context, subjectToken string) (actor string, err error)
+	// User looks a user up; ErrUnknownUser when Keystone has no such user.
+	User(ctx context.Context, userID string) (User, error)
+	// ChangePassword changes the password as the user, proving it with the
+	// original one. ErrOriginalRefused when Keystone does not accept the
+	// original; a *PasswordRefusedError when it refuses the new one.
+	ChangePassword(ctx context.Context, userID, original, replacement string) error
+	// Ping checks that Keystone answers.
+	Ping(ctx context.Context) error
+}
+
+// User is what the password rules need to know about a user.
+type User struct {
+	ID    string
+	Name  string
+	Email string
+}
+
+var (
+	ErrUnauthenticated = errors.New("setpass: token not accepted")
+	ErrForbidden       = errors.New("setpass: token is not admin on the admin project")
+	ErrUnknownUser     = errors.New("setpass: no such user")
+	ErrOriginalRefused = errors.New("setpass: Keystone refused the temporary password")
+)
+
+// PasswordRefusedError is Keystone refusing a new password (policy,
+// history, minimum age); Reason is in plain words for the user.
+type PasswordRefusedError struct{ Reason string }
+
+func (e *PasswordRefusedError) Error() string { return "setpass: Keystone refused the new password" }
+
+// keystoneError keeps only the status of a failed call: gophercloud's
+// errors carry response bodies, which may quote a token.
+type keystoneError struct {
+	op     string
+	status int
+	cause  error // transport errors only
+}
+
+func (e *keystoneError) Error() string {
+	if e.status != 0 {
+		return fmt.Sprintf("keystone: %s: HTTP %d", e.op, e.status)
+	}
+	return fmt.Sprintf("keystone: %s: %v", e.op, e.cause)
+}
+
+func (e *keystoneError) Unwrap() error { return e.cause }
+
+func statusOf(err error) int {
+	var e gophercloud.ErrUnexpectedResponseCode
+	if errors.As(err, &e) {
+		return e.Actual
+	}
+	return 0
+}
+
+func wrapKeystone(op string, err error) error {
+	if s := statusOf(err); s != 0 {
+		return &keystoneError{op: op, status: s}
+	}
+	// A transport error (timeout, refused connection) names only the URL.
+	var ue interface{ Timeout() bool }
+	if errors.As(err, &ue) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return &keystoneError{op: op, cause: err}
+	}
+	return &keystoneError{op: op, cause: errors.New("request failed")}
+}
+
+// KeystoneClient is the real Keystone.
+type KeystoneClient struct {
+	admin        *gophercloud.ServiceClient
+	bare         *gophercloud.ServiceClient
+	adminProject string
+	adminDomain  string
+}
+
+// NewKeystone uses admin (setpass's own client, which re-authenticates) to
+// validate tokens and look users up, and builds a bare client on the same
+// endpoint for password changes: with no token and no reauthentication, a
+// 401 there is the user's, never retried as the admin.
+func NewKeystone(admin *gophercloud.ServiceClient, adminProject, adminProjectDomain string) *KeystoneClient {
+	bareProvider := &gophercloud.ProviderClient{
+		HTTPClient:       admin.HTTPClient,
+		IdentityBase:     admin.IdentityBase,
+		IdentityEndpoint: admin.IdentityEndpoint,
+		UserAgent:        admin.UserAgent,
+	}
+	return &KeystoneClient{
+		admin:        admin,
+		bare:         &gophercloud.ServiceClient{ProviderClient: bareProvider, Endpoint: admin.Endpoint, ResourceBase: admin.ResourceBase, Type: admin.Type},
+		adminProject: adminProject,
+		adminDomain:  adminProjectDomain,
+	}
+}
+
+func (k *KeystoneClient) CheckAdmin(ctx context.Context, subjectToken string) (string, error) {
+	res := tokens.Get(ctx, k.admin, subjectToken)
+	if res.Err != nil {
+		switch statusOf(res.Err) {
+		case http.StatusNotFound, http.StatusUnauthorized:
+			return "", ErrUnauthenticated
+		}
+		return "", wrapKeystone("validating a token", res.Err)
+	}
+	// ExtractInto descends into "token" itself.
+	var t struct {
+		User struct {
+			ID   string `json:"id"`
+			Name string `json:"name"`
+		} `json:"user"`
+		Project *struct {
+			Name   string `json:"name"`
+			Domain struct {
+				ID   string `json:"id"`
+				Name string `json:"name"`
+			} `json:"domain"`
+		} `json:"project"`
+		Roles []struct {
+			Name string `json:"name"`
+		} `json:"roles"`
+	}
+	if err := res.ExtractInto(&t); err != nil {
+		return "", fmt.Errorf("keystone: reading a validated token: %w", err)
+	}
+	actor := t.User.Name
+	if actor == "" {
+		actor = t.User.ID
+	}
+	p := t.Project
+	if p == nil || p.Name != k.adminProject || (p.Domain.Name != k.adminDomain && p.Domain.ID != k.adminDomain) {
+		return actor, ErrForbidden
+	}
+	for _, r := range t.Roles {
+		if r.Name == "admin" {
+			return actor, nil
+		}
+	}
+	return actor, ErrForbidden
+}
+
+func (k *KeystoneClient) User(ctx context.Context, userID string) (User, error) {
+	u, err := users.Get(ctx, k.admin, userID).Extract()
+	if err != nil {
+		if gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
+			return User{}, ErrUnknownUser
+		}
+		return User{}, wrapKeystone("looking up a user", err)
+	}
+	email, _ := u.Extra["email"].(string)
+	return User{ID: u.ID, Name: u.Name, Email: email}, nil
+}
+
+func (k *KeystoneClient) ChangePassword(ctx context.Context, userID, original, replacement string) error {
+	err := users.ChangePassword(ctx, k.bare, userID, users.ChangePasswordOpts{
+		OriginalPassword: original, Password: replacement,
+	}).ExtractErr()
+	if err == nil {
+		return nil
+	}
+	switch statusOf(err) {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound:
+		return ErrOriginalRefused
+	case http.StatusBadRequest:
+		var e gophercloud.ErrUnexpectedResponseCode
+		errors.As(err, &e)
+		return &PasswordRefusedError{Reason: plainReason(e.Body)}
+	}
+	return wrapKeystone("changing a password", err)
+}
+
+// plainReason turns Keystone's refusal into words for the user. Only the
+// operator-written part of a policy message (password_regex_description)
+// is passed through; anything else gets a fixed sentence.
+func plainReason(body []byte) string {
+	var e struct {
+		Error struct {
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	_ = json.Unmarshal(body, &e)
+	msg := e.Error.Message
+	switch {
+	case strings.Contains(msg, "identical to a previous password"):
+		return "The cloud does not allow reusing a previous password. Choose one you have not used before."
+	case strings.Contains(msg, "minimum age"):
+		return "Your password was changed too recently to change it again. Try again later."
+	case strings.Contains(msg, "does not meet the requirements"):
+		if _, rules, ok := strings.Cut(msg, "requirements:"); ok && len(rules) < 300 && strings.TrimSpace(rules) != "" {
+			return "The cloud's password rules refused this password: " + strings.TrimSpace(rules)
+		}
+	}
+	return "The cloud's password rules refused this password. Choose a longer or more varied one."
+}
+
+// Ping asks for the identity API's version document, which needs no token.
+func (k *KeystoneClient) Ping(ctx context.Context) error {
+	_, err := k.bare.Get(ctx, k.bare.Endpoint, nil, &gophercloud.RequestOpts{OkCodes: []int{200, 300}})
+	if err != nil {
+		return wrapKeystone("ping", err)
+	}
+	return nil
+}

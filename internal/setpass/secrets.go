@@ -1,0 +1,131 @@
+package setpass
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+const (
+	tokenBytes = 32 // 256 bits
+	// tokenLen is the length of a token in a link: 32 bytes, unpadded base64url.
+	tokenLen = 43
+
+	// Versioned so that a later scheme can tell old records apart.
+	sealInfo    = "kaizen setpass v1 temporary password"
+	sealVersion = 1
+	pinInfo     = "kaizen setpass v1 pin"
+)
+
+// errSealed means a sealed password could not be opened: the record was
+// altered or belongs to another token or user.
+var errSealed = errors.New("setpass: sealed password does not open")
+
+// newToken draws a fresh link token from random.
+func newToken(random io.Reader) (string, error) {
+	var b [tokenBytes]byte
+	if _, err := io.ReadFull(random, b[:]); err != nil {
+		return "", fmt.Errorf("drawing a token: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
+// tokenHash is what the store keeps instead of the token.
+func tokenHash(token string) []byte {
+	h := sha256.Sum256([]byte(token))
+	return h[:]
+}
+
+// wellFormedToken reports whether s can be a token we issued, so that junk
+// never reaches the store.
+func wellFormedToken(s string) bool {
+	if len(s) != tokenLen {
+		return false
+	}
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	return err == nil && len(b) == tokenBytes
+}
+
+// sealKey derives the password key from the token itself, so the database
+// alone (which holds only the token's hash) cannot open the password.
+func sealKey(token string) ([]byte, error) {
+	raw, err := base64.RawURLEncoding.Strict().DecodeString(token)
+	if err != nil {
+		return nil, fmt.Errorf("deriving the sealing key: malformed token")
+	}
+	key, err := hkdf.Key(sha256.New, raw, nil, sealInfo, 32)
+	if err != nil {
+		return nil, fmt.Errorf("deriving the sealing key: %w", err)
+	}
+	return key, nil
+}
+
+func sealAEAD(token string) (cipher.AEAD, error) {
+	key, err := sealKey(token)
+	if err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("sealing: %w", err)
+	}
+	return cipher.NewGCM(block)
+}
+
+// seal encrypts password with AES-256-GCM under a key derived from token;
+// the user ID is additional data, so a record moved to another user fails
+// to open. Layout: version byte, nonce, ciphertext.
+func seal(random io.Reader, token, userID, password string) ([]byte, error) {
+	aead, err := sealAEAD(token)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 1+aead.NonceSize(), 1+aead.NonceSize()+len(password)+aead.Overhead())
+	out[0] = sealVersion
+	if _, err := io.ReadFull(random, out[1:]); err != nil {
+		return nil, fmt.Errorf("sealing: drawing a nonce: %w", err)
+	}
+	return aead.Seal(out, out[1:], []byte(password), []byte(userID)), nil
+}
+
+// unseal reverses seal.
+func unseal(token, userID string, sealed []byte) (string, error) {
+	aead, err := sealAEAD(token)
+	if err != nil {
+		return "", err
+	}
+	n := aead.NonceSize()
+	if len(sealed) < 1+n+aead.Overhead() || sealed[0] != sealVersion {
+		return "", errSealed
+	}
+	plain, err := aead.Open(nil, sealed[1:1+n], sealed[1+n:], []byte(userID))
+	if err != nil {
+		return "", errSealed
+	}
+	return string(plain), nil
+}
+
+// pinMAC is the stored form of a PIN: HMAC-SHA256 under the server's secret
+// key over the user ID and the PIN, length-prefixed so no two inputs collide.
+func pinMAC(secret []byte, userID, pin string) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(pinInfo))
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(userID)))
+	m.Write(n[:])
+	m.Write([]byte(userID))
+	m.Write([]byte(pin))
+	return m.Sum(nil)
+}
+
+// pinMatches compares in constant time.
+func pinMatches(secret []byte, userID, pin string, stored []byte) bool {
+	return hmac.Equal(pinMAC(secret, userID, pin), stored)
+}

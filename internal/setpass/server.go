@@ -1,0 +1,112 @@
+package setpass
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+)
+
+// ServeOptions say how Serve runs the handler.
+type ServeOptions struct {
+	// CertFile and KeyFile serve HTTPS; both empty serve plain HTTP (behind
+	// a TLS-terminating proxy).
+	CertFile, KeyFile string
+	// ShutdownTimeout bounds the graceful shutdown; 0 means 15s.
+	ShutdownTimeout time.Duration
+	Logger          *slog.Logger
+}
+
+// Serve runs h on ln until ctx is cancelled, then shuts down gracefully:
+// requests in flight (a password change among them) are let finish.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, o ServeOptions) error {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.ShutdownTimeout == 0 {
+		o.ShutdownTimeout = 15 * time.Second
+	}
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
+		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12},
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if o.CertFile != "" {
+			errc <- srv.ServeTLS(ln, o.CertFile, o.KeyFile)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serving on %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), o.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serving on %s: %w", ln.Addr(), err)
+	}
+	return nil
+}
+
+// PurgeGrace is how long a used or expired token is kept, so that a re-issue
+// soon after can still carry its PIN over.
+const PurgeGrace = 7 * 24 * time.Hour
+
+// Purger deletes spent tokens every interval until ctx is cancelled.
+type Purger struct {
+	Store    Store
+	Now      func() time.Time
+	Interval time.Duration
+	Logger   *slog.Logger
+	Metrics  *Metrics // may be nil
+	// Tick, if set, replaces the ticker (tests).
+	Tick <-chan time.Time
+}
+
+// Run purges once at once and then on every tick.
+func (p Purger) Run(ctx context.Context) {
+	tick := p.Tick
+	if tick == nil {
+		t := time.NewTicker(p.Interval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		p.Once(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick:
+		}
+	}
+}
+
+// Once purges tokens that ended more than PurgeGrace before now.
+func (p Purger) Once(ctx context.Context) {
+	n, err := p.Store.PurgeTokens(ctx, p.Now().Add(-PurgeGrace))
+	switch {
+	case err != nil && ctx.Err() == nil:
+		p.Logger.Error("purging tokens", "err", err)
+	case n > 0:
+		p.Logger.Info("purged tokens", "count", n)
+		if p.Metrics != nil {
+			p.Metrics.purged.Add(float64(n))
+		}
+	}
+}
