@@ -158,7 +158,8 @@ func (h *handler) submitForm(w http.ResponseWriter, r *http.Request) {
 // token is put back, so the user can try another password.
 func (h *handler) change(w http.ResponseWriter, r *http.Request, f Form, t store.Token, temp string) {
 	ctx := r.Context()
-	err := h.Store.ConsumeToken(ctx, t.Hash, h.Now())
+	usedAt := h.Now()
+	err := h.Store.ConsumeToken(ctx, t.Hash, usedAt)
 	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
 		h.invalidLink(w)
 		return
@@ -180,7 +181,7 @@ func (h *handler) change(w http.ResponseWriter, r *http.Request, f Form, t store
 		h.log.Info("password set", "user_id", t.UserID)
 		h.page(w, http.StatusOK, pageDone, pageData{})
 	case errors.As(err, &refused):
-		h.restore(kctx, t)
+		h.restore(kctx, t, usedAt)
 		h.form(w, http.StatusBadRequest, f.Token, map[string]string{"password": refused.Reason})
 	case errors.Is(err, ErrOriginalRefused):
 		h.log.Warn("keystone refused the temporary password; the link is spent", "user_id", t.UserID)
@@ -195,20 +196,14 @@ func (h *handler) change(w http.ResponseWriter, r *http.Request, f Form, t store
 	}
 }
 
-// restore puts a consumed token back after Keystone refused the password,
-// unless the user's token has been replaced meanwhile (an admin re-issued):
-// the newer link must win. Attempts start again from zero after a right PIN.
-func (h *handler) restore(ctx context.Context, t store.Token) {
-	cur, err := h.Store.GetTokenByUser(ctx, t.UserID)
-	if err != nil || string(cur.Hash) != string(t.Hash) || cur.UsedAt == nil {
-		if err != nil {
-			h.log.Error("restoring a token after Keystone refused the password", "user_id", t.UserID, "err", err)
-		}
-		return
-	}
-	t.UsedAt, t.LockedAt, t.Attempts = nil, nil, 0
-	if err := h.Store.PutToken(ctx, t); err != nil {
-		h.log.Error("restoring a token after Keystone refused the password", "user_id", t.UserID, "err", err)
+// restore reopens the consumed token after Keystone refused the password,
+// atomically and only if it is still the token consumed at usedAt: when an
+// admin re-issued the link meanwhile, the newer link wins (ErrNotFound or
+// ErrConflict, both expected).
+func (h *handler) restore(ctx context.Context, t store.Token, usedAt time.Time) {
+	err := h.Store.ReleaseToken(ctx, t.Hash, usedAt)
+	if err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
+		h.log.Error("reopening the link after Keystone refused the password", "user_id", t.UserID, "err", err)
 	}
 }
 

@@ -81,6 +81,12 @@ type Tokens interface {
 	// of concurrent callers succeeds; the others get ErrConflict (also for a
 	// token already used, expired or locked). ErrNotFound for an unknown hash.
 	ConsumeToken(ctx context.Context, hash []byte, now time.Time) error
+	// ReleaseToken undoes ConsumeToken: the token consumed at usedAt becomes
+	// live again with no attempts counted, for when the password could not be
+	// set for a reason the user can fix. It succeeds only while the token is
+	// still the one consumed at that instant; ErrConflict otherwise (and
+	// ErrNotFound when a re-issue has replaced it).
+	ReleaseToken(ctx context.Context, hash []byte, usedAt time.Time) error
 	// PurgeTokens deletes tokens that expired or were used before cutoff and
 	// returns how many.
 	PurgeTokens(ctx context.Context, cutoff time.Time) (int, error)

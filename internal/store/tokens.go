@@ -86,6 +86,14 @@ func (s *sqlStore) RecordAttempt(ctx context.Context, hash []byte, now time.Time
 	return attempts, attempts >= max, nil
 }
 
+func (s *sqlStore) ReleaseToken(ctx context.Context, hash []byte, usedAt time.Time) error {
+	return s.write(ctx, "releasing token", func(tx *sql.Tx) error {
+		return change(ctx, tx, missingOr(ctx, tx, ErrConflict, tokenExists, hash),
+			`UPDATE tokens SET used_at = NULL, attempts = 0 WHERE hash = $1 AND used_at = $2`,
+			hash, s.t(usedAt))
+	})
+}
+
 func (s *sqlStore) LockToken(ctx context.Context, hash []byte, now time.Time) error {
 	return s.write(ctx, "locking token", func(tx *sql.Tx) error {
 		return change(ctx, tx, missingOr(ctx, tx, nil, tokenExists, hash),

@@ -108,6 +108,29 @@ func testRecordAttempt(t *testing.T, s store.Store) {
 	_, _, err = s.RecordAttempt(c, tok.Hash, now, 3)
 	isErr(t, "RecordAttempt after reset of a locked token", err, store.ErrConflict)
 
+	// Releasing undoes a consume, once, and only for the same consume.
+	t.Run("release", func(t *testing.T) {
+		tk := tokenFor("release", now)
+		ok(t, "PutToken", s.PutToken(c, tk))
+		_, _, err := s.RecordAttempt(c, tk.Hash, now, 3)
+		ok(t, "RecordAttempt", err)
+		used := now.Add(time.Second)
+		ok(t, "ConsumeToken", s.ConsumeToken(c, tk.Hash, used))
+		isErr(t, "ReleaseToken of another consume", s.ReleaseToken(c, tk.Hash, used.Add(time.Second)), store.ErrConflict)
+		ok(t, "ReleaseToken", s.ReleaseToken(c, tk.Hash, used))
+		got := must(s.GetToken(c, tk.Hash))(t, "GetToken")
+		if got.UsedAt != nil || got.Attempts != 0 {
+			t.Errorf("after release: UsedAt %v, Attempts %d; want live with no attempts", got.UsedAt, got.Attempts)
+		}
+		isErr(t, "ReleaseToken twice", s.ReleaseToken(c, tk.Hash, used), store.ErrConflict)
+		ok(t, "ConsumeToken again", s.ConsumeToken(c, tk.Hash, used.Add(time.Minute)))
+		// A re-issue replaces the token: the old one cannot come back.
+		reissued := tokenFor("release", now)
+		reissued.Hash = []byte("reissued-hash-0123456789abcdef012")
+		ok(t, "PutToken (re-issue)", s.PutToken(c, reissued))
+		isErr(t, "ReleaseToken after re-issue", s.ReleaseToken(c, tk.Hash, used.Add(time.Minute)), store.ErrNotFound)
+	})
+
 	// The last allowed attempt with the right PIN still succeeds.
 	t.Run("right PIN on the last attempt", func(t *testing.T) {
 		tk := tokenFor("last-chance", now)
