@@ -125,24 +125,31 @@ func (h *handler) submitForm(w http.ResponseWriter, r *http.Request) {
 			"Wrong PIN. %d %s left before this link is locked.", left, plural(left, "attempt", "attempts"))})
 		return
 	}
-	if err := h.Store.ResetAttempts(ctx, hash); err != nil {
-		h.storeFailed(w, "resetting attempts", err)
-		return
+	// The PIN was right, so its attempt must not count against the user.
+	// ConsumeToken clears the count on the way to the password change; the
+	// paths that stop before it clear it here (one write fewer per success).
+	pinAccepted := func() {
+		if err := h.Store.ResetAttempts(ctx, hash); err != nil {
+			h.log.Error("resetting PIN attempts after a right PIN", "user_id", t.UserID, "err", err)
+		}
 	}
 
 	user, err := h.Keystone.User(ctx, t.UserID)
 	if err != nil {
+		pinAccepted()
 		h.keystoneFailed("get-user", err)
 		h.problem(w, http.StatusServiceUnavailable, "Please try again",
 			"The cloud's identity service is not answering. Your password has not been changed; try again in a few minutes.")
 		return
 	}
 	if errs := h.passwordRules(f, user); errs != nil {
+		pinAccepted()
 		h.form(w, http.StatusBadRequest, f.Token, errs)
 		return
 	}
 	temp, err := unseal(f.Token, t.UserID, t.SealedPassword)
 	if err != nil {
+		pinAccepted()
 		h.log.Error("opening the temporary password", "user_id", t.UserID, "err", err)
 		h.problem(w, http.StatusInternalServerError, "Something went wrong",
 			"This link cannot set your password. Ask for a new one.")

@@ -136,7 +136,7 @@ func (s *sqlStore) MarkSent(ctx context.Context, claim string, now time.Time, id
 		marks[i] = fmt.Sprintf("$%d", i+3)
 	}
 	marked := map[int64]bool{}
-	err = s.write(ctx, fmt.Sprintf("marking %d message(s) sent", len(ids)), func(tx *sql.Tx) error {
+	err = s.write1(ctx, fmt.Sprintf("marking %d message(s) sent", len(ids)), func(tx dbtx) error {
 		clear(marked)
 		rows, err := tx.QueryContext(ctx, `UPDATE outbox SET status = 'sent', sent_at = $2, updated_at = $2, lease_until = NULL
 			WHERE claim = $1 AND status = 'sending' AND id IN (`+strings.Join(marks, ", ")+`)
@@ -170,7 +170,7 @@ func (s *sqlStore) MarkFailed(ctx context.Context, id int64, claim string, now t
 	if abandon {
 		status = StatusAbandoned
 	}
-	return s.write(ctx, fmt.Sprintf("marking message %d failed", id), func(tx *sql.Tx) error {
+	return s.write1(ctx, fmt.Sprintf("marking message %d failed", id), func(tx dbtx) error {
 		return change(ctx, tx, missingOr(ctx, tx, ErrConflict, messageExists, id),
 			`UPDATE outbox SET status = $3, last_error = $4, next_attempt_at = $5,
 				updated_at = $6, lease_until = NULL

@@ -22,6 +22,7 @@ type postgresDialect struct{}
 
 func (postgresDialect) timeArg(t time.Time) any { return utcMicro(t) }
 func (postgresDialect) skipLocked() string      { return " FOR UPDATE SKIP LOCKED" }
+func (postgresDialect) statementTx() bool       { return false }
 
 func (postgresDialect) conflict(err error) bool {
 	var e *pgconn.PgError

@@ -13,7 +13,7 @@ import (
 
 func (s *sqlStore) RecordOnce(ctx context.Context, key string, now time.Time) (bool, error) {
 	first := true
-	err := s.write(ctx, "recording "+key, func(tx *sql.Tx) error {
+	err := s.write1(ctx, "recording "+key, func(tx dbtx) error {
 		// The primary key decides between concurrent callers.
 		return change(ctx, tx, func() error { first = false; return nil },
 			`INSERT INTO ledger (name, recorded_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`,
@@ -38,7 +38,7 @@ func (s *sqlStore) Recorded(ctx context.Context, key string) (time.Time, bool, e
 }
 
 func (s *sqlStore) Forget(ctx context.Context, key string) error {
-	return s.write(ctx, "forgetting "+key, func(tx *sql.Tx) error {
+	return s.write1(ctx, "forgetting "+key, func(tx dbtx) error {
 		return change(ctx, tx, always(ErrNotFound), `DELETE FROM ledger WHERE name = $1`, key)
 	})
 }
@@ -54,7 +54,7 @@ func (s *sqlStore) AppendEvent(ctx context.Context, e Event) (int64, error) {
 		details = []byte("{}")
 	}
 	var id int64
-	err = s.write(ctx, "appending audit event "+e.Action, func(tx *sql.Tx) error {
+	err = s.write1(ctx, "appending audit event "+e.Action, func(tx dbtx) error {
 		return tx.QueryRowContext(ctx, `INSERT INTO audit_events
 			(occurred_at, actor, action, target, source, details)
 			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,

@@ -20,6 +20,11 @@ type dialect interface {
 	skipLocked() string
 	// conflict reports whether err is a uniqueness or serialization failure.
 	conflict(err error) bool
+	// statementTx reports whether a single-statement write needs an explicit
+	// transaction: SQLite does (BEGIN IMMEDIATE takes the write lock up
+	// front); in PostgreSQL one statement is atomic by itself, and BEGIN and
+	// COMMIT would cost two more round trips.
+	statementTx() bool
 }
 
 // sqlStore implements Store on database/sql. Writes go through w in
@@ -62,6 +67,27 @@ func (s *sqlStore) write(ctx context.Context, what string, fn func(tx *sql.Tx) e
 	return nil
 }
 
+// dbtx is what a write runs its statements on: a transaction, or the pool
+// itself for a single statement in autocommit.
+type dbtx interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// write1 runs a write made of one statement (its no-row lookup, which only
+// tells ErrNotFound from ErrConflict, may follow outside it). Where the
+// dialect allows, it runs without BEGIN and COMMIT.
+func (s *sqlStore) write1(ctx context.Context, what string, fn func(q dbtx) error) error {
+	if s.d.statementTx() {
+		return s.write(ctx, what, func(tx *sql.Tx) error { return fn(tx) })
+	}
+	if err := fn(s.w); err != nil {
+		return fmt.Errorf("%s: %w", what, s.mapErr(err))
+	}
+	return nil
+}
+
 // mapErr adds ErrConflict or ErrNotFound to driver errors that mean them,
 // keeping the driver's error in the chain.
 func (s *sqlStore) mapErr(err error) error {
@@ -93,7 +119,7 @@ func (s *sqlStore) nt(v *time.Time) any {
 
 // change runs an UPDATE or DELETE in tx; when it changes no row the result
 // is none()'s: ErrNotFound, ErrConflict, or a lookup telling them apart.
-func change(ctx context.Context, tx *sql.Tx, none func() error, query string, args ...any) error {
+func change(ctx context.Context, tx dbtx, none func() error, query string, args ...any) error {
 	res, err := tx.ExecContext(ctx, query, args...)
 	if err != nil {
 		return err
@@ -114,7 +140,7 @@ func always(err error) func() error { return func() error { return err } }
 // missingOr is a none for change: ErrNotFound when query (SELECT 1 … WHERE …)
 // finds no row, else otherwise (the row exists but was not in a state to
 // change).
-func missingOr(ctx context.Context, tx *sql.Tx, otherwise error, query string, args ...any) func() error {
+func missingOr(ctx context.Context, tx dbtx, otherwise error, query string, args ...any) func() error {
 	return func() error {
 		var one int
 		err := tx.QueryRowContext(ctx, query, args...).Scan(&one)

@@ -29,6 +29,7 @@ type sqliteDialect struct{}
 
 func (sqliteDialect) timeArg(t time.Time) any { return utcMicro(t).UnixMicro() }
 func (sqliteDialect) skipLocked() string      { return "" } // writers are serialised anyway
+func (sqliteDialect) statementTx() bool       { return true }
 
 func (sqliteDialect) conflict(err error) bool {
 	var e *sqlite.Error

@@ -77,7 +77,8 @@ type Tokens interface {
 	LockToken(ctx context.Context, hash []byte, now time.Time) error
 	// ResetAttempts sets the count back to zero after a correct PIN.
 	ResetAttempts(ctx context.Context, hash []byte) error
-	// ConsumeToken marks a live token used at now. Exactly one of any number
+	// ConsumeToken marks a live token used at now and clears its attempt
+	// count (the PIN was right). Exactly one of any number
 	// of concurrent callers succeeds; the others get ErrConflict (also for a
 	// token already used, expired or locked). ErrNotFound for an unknown hash.
 	ConsumeToken(ctx context.Context, hash []byte, now time.Time) error

@@ -69,7 +69,7 @@ func (s *sqlStore) RecordAttempt(ctx context.Context, hash []byte, now time.Time
 	if max < 1 {
 		return 0, false, fmt.Errorf("recording PIN attempt: max attempts %d is not positive", max)
 	}
-	err = s.write(ctx, "recording PIN attempt", func(tx *sql.Tx) error {
+	err = s.write1(ctx, "recording PIN attempt", func(tx dbtx) error {
 		// One conditional UPDATE: the count cannot be raced past max.
 		err := tx.QueryRowContext(ctx, `UPDATE tokens SET attempts = attempts + 1
 			WHERE hash = $1 AND attempts < $2 AND `+tokenLive("$3")+`
@@ -87,7 +87,7 @@ func (s *sqlStore) RecordAttempt(ctx context.Context, hash []byte, now time.Time
 }
 
 func (s *sqlStore) ReleaseToken(ctx context.Context, hash []byte, usedAt time.Time) error {
-	return s.write(ctx, "releasing token", func(tx *sql.Tx) error {
+	return s.write1(ctx, "releasing token", func(tx dbtx) error {
 		return change(ctx, tx, missingOr(ctx, tx, ErrConflict, tokenExists, hash),
 			`UPDATE tokens SET used_at = NULL, attempts = 0 WHERE hash = $1 AND used_at = $2`,
 			hash, s.t(usedAt))
@@ -95,23 +95,23 @@ func (s *sqlStore) ReleaseToken(ctx context.Context, hash []byte, usedAt time.Ti
 }
 
 func (s *sqlStore) LockToken(ctx context.Context, hash []byte, now time.Time) error {
-	return s.write(ctx, "locking token", func(tx *sql.Tx) error {
+	return s.write1(ctx, "locking token", func(tx dbtx) error {
 		return change(ctx, tx, missingOr(ctx, tx, nil, tokenExists, hash),
 			`UPDATE tokens SET locked_at = $2 WHERE hash = $1 AND locked_at IS NULL`, hash, s.t(now))
 	})
 }
 
 func (s *sqlStore) ResetAttempts(ctx context.Context, hash []byte) error {
-	return s.write(ctx, "resetting PIN attempts", func(tx *sql.Tx) error {
+	return s.write1(ctx, "resetting PIN attempts", func(tx dbtx) error {
 		return change(ctx, tx, always(ErrNotFound),
 			`UPDATE tokens SET attempts = 0 WHERE hash = $1`, hash)
 	})
 }
 
 func (s *sqlStore) ConsumeToken(ctx context.Context, hash []byte, now time.Time) error {
-	return s.write(ctx, "consuming token", func(tx *sql.Tx) error {
+	return s.write1(ctx, "consuming token", func(tx dbtx) error {
 		return change(ctx, tx, missingOr(ctx, tx, ErrConflict, tokenExists, hash),
-			`UPDATE tokens SET used_at = $2 WHERE hash = $1 AND `+tokenLive("$2"),
+			`UPDATE tokens SET used_at = $2, attempts = 0 WHERE hash = $1 AND `+tokenLive("$2"),
 			hash, s.t(now))
 	})
 }
