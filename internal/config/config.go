@@ -66,7 +66,64 @@ type Sheet struct {
 	// Endpoint overrides the Sheets API base URL (tests, proxies).
 	Endpoint       string   `toml:"endpoint"`
 	ApprovedValues []string `toml:"approved_values"`
+	// ProjectNamePattern is a regular expression every requested project
+	// name (and a row's Domain) must match.
+	ProjectNamePattern string `toml:"project_name_pattern"`
+	// Columns names the sheet's columns by header; headers match trimmed
+	// and case-insensitively, never by position.
+	Columns SheetColumns `toml:"columns"`
+	// QuotaColumns maps a header to the quota it overrides: a key of
+	// QuotaKeys, or "ram_gb" for RAM asked in GB (stored as MiB, x1024).
+	QuotaColumns map[string]string `toml:"quota_columns" kaizen:"replace"`
 }
+
+// SheetColumns is the header of each column the tool reads or writes. The
+// field set mirrors request.Columns (converted directly).
+type SheetColumns struct {
+	Timestamp          string `toml:"timestamp"`
+	Email              string `toml:"email"`
+	FirstName          string `toml:"first_name"`
+	LastName           string `toml:"last_name"`
+	Organization       string `toml:"organization"`
+	Role               string `toml:"role"`
+	Phone              string `toml:"phone"`
+	Sponsor            string `toml:"sponsor"`
+	PIN                string `toml:"pin"`
+	Comment            string `toml:"comment"`
+	ExistingAccount    string `toml:"existing_account"`
+	ProjectName        string `toml:"project_name"`
+	ProjectDescription string `toml:"project_description"`
+	AdditionalUsers    string `toml:"additional_users"`
+	ExistingProject    string `toml:"existing_project"`
+	QuotaPreset        string `toml:"quota_preset"`
+	Domain             string `toml:"domain"`
+	Approved           string `toml:"approved"`
+	// Written by the tool.
+	Status      string `toml:"status"`
+	ProcessedAt string `toml:"processed_at"`
+	UserID      string `toml:"user_id"`
+	ProjectID   string `toml:"project_id"`
+}
+
+// DefaultSheetColumns are the headers of a Google Form export as Kaizen's
+// form names them.
+func DefaultSheetColumns() SheetColumns {
+	return SheetColumns{
+		Timestamp: "Timestamp", Email: "Email", FirstName: "First Name", LastName: "Last Name",
+		Organization: "Organization", Role: "Role", Phone: "Phone", Sponsor: "Sponsor", PIN: "PIN",
+		Comment: "Comment", ExistingAccount: "Existing Account", ProjectName: "Project Name",
+		ProjectDescription: "Project Description", AdditionalUsers: "Additional Users",
+		ExistingProject: "Existing Project", QuotaPreset: "Quota Preset", Domain: "Domain",
+		Approved: "Approved", Status: "Status", ProcessedAt: "Processed At", UserID: "User ID",
+		ProjectID: "Project ID",
+	}
+}
+
+// DefaultProjectNamePattern admits Keystone-friendly project names.
+const DefaultProjectNamePattern = `^[A-Za-z0-9][A-Za-z0-9 ._-]*$`
+
+// QuotaColumnRAMGB is the quota_columns target for RAM asked in GB.
+const QuotaColumnRAMGB = "ram_gb"
 
 // Setpass configures the set-password service and how others reach it.
 type Setpass struct {
@@ -177,8 +234,11 @@ func Defaults() Config {
 			AdminProjectDomain: "Default",
 		},
 		Sheet: Sheet{
-			Worksheet:      "Form Responses 1",
-			ApprovedValues: []string{"approved", "yes", "true"},
+			Worksheet:          "Form Responses 1",
+			ApprovedValues:     []string{"approved", "yes", "true"},
+			ProjectNamePattern: DefaultProjectNamePattern,
+			Columns:            DefaultSheetColumns(),
+			QuotaColumns:       map[string]string{},
 		},
 		Setpass: Setpass{
 			Listen:            "127.0.0.1:8080",

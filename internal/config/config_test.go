@@ -162,6 +162,13 @@ func TestProblems(t *testing.T) {
 		{"log level", "[log]\nlevel = \"loud\"", nil, "log.level", "not one of"},
 		{"sheet credentials", "[sheet]\nspreadsheet_id = \"abc\"", nil, "sheet.credentials_file", "required"},
 		{"clouds_file without cloud", "[openstack]\nclouds_file = \"/etc/openstack/clouds.yaml\"", nil, "openstack.clouds_file", "openstack.cloud"},
+		{"project name pattern", "[sheet]\nproject_name_pattern = \"^[a-z(\"", nil, "sheet.project_name_pattern", "invalid regular expression"},
+		{"unknown quota column target", "[sheet.quota_columns]\n\"RAM (GB)\" = \"ram_tb\"", nil, `sheet.quota_columns."RAM (GB)"`, `unknown quota "ram_tb"`},
+		{"quota column header clashes with a column", "[sheet.quota_columns]\n\" pin \" = \"cores\"", nil, `sheet.quota_columns." pin "`, "also used by sheet.columns.pin"},
+		{"empty column header", "[sheet.columns]\nemail = \" \"", nil, "sheet.columns.email", "required"},
+		{"two columns share a header", "[sheet.columns]\nemail = \"first name\"", nil, "sheet.columns.first_name", "also used by sheet.columns.email"},
+		{"column type", "[sheet.columns]\nemail = 3", nil, "sheet.columns.email", "must be a string"},
+		{"unknown column key", "[sheet.columns]\ne_mail = \"Mail\"", nil, "sheet.columns.e_mail", "unknown key"},
 		{"unknown cloud", "[openstack]\ncloud = \"nowhere\"\nclouds_file = \"/nonexistent/clouds.yaml\"", nil, "openstack.cloud", "cannot use cloud"},
 	}
 	for _, tt := range tests {
@@ -176,6 +183,61 @@ func TestProblems(t *testing.T) {
 			t.Errorf("want problem %s: ...%s..., got:\n%v", tt.key, tt.msg, err)
 		})
 	}
+}
+
+func TestSheetColumns(t *testing.T) {
+	osEnv(t)
+	t.Run("defaults", func(t *testing.T) {
+		cfg, err := parse(t, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := cfg.Sheet
+		if s.Columns != DefaultSheetColumns() || s.Columns.FirstName != "First Name" || s.Columns.ProcessedAt != "Processed At" {
+			t.Errorf("columns: %+v", s.Columns)
+		}
+		if s.ProjectNamePattern != DefaultProjectNamePattern || len(s.QuotaColumns) != 0 {
+			t.Errorf("pattern %q, quota columns %v", s.ProjectNamePattern, s.QuotaColumns)
+		}
+	})
+	t.Run("new keys load", func(t *testing.T) {
+		doc := `
+[sheet]
+project_name_pattern = "^[a-z]+$"
+[sheet.columns]
+email = "E-mail Address"
+pin = "Your PIN"
+[sheet.quota_columns]
+"Instances" = "instances"
+"RAM (GB)" = "ram_gb"
+`
+		cfg, err := parse(t, doc, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := cfg.Sheet
+		if s.ProjectNamePattern != "^[a-z]+$" || s.Columns.Email != "E-mail Address" || s.Columns.PIN != "Your PIN" {
+			t.Errorf("sheet: %+v", s)
+		}
+		if s.Columns.FirstName != "First Name" {
+			t.Errorf("unset column lost its default: %q", s.Columns.FirstName)
+		}
+		if want := map[string]string{"Instances": "instances", "RAM (GB)": "ram_gb"}; !reflect.DeepEqual(s.QuotaColumns, want) {
+			t.Errorf("quota columns %v, want %v", s.QuotaColumns, want)
+		}
+	})
+	t.Run("every problem with its key path", func(t *testing.T) {
+		doc := "[sheet]\nproject_name_pattern = \"(\"\n[sheet.quota_columns]\nCores = \"cpus\"\n"
+		_, err := parse(t, doc, nil)
+		ps := problems(t, err)
+		keys := map[string]bool{}
+		for _, p := range ps {
+			keys[p.Key] = true
+		}
+		if len(ps) != 2 || !keys["sheet.project_name_pattern"] || !keys["sheet.quota_columns.Cores"] {
+			t.Errorf("got %v", err)
+		}
+	})
 }
 
 func TestOpenStackEnvironment(t *testing.T) {

@@ -8,6 +8,8 @@ import (
 	"net/mail"
 	"net/url"
 	"os"
+	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -209,6 +211,53 @@ func (v *validator) sheet(s *Sheet) {
 		if strings.TrimSpace(a) == "" {
 			v.addf(fmt.Sprintf("sheet.approved_values[%d]", i), "must not be empty")
 		}
+	}
+	if _, err := regexp.Compile(s.ProjectNamePattern); err != nil {
+		v.addf("sheet.project_name_pattern", "invalid regular expression: %v", err)
+	}
+	v.sheetColumns(s)
+}
+
+// sheetColumns checks that every column has a header and that no two
+// columns (named or quota) share one, as headers match case-insensitively.
+func (v *validator) sheetColumns(s *Sheet) {
+	seen := map[string]string{} // normalized header -> key path
+	claim := func(key, header string) {
+		n := strings.ToLower(strings.Join(strings.Fields(header), " "))
+		if other, dup := seen[n]; dup {
+			v.addf(key, "header %q is also used by %s", header, other)
+			return
+		}
+		seen[n] = key
+	}
+	cv := reflect.ValueOf(s.Columns)
+	for i := range cv.NumField() {
+		name, _, _ := strings.Cut(cv.Type().Field(i).Tag.Get("toml"), ",")
+		key := "sheet.columns." + name
+		header := cv.Field(i).String()
+		if strings.TrimSpace(header) == "" {
+			v.addf(key, "required (the column's header)")
+			continue
+		}
+		claim(key, header)
+	}
+	known := map[string]bool{QuotaColumnRAMGB: true}
+	for _, keys := range QuotaKeys {
+		for _, k := range keys {
+			known[k] = true
+		}
+	}
+	for _, header := range sortedKeys(s.QuotaColumns) {
+		target := s.QuotaColumns[header]
+		key := join("sheet.quota_columns", header)
+		if strings.TrimSpace(header) == "" {
+			v.addf(key, "a quota column needs a header")
+			continue
+		}
+		if !known[target] {
+			v.addf(key, "unknown quota %q (known: %s)", target, strings.Join(sortedKeys(known), ", "))
+		}
+		claim(key, header)
 	}
 }
 

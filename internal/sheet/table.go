@@ -1,0 +1,228 @@
+// Package sheet reads the sign-up table (a Google Form's response sheet, or
+// a CSV export of it) and writes each row's outcome back.
+//
+// Columns are always found by header name (case-insensitive, surrounding
+// spaces ignored), never by position, so reordering or adding form questions
+// does not break the tool. Writes re-read the target row and check its
+// identity (timestamp and email) first, following the row if someone sorted
+// or inserted rows, and refusing if it is gone: nothing is ever written by a
+// stale row number.
+//
+// Two implementations share one method set: Google (Sheets API v4) and CSV.
+// Consumers declare the interface they need.
+package sheet
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Default identity column headers.
+const (
+	DefaultTimestampColumn = "Timestamp"
+	DefaultEmailColumn     = "Email"
+)
+
+// Table is a worksheet: its header row and the data rows below it.
+type Table struct {
+	Header []string
+	Rows   []Row
+}
+
+// Row is one data row.
+type Row struct {
+	// Number is the 1-based row number in the sheet or file; the header is
+	// row 1, so the first data row is 2.
+	Number int
+	// Cells are the row's values; trailing empty cells may be missing.
+	Cells []string
+}
+
+// At returns cell i, or "" when the row is shorter (or i is negative).
+func (r Row) At(i int) string {
+	if i < 0 || i >= len(r.Cells) {
+		return ""
+	}
+	return r.Cells[i]
+}
+
+// Identity names a sign-up row independently of its position: the form's
+// submission timestamp and the applicant's email.
+type Identity struct {
+	Timestamp string
+	Email     string
+}
+
+func (id Identity) String() string {
+	return fmt.Sprintf("timestamp %q, email %q", id.Timestamp, id.Email)
+}
+
+// ErrRowNotFound is returned (wrapped) by WriteChecked when no row has the
+// expected identity any more; nothing was written.
+var ErrRowNotFound = errors.New("row not found")
+
+// ErrAmbiguousRow is returned (wrapped) by WriteChecked when the target row
+// moved and several rows share its identity; nothing was written.
+var ErrAmbiguousRow = errors.New("row identity is ambiguous")
+
+func normHeader(s string) string { return strings.TrimSpace(s) }
+
+// Index returns the column index of the header name (case-insensitive,
+// surrounding spaces ignored). With duplicate headers the first one wins.
+func (t *Table) Index(name string) (int, bool) {
+	want := normHeader(name)
+	for i, h := range t.Header {
+		if strings.EqualFold(normHeader(h), want) {
+			return i, true
+		}
+	}
+	return -1, false
+}
+
+// Value returns the cell of row r under header name, and whether the column
+// exists. A missing trailing cell reads as "".
+func (t *Table) Value(r Row, name string) (string, bool) {
+	i, ok := t.Index(name)
+	if !ok {
+		return "", false
+	}
+	return r.At(i), true
+}
+
+// Get is Value without the found flag: "" for a missing column or cell.
+func (t *Table) Get(r Row, name string) string {
+	v, _ := t.Value(r, name)
+	return v
+}
+
+// Require reports every header in names that the table lacks, in one error.
+func (t *Table) Require(names ...string) error {
+	var missing []string
+	for _, n := range names {
+		if _, ok := t.Index(n); !ok {
+			missing = append(missing, fmt.Sprintf("%q", normHeader(n)))
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("sheet is missing %d required column(s): %s (header row has: %s)",
+			len(missing), strings.Join(missing, ", "), quoteList(t.Header))
+	}
+	return nil
+}
+
+// Row returns the row with sheet row number n.
+func (t *Table) Row(n int) (Row, bool) {
+	for _, r := range t.Rows {
+		if r.Number == n {
+			return r, true
+		}
+	}
+	return Row{}, false
+}
+
+func quoteList(ss []string) string {
+	if len(ss) == 0 {
+		return "nothing"
+	}
+	q := make([]string, len(ss))
+	for i, s := range ss {
+		q[i] = fmt.Sprintf("%q", s)
+	}
+	return strings.Join(q, ", ")
+}
+
+// newTable builds a table from raw rows; rows[0] is the header. Blank data
+// rows are dropped, the others keep their 1-based numbers.
+func newTable(rows [][]string) *Table {
+	t := &Table{}
+	if len(rows) == 0 {
+		return t
+	}
+	t.Header = rows[0]
+	for i, cells := range rows[1:] {
+		if blank(cells) {
+			continue
+		}
+		t.Rows = append(t.Rows, Row{Number: i + 2, Cells: cells})
+	}
+	return t
+}
+
+func blank(cells []string) bool {
+	for _, c := range cells {
+		if strings.TrimSpace(c) != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// identityCols names the columns that identify a row.
+type identityCols struct{ timestamp, email string }
+
+func (c identityCols) orDefault() identityCols {
+	if strings.TrimSpace(c.timestamp) == "" {
+		c.timestamp = DefaultTimestampColumn
+	}
+	if strings.TrimSpace(c.email) == "" {
+		c.email = DefaultEmailColumn
+	}
+	return c
+}
+
+func (c identityCols) matches(t *Table, r Row, id Identity) bool {
+	return strings.TrimSpace(t.Get(r, c.timestamp)) == strings.TrimSpace(id.Timestamp) &&
+		strings.EqualFold(strings.TrimSpace(t.Get(r, c.email)), strings.TrimSpace(id.Email))
+}
+
+// locate finds where the row with identity id is now: at want if it still
+// holds id, else the single row anywhere in t that does. It also resolves
+// the column names in values to indexes.
+func locate(t *Table, cols identityCols, want int, id Identity, values map[string]string) (int, map[int]string, error) {
+	if strings.TrimSpace(id.Timestamp) == "" && strings.TrimSpace(id.Email) == "" {
+		return 0, nil, errors.New("refusing to write: the row identity (timestamp and email) is empty")
+	}
+	if len(values) == 0 {
+		return 0, nil, errors.New("nothing to write: no values given")
+	}
+	if err := t.Require(cols.timestamp, cols.email); err != nil {
+		return 0, nil, fmt.Errorf("cannot check row identity: %w", err)
+	}
+	byCol := make(map[int]string, len(values))
+	var unknown []string
+	for name, v := range values {
+		i, ok := t.Index(name)
+		if !ok {
+			unknown = append(unknown, fmt.Sprintf("%q", name))
+			continue
+		}
+		if _, dup := byCol[i]; dup {
+			return 0, nil, fmt.Errorf("column %q given twice (header names are case-insensitive)", name)
+		}
+		byCol[i] = v
+	}
+	if len(unknown) > 0 {
+		slices.Sort(unknown)
+		return 0, nil, fmt.Errorf("unknown column(s) %s: no such header (header row has: %s)",
+			strings.Join(unknown, ", "), quoteList(t.Header))
+	}
+	if r, ok := t.Row(want); ok && cols.matches(t, r, id) {
+		return want, byCol, nil
+	}
+	var found []int
+	for _, r := range t.Rows {
+		if cols.matches(t, r, id) {
+			found = append(found, r.Number)
+		}
+	}
+	switch len(found) {
+	case 1:
+		return found[0], byCol, nil
+	case 0:
+		return 0, nil, fmt.Errorf("row %d (%s) is no longer in the sheet (deleted or edited?); nothing written: %w", want, id, ErrRowNotFound)
+	default:
+		return 0, nil, fmt.Errorf("row %d (%s) moved and %d rows now match it (rows %v); nothing written: %w", want, id, len(found), found, ErrAmbiguousRow)
+	}
+}
