@@ -164,13 +164,11 @@ type QuotaChange struct {
 	Old, New int64
 }
 
-// dataType is the data type Render expects for kind: that of its example.
-func dataType(kind string) (reflect.Type, bool) {
-	data, err := Example(kind)
-	if err != nil {
-		return nil, false
-	}
-	return reflect.TypeOf(data), true
+// dataType is the data type Render expects for kind: that of its example
+// (nil for an unknown kind).
+func dataType(kind string) reflect.Type {
+	data, _ := Example(kind)
+	return reflect.TypeOf(data)
 }
 
 // Example returns realistic data for kind with every optional field set, so

@@ -176,24 +176,42 @@ func (o *Outbox) Drain(ctx context.Context) (Report, error) {
 }
 
 // deliverBatch sends claimed messages on Workers goroutines; one recorder
-// writes the deliveries to the store in groups.
+// writes the deliveries to the store in groups. Once the store fails, no
+// further message is handed to the transport: it could not be recorded, so
+// it would only be sent again after its lease.
 func (o *Outbox) deliverBatch(ctx context.Context, claim string, msgs []store.Message, record func(func(*Report))) error {
 	jobs := make(chan store.Message)
 	sent := make(chan store.Message)
 	errs := make(chan error, len(msgs)+1)
+	stop := make(chan struct{})
+	var stopOnce sync.Once
+	fail := func(err error) {
+		errs <- err
+		stopOnce.Do(func() { close(stop) })
+	}
 	var workers, recorder sync.WaitGroup
-	recorder.Go(func() { errs <- o.recordSent(ctx, claim, sent, record) })
+	recorder.Go(func() { o.recordSent(ctx, claim, sent, record, fail) })
 	for range min(o.opts.Workers, len(msgs)) {
 		workers.Go(func() {
 			for m := range jobs {
 				if err := o.deliver(ctx, claim, m, sent, record); err != nil {
-					errs <- err
+					fail(err)
 				}
 			}
 		})
 	}
+feed:
 	for _, m := range msgs {
-		jobs <- m
+		select { // checked first: a select picks at random among ready cases
+		case <-stop:
+			break feed
+		default:
+		}
+		select {
+		case jobs <- m:
+		case <-stop:
+			break feed
+		}
 	}
 	close(jobs)
 	workers.Wait()
@@ -207,13 +225,14 @@ func (o *Outbox) deliverBatch(ctx context.Context, claim string, msgs []store.Me
 	return errors.Join(all...)
 }
 
-// recordSent marks delivered messages sent, markEvery at a time, and
-// queues the temporarily refused recipients of partly delivered ones.
-func (o *Outbox) recordSent(ctx context.Context, claim string, sent <-chan store.Message, record func(func(*Report))) error {
+// recordSent marks delivered messages sent, markEvery at a time, until
+// sent is closed. After the first store failure, passed to fail at once, it
+// records nothing more and only drains sent.
+func (o *Outbox) recordSent(ctx context.Context, claim string, sent <-chan store.Message, record func(func(*Report)), fail func(error)) {
 	var pending []store.Message
-	var failed error
+	failed := false
 	flush := func() {
-		if len(pending) == 0 || failed != nil {
+		if len(pending) == 0 || failed {
 			pending = pending[:0]
 			return
 		}
@@ -223,7 +242,8 @@ func (o *Outbox) recordSent(ctx context.Context, claim string, sent <-chan store
 		}
 		lost, err := o.store.MarkSent(ctx, claim, o.opts.Now(), ids...)
 		if err != nil {
-			failed = fmt.Errorf("recording delivery of %d message(s): %w", len(ids), err)
+			failed = true
+			fail(fmt.Errorf("recording delivery of %d message(s): %w", len(ids), err))
 			pending = pending[:0]
 			return
 		}
@@ -242,7 +262,6 @@ func (o *Outbox) recordSent(ctx context.Context, claim string, sent <-chan store
 		}
 	}
 	flush()
-	return failed
 }
 
 // deliver sends one claimed message. A delivery goes to sent for
@@ -292,7 +311,7 @@ func (o *Outbox) deliver(ctx context.Context, claim string, m store.Message, sen
 // those recipients alone, under a key derived from the original.
 func (o *Outbox) partial(ctx context.Context, m store.Message, refused []*RecipientError, now time.Time, log *slog.Logger, record func(func(*Report))) error {
 	for _, re := range refused {
-		permanent := re.Code >= 500
+		permanent := IsPermanent(re)
 		f := Failure{ID: m.ID, Key: m.Key, To: []string{re.Address}, Err: re.Error(), Abandoned: permanent}
 		log.Warn("recipient refused", "recipient", re.Address, "code", re.Code, "retry", !permanent)
 		record(func(r *Report) { r.Failures = append(r.Failures, f) })

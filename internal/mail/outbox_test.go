@@ -2,6 +2,7 @@ package mail
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/mail"
@@ -333,5 +334,33 @@ func TestBackoffDelay(t *testing.T) {
 		if got := b.Delay(failures); got != want {
 			t.Errorf("Delay(%d) = %v, want %v", failures, got, want)
 		}
+	}
+}
+
+// failingMarkSent is a store that cannot record deliveries.
+type failingMarkSent struct{ OutboxStore }
+
+func (failingMarkSent) MarkSent(context.Context, string, time.Time, ...int64) ([]int64, error) {
+	return nil, errors.New("database is down")
+}
+
+// TestOutboxStopsSendingWhenDeliveriesCannotBeRecorded: once the store
+// fails to record deliveries, the drain stops handing claimed messages to
+// the server (each would be sent again after its lease).
+func TestOutboxStopsSendingWhenDeliveriesCannotBeRecorded(t *testing.T) {
+	t.Parallel()
+	f := newOutboxFixture(t, OutboxOptions{Workers: 1, Batch: 100})
+	f.outbox.store = failingMarkSent{f.store}
+	const n = 100
+	for i := range n {
+		f.queueWelcome(t, fmt.Sprintf("welcome:u%d", i), addr("", fmt.Sprintf("u%d@example.edu", i)))
+	}
+	if _, err := f.outbox.Drain(t.Context()); err == nil {
+		t.Fatal("Drain succeeded although no delivery could be recorded")
+	}
+	// The first group, the message in flight and at most one handed out
+	// as the failure came.
+	if got := len(f.smtp.Messages()); got == 0 || got > markEvery+2 {
+		t.Errorf("delivered %d of %d messages after the store failed, want 1 to %d", got, n, markEvery+2)
 	}
 }

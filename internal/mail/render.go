@@ -69,12 +69,11 @@ func NewRenderer(embedded fs.FS, overrideDir string, common Common) (*Renderer, 
 
 	r := &Renderer{common: common, kinds: make(map[string]kindTemplates)}
 	for _, kind := range Kinds() {
-		data, _ := dataType(kind)
 		// Typed rather than "Data any", so a misspelt field is reported
 		// against the data type's name.
 		kt := kindTemplates{view: reflect.StructOf([]reflect.StructField{
 			{Name: "Common", Type: reflect.TypeFor[Common]()},
-			{Name: "Data", Type: data},
+			{Name: "Data", Type: dataType(kind)},
 		})}
 		if kt.subject, err = parseText(src, path.Join(kind, subjectFile), nil); err != nil {
 			return nil, err

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -130,35 +129,26 @@ func (s *sqlStore) MarkSent(ctx context.Context, claim string, now time.Time, id
 	}
 	// $1 claim, $2 now, then one placeholder per ID.
 	args := []any{claim, s.t(now)}
-	marks := make([]string, len(ids))
-	for i, id := range ids {
+	for _, id := range ids {
 		args = append(args, id)
-		marks[i] = fmt.Sprintf("$%d", i+3)
 	}
-	marked := map[int64]bool{}
+	var marked []int64
 	err = s.write1(ctx, fmt.Sprintf("marking %d message(s) sent", len(ids)), func(tx dbtx) error {
-		clear(marked)
-		rows, err := tx.QueryContext(ctx, `UPDATE outbox SET status = 'sent', sent_at = $2, updated_at = $2, lease_until = NULL
-			WHERE claim = $1 AND status = 'sending' AND id IN (`+strings.Join(marks, ", ")+`)
+		var err error
+		marked, err = queryAll(ctx, tx, scanID, `UPDATE outbox SET status = 'sent', sent_at = $2, updated_at = $2, lease_until = NULL
+			WHERE claim = $1 AND status = 'sending' AND id IN (`+placeholders(3, len(ids))+`)
 			RETURNING id`, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var id int64
-			if err := rows.Scan(&id); err != nil {
-				return err
-			}
-			marked[id] = true
-		}
-		return rows.Err()
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	done := make(map[int64]bool, len(marked))
+	for _, id := range marked {
+		done[id] = true
+	}
 	for _, id := range ids {
-		if !marked[id] {
+		if !done[id] {
 			lost = append(lost, id)
 		}
 	}

@@ -101,7 +101,7 @@ func (s *sqlStore) AcquireLock(ctx context.Context, name, owner string, now time
 	if name == "" || owner == "" || ttl <= 0 {
 		return fmt.Errorf("acquiring lock %q: need a name, an owner and a positive TTL", name)
 	}
-	return s.write(ctx, "acquiring lock "+name, func(tx *sql.Tx) error {
+	return s.write1(ctx, "acquiring lock "+name, func(tx dbtx) error {
 		// Insert, or take over a row that is ours or expired; a row held by
 		// someone else is left alone and nothing changes.
 		return change(ctx, tx, always(ErrConflict), `INSERT INTO locks (name, owner, expires_at)
@@ -113,7 +113,7 @@ func (s *sqlStore) AcquireLock(ctx context.Context, name, owner string, now time
 }
 
 func (s *sqlStore) ReleaseLock(ctx context.Context, name, owner string) error {
-	return s.write(ctx, "releasing lock "+name, func(tx *sql.Tx) error {
+	return s.write1(ctx, "releasing lock "+name, func(tx dbtx) error {
 		return change(ctx, tx, always(ErrConflict),
 			`DELETE FROM locks WHERE name = $1 AND owner = $2`, name, owner)
 	})

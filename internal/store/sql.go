@@ -27,8 +27,9 @@ type dialect interface {
 	statementTx() bool
 }
 
-// sqlStore implements Store on database/sql. Writes go through w in
-// transactions; plain reads through r. For PostgreSQL both are one pool; for
+// sqlStore implements Store on database/sql. Writes go through w (write, or
+// write1 for a single statement, which PostgreSQL runs without a
+// transaction); plain reads through r. For PostgreSQL both are one pool; for
 // SQLite w is a single connection (writers queue in Go, not on the file lock)
 // and r a read-only pool.
 type sqlStore struct {

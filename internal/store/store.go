@@ -16,7 +16,8 @@ import (
 
 // Sentinel errors. Both backends map their driver errors onto these.
 var (
-	// ErrNotFound: no such token, message, lock or record.
+	// ErrNotFound: no such token, message or ledger key. (Locks report a
+	// missing lock as ErrConflict: it is not held by the caller.)
 	ErrNotFound = errors.New("store: not found")
 	// ErrConflict: the change lost a race or breaks a uniqueness rule
 	// (token already used, lock held by another owner, lease lost).
@@ -75,7 +76,9 @@ type Tokens interface {
 	// LockToken locks a token at now after its last attempt failed. Locking
 	// a locked token keeps the first time. ErrNotFound for an unknown hash.
 	LockToken(ctx context.Context, hash []byte, now time.Time) error
-	// ResetAttempts sets the count back to zero after a correct PIN.
+	// ResetAttempts sets the count back to zero after a correct PIN, for
+	// the paths that stop before ConsumeToken (which clears it itself).
+	// It leaves a lock in place. ErrNotFound for an unknown hash.
 	ResetAttempts(ctx context.Context, hash []byte) error
 	// ConsumeToken marks a live token used at now and clears its attempt
 	// count (the PIN was right). Exactly one of any number

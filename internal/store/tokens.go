@@ -30,7 +30,7 @@ func (s *sqlStore) PutToken(ctx context.Context, t Token) error {
 	}
 	// An upsert on user_id replaces the user's token in one statement, so
 	// two concurrent re-issues cannot both insert.
-	return s.write(ctx, "storing token", func(tx *sql.Tx) error {
+	return s.write1(ctx, "storing token", func(tx dbtx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO tokens (`+tokenCols+`)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 			ON CONFLICT (user_id) DO UPDATE SET
@@ -118,7 +118,7 @@ func (s *sqlStore) ConsumeToken(ctx context.Context, hash []byte, now time.Time)
 
 func (s *sqlStore) PurgeTokens(ctx context.Context, cutoff time.Time) (int, error) {
 	var n int
-	err := s.write(ctx, "purging tokens", func(tx *sql.Tx) error {
+	err := s.write1(ctx, "purging tokens", func(tx dbtx) error {
 		res, err := tx.ExecContext(ctx,
 			`DELETE FROM tokens WHERE expires_at < $1 OR used_at < $1`, s.t(cutoff))
 		if err != nil {

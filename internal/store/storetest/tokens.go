@@ -140,6 +140,10 @@ func testRecordAttempt(t *testing.T, s store.Store) {
 			ok(t, "RecordAttempt", err)
 		}
 		ok(t, "ConsumeToken after the last attempt", s.ConsumeToken(c, tk.Hash, now))
+		// The right PIN's attempts no longer count: consuming clears them.
+		if got := must(s.GetToken(c, tk.Hash))(t, "GetToken"); got.Attempts != 0 {
+			t.Errorf("Attempts = %d after ConsumeToken, want 0", got.Attempts)
+		}
 	})
 
 	tests := []struct {
