@@ -1,5 +1,6 @@
-// Package templates holds the built-in mail templates, embedded into the
-// binaries so a deployment needs no template files. See README.md.
+// Package templates holds the built-in mail templates and setpass's web
+// pages, embedded into the binaries so a deployment needs no template
+// files. See README.md and pages/README.md.
 package templates
 
 import "embed"

@@ -13,13 +13,17 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/store"
 )
 
+// keystoneTimeout bounds the consume, the password change and the reopening
+// of a refused link, which run detached from the browser's request.
+const keystoneTimeout = 30 * time.Second
+
 // live reports whether t can still be used at now. Expired, used, locked
 // and out-of-attempts tokens all look the same to the user.
 func (h *handler) live(t store.Token, now time.Time) bool {
 	if !now.Before(t.ExpiresAt) && t.UsedAt == nil {
-		h.metrics.expiriesSeen.Inc()
+		h.Metrics.expiriesSeen.Inc()
 	}
-	return t.UsedAt == nil && now.Before(t.ExpiresAt) && t.LockedAt == nil && t.Attempts < h.s.MaxAttempts
+	return t.UsedAt == nil && now.Before(t.ExpiresAt) && t.LockedAt == nil && t.Attempts < h.Settings.MaxAttempts
 }
 
 // lookup finds a live token; ok is false for anything the user should be
@@ -54,7 +58,7 @@ func (h *handler) showForm(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handler) form(w http.ResponseWriter, status int, token string, errs map[string]string) {
-	h.page(w, status, pageForm, pageData{Token: token, MinLength: h.s.MinPasswordLength, Errors: errs})
+	h.page(w, status, pageForm, pageData{Token: token, MinLength: h.Settings.MinPasswordLength, Errors: errs})
 }
 
 // submitForm is POST /: token, PIN, password rules, then the change in
@@ -63,8 +67,8 @@ func (h *handler) form(w http.ResponseWriter, status int, token string, errs map
 func (h *handler) submitForm(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	now := h.Now()
-	if !h.limits.allow(limiterKey(clientAddr(r, h.s.TrustedProxies)), now) {
-		h.metrics.rateLimited.Inc()
+	if !h.limits.allow(limiterKey(clientAddr(r, h.Settings.TrustedProxies)), now) {
+		h.Metrics.rateLimited.Inc()
 		w.Header().Set("Retry-After", "60")
 		h.problem(w, http.StatusTooManyRequests, "Too many attempts",
 			"Too many attempts from your network. Wait a minute and try again.")
@@ -99,7 +103,7 @@ func (h *handler) submitForm(w http.ResponseWriter, r *http.Request) {
 	// Counted before the check, atomically, so parallel guesses cannot
 	// exceed the limit.
 	hash := t.Hash
-	attempts, last, err := h.Store.RecordAttempt(ctx, hash, now, h.s.MaxAttempts)
+	attempts, last, err := h.Store.RecordAttempt(ctx, hash, now, h.Settings.MaxAttempts)
 	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
 		h.invalidLink(w)
 		return
@@ -108,19 +112,19 @@ func (h *handler) submitForm(w http.ResponseWriter, r *http.Request) {
 		h.storeFailed(w, "counting an attempt", err)
 		return
 	}
-	if !pinMatches(h.s.SecretKey, t.UserID, f.PIN, t.PINHMAC) {
-		h.metrics.pinFailures.Inc()
+	if !pinMatches(h.Settings.SecretKey, t.UserID, f.PIN, t.PINHMAC) {
+		h.Metrics.pinFailures.Inc()
 		if last {
 			if err := h.Store.LockToken(ctx, hash, now); err != nil {
-				h.log.Error("locking a token", "user_id", t.UserID, "err", err)
+				h.Logger.Error("locking a token", "user_id", t.UserID, "err", err)
 			}
-			h.metrics.lockouts.Inc()
-			h.log.Warn("token locked after the last wrong PIN", "user_id", t.UserID)
+			h.Metrics.lockouts.Inc()
+			h.Logger.Warn("token locked after the last wrong PIN", "user_id", t.UserID)
 			h.problem(w, http.StatusForbidden, "This link is now locked",
 				"The PIN was wrong too many times, so this link no longer works. Ask for a new one.")
 			return
 		}
-		left := h.s.MaxAttempts - attempts
+		left := h.Settings.MaxAttempts - attempts
 		h.form(w, http.StatusBadRequest, f.Token, map[string]string{"pin": fmt.Sprintf(
 			"Wrong PIN. %d %s left before this link is locked.", left, plural(left, "attempt", "attempts"))})
 		return
@@ -130,7 +134,7 @@ func (h *handler) submitForm(w http.ResponseWriter, r *http.Request) {
 	// paths that stop before it clear it here (one write fewer per success).
 	pinAccepted := func() {
 		if err := h.Store.ResetAttempts(ctx, hash); err != nil {
-			h.log.Error("resetting PIN attempts after a right PIN", "user_id", t.UserID, "err", err)
+			h.Logger.Error("resetting PIN attempts after a right PIN", "user_id", t.UserID, "err", err)
 		}
 	}
 
@@ -150,7 +154,7 @@ func (h *handler) submitForm(w http.ResponseWriter, r *http.Request) {
 	temp, err := unseal(f.Token, t.UserID, t.SealedPassword)
 	if err != nil {
 		pinAccepted()
-		h.log.Error("opening the temporary password", "user_id", t.UserID, "err", err)
+		h.Logger.Error("opening the temporary password", "user_id", t.UserID, "err", err)
 		h.problem(w, http.StatusInternalServerError, "Something went wrong",
 			"This link cannot set your password. Ask for a new one.")
 		return
@@ -164,9 +168,14 @@ func (h *handler) submitForm(w http.ResponseWriter, r *http.Request) {
 // the new password for a reason the user can fix, nothing changed and the
 // token is put back, so the user can try another password.
 func (h *handler) change(w http.ResponseWriter, r *http.Request, f Form, t store.Token, temp string) {
-	ctx := r.Context()
+	// From the consume on, the work must be seen through even if the
+	// browser goes away: a consume cancelled half-way could spend the link
+	// without a change, and a cancelled Keystone call leaves the outcome
+	// unknown.
+	kctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), keystoneTimeout)
+	defer cancel()
 	usedAt := h.Now()
-	err := h.Store.ConsumeToken(ctx, t.Hash, usedAt)
+	err := h.Store.ConsumeToken(kctx, t.Hash, usedAt)
 	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
 		h.invalidLink(w)
 		return
@@ -175,23 +184,19 @@ func (h *handler) change(w http.ResponseWriter, r *http.Request, f Form, t store
 		h.storeFailed(w, "consuming the token", err)
 		return
 	}
-	// Keystone must see the call through even if the browser goes away, or
-	// we could not tell whether the password changed.
-	kctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-	defer cancel()
 	err = h.Keystone.ChangePassword(kctx, t.UserID, temp, f.Password)
 	var refused *PasswordRefusedError
 	switch {
 	case err == nil:
-		h.metrics.consumed.Inc()
+		h.Metrics.consumed.Inc()
 		h.audit(kctx, "setpass", "user.password.set", t.UserID)
-		h.log.Info("password set", "user_id", t.UserID)
+		h.Logger.Info("password set", "user_id", t.UserID)
 		h.page(w, http.StatusOK, pageDone, pageData{})
 	case errors.As(err, &refused):
 		h.restore(kctx, t, usedAt)
 		h.form(w, http.StatusBadRequest, f.Token, map[string]string{"password": refused.Reason})
 	case errors.Is(err, ErrOriginalRefused):
-		h.log.Warn("keystone refused the temporary password; the link is spent", "user_id", t.UserID)
+		h.Logger.Warn("keystone refused the temporary password; the link is spent", "user_id", t.UserID)
 		h.problem(w, http.StatusConflict, "This link can no longer set your password",
 			"Your password may already have been changed. Try to log in; if you cannot, ask for a new link.")
 	default:
@@ -210,7 +215,7 @@ func (h *handler) change(w http.ResponseWriter, r *http.Request, f Form, t store
 func (h *handler) restore(ctx context.Context, t store.Token, usedAt time.Time) {
 	err := h.Store.ReleaseToken(ctx, t.Hash, usedAt)
 	if err != nil && !errors.Is(err, store.ErrConflict) && !errors.Is(err, store.ErrNotFound) {
-		h.log.Error("reopening the link after Keystone refused the password", "user_id", t.UserID, "err", err)
+		h.Logger.Error("reopening the link after Keystone refused the password", "user_id", t.UserID, "err", err)
 	}
 }
 
@@ -220,8 +225,8 @@ func (h *handler) passwordRules(f Form, u User) map[string]string {
 	switch {
 	case f.Password == "":
 		errs["password"] = "Enter a new password."
-	case utf8.RuneCountInString(f.Password) < h.s.MinPasswordLength:
-		errs["password"] = fmt.Sprintf("Use at least %d characters.", h.s.MinPasswordLength)
+	case utf8.RuneCountInString(f.Password) < h.Settings.MinPasswordLength:
+		errs["password"] = fmt.Sprintf("Use at least %d characters.", h.Settings.MinPasswordLength)
 	case checkPasswordShape(f.Password) != nil:
 		errs["password"] = "Use printable characters only, at most 4096 bytes."
 	case strings.EqualFold(f.Password, u.Name) || u.Email != "" && strings.EqualFold(f.Password, u.Email) ||
@@ -238,7 +243,7 @@ func (h *handler) passwordRules(f Form, u User) map[string]string {
 }
 
 func (h *handler) storeFailed(w http.ResponseWriter, doing string, err error) {
-	h.log.Error("store failed", "doing", doing, "err", err)
+	h.Logger.Error("store failed", "doing", doing, "err", err)
 	h.problem(w, http.StatusServiceUnavailable, "Please try again",
 		"Something went wrong on our side. Your password has not been changed; try again in a few minutes.")
 }

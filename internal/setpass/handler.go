@@ -38,8 +38,10 @@ type Settings struct {
 	TrustedProxies    []netip.Prefix
 	RateLimit         int // form POSTs per minute per client
 	RateBurst         int
-	MaxClients        int // size of the rate limiter table; 0 means 10000
 }
+
+// maxLimiterClients bounds the rate limiter table (see README.md).
+const maxLimiterClients = 10000
 
 // Deps is everything the handler needs, passed in.
 type Deps struct {
@@ -55,11 +57,8 @@ type Deps struct {
 }
 
 type handler struct {
-	Deps
-	s       Settings
-	metrics *Metrics
-	limits  *limiters
-	log     *slog.Logger
+	Deps   // Metrics and Logger are never nil here
+	limits *limiters
 }
 
 // NewHandler builds the whole service: routes, security headers, cross-
@@ -77,19 +76,14 @@ func NewHandler(d Deps) (http.Handler, error) {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
-	m := d.Metrics
-	if m == nil {
+	d.Logger = d.Logger.With("component", "setpass")
+	if d.Metrics == nil {
 		var err error
-		if m, err = NewMetrics(d.Registry); err != nil {
+		if d.Metrics, err = NewMetrics(d.Registry); err != nil {
 			return nil, err
 		}
 	}
-	maxClients := d.Settings.MaxClients
-	if maxClients <= 0 {
-		maxClients = 10000
-	}
-	h := &handler{Deps: d, s: d.Settings, metrics: m, log: d.Logger.With("component", "setpass"),
-		limits: newLimiters(d.Settings.RateLimit, d.Settings.RateBurst, maxClients)}
+	h := &handler{Deps: d, limits: newLimiters(d.Settings.RateLimit, d.Settings.RateBurst, maxLimiterClients)}
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("PUT /token/{user_id}", h.issue)
@@ -153,8 +147,8 @@ func (h *handler) logRequests(next http.Handler) http.Handler {
 		start := h.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
-		h.log.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
-			"client", limiterKey(clientAddr(r, h.s.TrustedProxies)), "duration", h.Now().Sub(start))
+		h.Logger.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
+			"client", limiterKey(clientAddr(r, h.Settings.TrustedProxies)), "duration", h.Now().Sub(start))
 	})
 }
 
@@ -167,7 +161,7 @@ func (h *handler) style(w http.ResponseWriter, r *http.Request) {
 func (h *handler) page(w http.ResponseWriter, status int, name string, d pageData) {
 	body, err := h.Pages.render(name, d)
 	if err != nil {
-		h.log.Error("rendering a page", "page", name, "err", err)
+		h.Logger.Error("rendering a page", "page", name, "err", err)
 		http.Error(w, "Internal error", http.StatusInternalServerError)
 		return
 	}
@@ -190,11 +184,11 @@ func (h *handler) healthz(w http.ResponseWriter, r *http.Request) {
 	checks := map[string]string{"store": "ok", "keystone": "ok"}
 	status := http.StatusOK
 	if err := h.Store.Ping(ctx); err != nil {
-		h.log.Warn("health check: store", "err", err)
+		h.Logger.Warn("health check: store", "err", err)
 		checks["store"], status = "fail", http.StatusServiceUnavailable
 	}
 	if err := h.Keystone.Ping(ctx); err != nil {
-		h.log.Warn("health check: keystone", "err", err)
+		h.Logger.Warn("health check: keystone", "err", err)
 		checks["keystone"], status = "fail", http.StatusServiceUnavailable
 	}
 	overall := "ok"
@@ -207,6 +201,6 @@ func (h *handler) healthz(w http.ResponseWriter, r *http.Request) {
 // audit records an event; a failure is logged and does not undo the action.
 func (h *handler) audit(ctx context.Context, actor, action, target string) {
 	if _, err := h.Store.AppendEvent(ctx, store.Event{At: h.Now(), Actor: actor, Action: action, Target: target}); err != nil {
-		h.log.Warn("recording an audit event", "action", action, "err", fmt.Errorf("audit: %w", err))
+		h.Logger.Warn("recording an audit event", "action", action, "err", fmt.Errorf("audit: %w", err))
 	}
 }

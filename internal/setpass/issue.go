@@ -42,7 +42,7 @@ func (h *handler) issue(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusUnauthorized, "the token is not valid")
 		return
 	case errors.Is(err, ErrForbidden):
-		h.log.Warn("token issue refused: caller is not admin on the admin project", "actor", actor)
+		h.Logger.Warn("token issue refused: caller is not admin on the admin project", "actor", actor)
 		apiError(w, http.StatusForbidden, "the token does not carry the admin role on the admin project")
 		return
 	case err != nil:
@@ -81,13 +81,13 @@ func (h *handler) issue(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusBadRequest, strings.TrimPrefix(err.Error(), errBadRequest.Error()+": "))
 		return
 	case err != nil:
-		h.log.Error("issuing a token", "user_id", userID, "err", err)
+		h.Logger.Error("issuing a token", "user_id", userID, "err", err)
 		apiError(w, http.StatusInternalServerError, "internal error")
 		return
 	}
-	h.metrics.issued.Inc()
+	h.Metrics.issued.Inc()
 	h.audit(ctx, actor, "setpass.token.issue", userID)
-	h.log.Info("token issued", "user_id", userID, "actor", actor, "expires_at", issued.ExpiresAt)
+	h.Logger.Info("token issued", "user_id", userID, "actor", actor, "expires_at", issued.ExpiresAt)
 
 	if wantsJSON(r) {
 		writeJSON(w, http.StatusOK, issued)
@@ -105,7 +105,7 @@ func (h *handler) issueToken(ctx context.Context, userID string, req IssueReques
 	}
 	var pinHMAC []byte
 	if req.PIN != nil {
-		pinHMAC = pinMAC(h.s.SecretKey, userID, *req.PIN)
+		pinHMAC = pinMAC(h.Settings.SecretKey, userID, *req.PIN)
 	} else {
 		old, err := h.Store.GetTokenByUser(ctx, userID)
 		if errors.Is(err, store.ErrNotFound) || (err == nil && len(old.PINHMAC) == 0) {
@@ -127,12 +127,12 @@ func (h *handler) issueToken(ctx context.Context, userID string, req IssueReques
 	now := h.Now()
 	t := store.Token{
 		Hash: tokenHash(token), UserID: userID, PINHMAC: pinHMAC, SealedPassword: sealed,
-		Purpose: "welcome", CreatedAt: now, ExpiresAt: now.Add(h.s.TokenTTL),
+		Purpose: "welcome", CreatedAt: now, ExpiresAt: now.Add(h.Settings.TokenTTL),
 	}
 	if err := h.Store.PutToken(ctx, t); err != nil {
 		return Issued{}, fmt.Errorf("storing the token: %w", err)
 	}
-	return Issued{Token: token, URL: linkURL(h.s.BaseURL, token), ExpiresAt: t.ExpiresAt}, nil
+	return Issued{Token: token, URL: linkURL(h.Settings.BaseURL, token), ExpiresAt: t.ExpiresAt}, nil
 }
 
 // linkURL is base with ?token=.
@@ -170,6 +170,6 @@ func apiError(w http.ResponseWriter, status int, msg string) {
 }
 
 func (h *handler) keystoneFailed(op string, err error) {
-	h.metrics.keystoneErrs.WithLabelValues(op).Inc()
-	h.log.Error("keystone call failed", "op", op, "err", err)
+	h.Metrics.keystoneErrs.WithLabelValues(op).Inc()
+	h.Logger.Error("keystone call failed", "op", op, "err", err)
 }

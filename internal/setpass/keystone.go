@@ -190,7 +190,11 @@ func (k *KeystoneClient) ChangePassword(ctx context.Context, userID, original, r
 
 // plainReason turns Keystone's refusal into words for the user. Only the
 // operator-written part of a policy message (password_regex_description)
-// is passed through; anything else gets a fixed sentence.
+// is passed through; anything else gets a fixed sentence. Keystone's own
+// wording (keystone/exception.py: PasswordRequirementsValidationError,
+// PasswordAgeValidationError, PasswordHistoryValidationError,
+// PasswordSelfServiceDisabled) is "does not match the requirements" and
+// "minimum password age"; the older phrasings are accepted too.
 func plainReason(body []byte) string {
 	var e struct {
 		Error struct {
@@ -202,9 +206,11 @@ func plainReason(body []byte) string {
 	switch {
 	case strings.Contains(msg, "identical to a previous password"):
 		return "The cloud does not allow reusing a previous password. Choose one you have not used before."
-	case strings.Contains(msg, "minimum age"):
+	case strings.Contains(msg, "minimum password age") || strings.Contains(msg, "minimum age"):
 		return "Your password was changed too recently to change it again. Try again later."
-	case strings.Contains(msg, "does not meet the requirements"):
+	case strings.Contains(msg, "disallowing password changes"):
+		return "The cloud does not let you change this account's password yourself. Ask the help desk for help."
+	case strings.Contains(msg, "does not match the requirements") || strings.Contains(msg, "does not meet the requirements"):
 		if _, rules, ok := strings.Cut(msg, "requirements:"); ok && len(rules) < 300 && strings.TrimSpace(rules) != "" {
 			return "The cloud's password rules refused this password: " + strings.TrimSpace(rules)
 		}

@@ -13,10 +13,15 @@ import (
 )
 
 // ParseTrustedProxies reads setpass.trusted_proxies (addresses or CIDR ranges).
+// IPv4-mapped entries become IPv4, as clientAddr unmaps the addresses it
+// compares with them.
 func ParseTrustedProxies(list []string) ([]netip.Prefix, error) {
 	out := make([]netip.Prefix, 0, len(list))
 	for _, s := range list {
 		if p, err := netip.ParsePrefix(s); err == nil {
+			if p.Addr().Is4In6() && p.Bits() >= 96 {
+				p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+			}
 			out = append(out, p.Masked())
 			continue
 		}

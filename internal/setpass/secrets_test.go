@@ -180,6 +180,10 @@ func TestPlainReason(t *testing.T) {
 		{"regex", `{"error":{"code":400,"message":"Password validation error: The password does not meet the requirements: at least one digit."}}`, "refused this password: at least one digit."},
 		{"min age", `{"error":{"code":400,"message":"Cannot change password before minimum age 1 days is reached."}}`, "too recently"},
 		{"other", `not json`, "refused this password. Choose"},
+		// Keystone's own wording (keystone/exception.py, 2:22.0.2).
+		{"keystone regex", `{"error":{"code":400,"message":"The password does not match the requirements: at least one digit.","title":"Bad Request"}}`, "refused this password: at least one digit."},
+		{"keystone min age", `{"error":{"code":400,"message":"You cannot change your password at this time due to the minimum password age. Once you change your password, it must be used for 1 day(s) before it can be changed. Please try again in 0 day(s) or contact your administrator to reset your password.","title":"Bad Request"}}`, "too recently"},
+		{"keystone self-service disabled", `{"error":{"code":400,"message":"You cannot change your password at this time due to password policy disallowing password changes. Please contact your administrator to reset your password.","title":"Bad Request"}}`, "yourself"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -166,6 +166,32 @@ func TestClientAddr(t *testing.T) {
 	}
 }
 
+func TestParseTrustedProxies(t *testing.T) {
+	got, err := ParseTrustedProxies([]string{"10.1.2.3/8", "192.0.2.7", "::ffff:198.51.100.0/120", "::ffff:203.0.113.5", "2001:db8::/32"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"10.0.0.0/8", "192.0.2.7/32", "198.51.100.0/24", "203.0.113.5/32", "2001:db8::/32"}
+	if len(got) != len(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i].String() != want[i] {
+			t.Errorf("entry %d: got %s, want %s", i, got[i], want[i])
+		}
+	}
+	// A proxy listed in IPv4-mapped form is trusted for its IPv4 peers.
+	r := httptest.NewRequest(http.MethodPost, "/", nil)
+	r.RemoteAddr = "198.51.100.9:5"
+	r.Header.Set("X-Forwarded-For", "192.0.2.44")
+	if a := clientAddr(r, got); a.String() != "192.0.2.44" {
+		t.Errorf("client behind a mapped-form proxy: %s, want 192.0.2.44", a)
+	}
+	if _, err := ParseTrustedProxies([]string{"proxy.example.org"}); err == nil {
+		t.Error("a host name was accepted")
+	}
+}
+
 func TestLimiterTableBounded(t *testing.T) {
 	l := newLimiters(10, 5, 100)
 	now := time.Unix(0, 0)

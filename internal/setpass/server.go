@@ -16,19 +16,18 @@ type ServeOptions struct {
 	// CertFile and KeyFile serve HTTPS; both empty serve plain HTTP (behind
 	// a TLS-terminating proxy).
 	CertFile, KeyFile string
-	// ShutdownTimeout bounds the graceful shutdown; 0 means 15s.
-	ShutdownTimeout time.Duration
-	Logger          *slog.Logger
+	Logger            *slog.Logger
 }
+
+// shutdownTimeout bounds the graceful shutdown. It outlasts keystoneTimeout,
+// so a password change in flight ends with a known outcome.
+const shutdownTimeout = keystoneTimeout + 10*time.Second
 
 // Serve runs h on ln until ctx is cancelled, then shuts down gracefully:
 // requests in flight (a password change among them) are let finish.
 func Serve(ctx context.Context, ln net.Listener, h http.Handler, o ServeOptions) error {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	if o.ShutdownTimeout == 0 {
-		o.ShutdownTimeout = 15 * time.Second
 	}
 	srv := &http.Server{
 		Handler:           h,
@@ -53,7 +52,7 @@ func Serve(ctx context.Context, ln net.Listener, h http.Handler, o ServeOptions)
 		return fmt.Errorf("serving on %s: %w", ln.Addr(), err)
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), o.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutting down: %w", err)
