@@ -38,7 +38,7 @@ func (a App) Run(ctx context.Context, args []string, getenv func(string) string,
 	commands := append([]Command{
 		{Name: "config check", Summary: "validate the settings and print them with secrets redacted\n(exit 2, listing every problem, when they are not valid)",
 			Run: func(ctx context.Context, env Env, args []string) error {
-				return env.Global.ConfigCommand(append([]string{"check"}, args...), env.Getenv, env.Stdout, env.Stderr)
+				return env.Global.configCheck(args, env.Getenv, env.Stdout, env.Stderr)
 			}},
 		{Name: "version", Summary: "print the version", Run: func(ctx context.Context, env Env, args []string) error {
 			return a.printVersion(env.Stdout)

@@ -45,6 +45,7 @@ func TestApp(t *testing.T) {
 		{name: "help lists commands and the default", args: []string{"-help"}, wantCode: ExitOK, wantOut: "(runs \"serve\")"},
 		{name: "help command", args: []string{"help"}, wantCode: ExitOK, wantOut: "jobs list      list jobs"},
 		{name: "bad flag", args: []string{"--verbose"}, wantCode: ExitUsage, wantErr: "flag provided but not defined: -verbose"},
+		{name: "config check takes no arguments", args: []string{"config", "check", "now"}, wantCode: ExitUsage, wantErr: "usage: demo config check"},
 		{name: "config check on an invalid file", args: []string{"--config", "/nonexistent.toml", "config", "check"}, wantCode: ExitUsage, wantErr: "cannot read settings file"},
 	}
 	for _, tt := range tests {

@@ -107,10 +107,11 @@ func NewLogger(c config.Log, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// ConfigCommand runs "config check": validate the settings and print them
-// with secrets redacted. Any problem is printed and exits 2.
-func (g *Global) ConfigCommand(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "check" || len(args) > 1 {
+// configCheck runs "config check" (args are the words after it): validate
+// the settings and print them with secrets redacted. Any problem is printed
+// and exits 2.
+func (g *Global) configCheck(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 {
 		return Usagef("usage: %s config check", g.Program)
 	}
 	cfg, err := g.LoadConfig(getenv)

@@ -9,6 +9,7 @@ package config
 
 import (
 	"crypto/tls"
+	"strings"
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
@@ -69,8 +70,8 @@ type Sheet struct {
 	// ProjectNamePattern is a regular expression every requested project
 	// name (and a row's Domain) must match.
 	ProjectNamePattern string `toml:"project_name_pattern"`
-	// Columns names the sheet's columns by header; headers match trimmed
-	// and case-insensitively, never by position.
+	// Columns names the sheet's columns by header; headers match as
+	// HeaderKey says, never by position.
 	Columns SheetColumns `toml:"columns"`
 	// QuotaColumns maps a header to the quota it overrides: a key of
 	// QuotaKeys, or "ram_gb" for RAM asked in GB (stored as MiB, x1024).
@@ -118,6 +119,10 @@ func DefaultSheetColumns() SheetColumns {
 		ProjectID: "Project ID",
 	}
 }
+
+// HeaderKey is how sheet headers compare, in the settings and in the sheet:
+// trimmed, inner whitespace collapsed, case folded.
+func HeaderKey(s string) string { return strings.ToLower(strings.Join(strings.Fields(s), " ")) }
 
 // DefaultProjectNamePattern admits Keystone-friendly project names.
 const DefaultProjectNamePattern = `^[A-Za-z0-9][A-Za-z0-9 ._-]*$`

@@ -99,13 +99,13 @@ func Parse(path string, data []byte, opts Options) (*Config, error) {
 	}
 	d := decoder{md: &md, v: v}
 	d.table(top, reflect.ValueOf(&cfg).Elem(), "")
-	// The walker reports unknown keys as it meets them; Undecoded catches
-	// anything it could not see, without repeating them.
+	// The walker reports unknown keys as it meets them; Undecoded is a
+	// backstop for anything it could not see. Keys under one already
+	// reported are skipped (Undecoded lists a table before its keys).
 	for _, k := range md.Undecoded() {
-		if d.known(k) {
-			continue
+		if !d.covered(k) {
+			d.fail(k.String(), "unknown key")
 		}
-		v.addf(k.String(), "unknown key")
 	}
 	v.validate(&cfg)
 	if len(v.problems) > 0 {
@@ -130,8 +130,6 @@ type decoder struct {
 	v  *validator
 	// reported holds keys already reported, so Undecoded does not repeat them.
 	reported map[string]bool
-	// unknownTables holds unknown keys already reported as a whole.
-	unknown []toml.Key
 }
 
 var textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
@@ -227,20 +225,14 @@ func (d *decoder) fail(path, msg string) {
 	d.v.addf(path, "%s", msg)
 }
 
-// known reports whether an undecoded key is already covered: it sits under a
-// key reported for a type error, or under an unknown key already reported.
-func (d *decoder) known(k toml.Key) bool {
+// covered reports whether an undecoded key is, or sits under, a key already
+// reported (for a type error or as unknown).
+func (d *decoder) covered(k toml.Key) bool {
 	for i := 1; i <= len(k); i++ {
 		if d.reported[k[:i].String()] {
 			return true
 		}
 	}
-	for _, u := range d.unknown {
-		if len(k) > len(u) && k[:len(u)].String() == u.String() {
-			return true
-		}
-	}
-	d.unknown = append(d.unknown, k)
 	return false
 }
 

@@ -219,11 +219,11 @@ func (v *validator) sheet(s *Sheet) {
 }
 
 // sheetColumns checks that every column has a header and that no two
-// columns (named or quota) share one, as headers match case-insensitively.
+// columns (named or quota) share one, as HeaderKey compares them.
 func (v *validator) sheetColumns(s *Sheet) {
-	seen := map[string]string{} // normalized header -> key path
+	seen := map[string]string{} // HeaderKey -> key path
 	claim := func(key, header string) {
-		n := strings.ToLower(strings.Join(strings.Fields(header), " "))
+		n := HeaderKey(header)
 		if other, dup := seen[n]; dup {
 			v.addf(key, "header %q is also used by %s", header, other)
 			return

@@ -30,17 +30,13 @@ func (o Options) withDefaults() Options {
 		}
 	}
 	if len(o.ApprovedValues) == 0 {
-		o.ApprovedValues = []string{"approved", "yes", "true"}
+		o.ApprovedValues = config.Defaults().Sheet.ApprovedValues
 	}
 	if o.ProjectNamePattern == nil {
 		o.ProjectNamePattern = defaultPattern
 	}
 	return o
 }
-
-// norm is how headers (and approved values) compare: trimmed, inner
-// whitespace collapsed, case folded.
-func norm(s string) string { return strings.ToLower(strings.Join(strings.Fields(s), " ")) }
 
 // Parse sorts rows into requests, invalid rows and rows not approved. The
 // error, a *HeaderError, is for a header that cannot be used at all: it
@@ -50,7 +46,7 @@ func Parse(header []string, rows []Row, opts Options) (Result, error) {
 	c := opts.Columns
 	positions := map[string][]int{}
 	for i, h := range header {
-		if n := norm(h); n != "" {
+		if n := config.HeaderKey(h); n != "" {
 			positions[n] = append(positions[n], i)
 		}
 	}
@@ -67,7 +63,7 @@ func Parse(header []string, rows []Row, opts Options) (Result, error) {
 	t := table{index: map[string]int{}}
 	var herr HeaderError
 	for i, name := range slices.Concat(required, optional, quotaHeaders) {
-		n := norm(name)
+		n := config.HeaderKey(name)
 		if _, done := t.index[n]; done {
 			continue // two settings naming one header
 		}
@@ -86,8 +82,9 @@ func Parse(header []string, rows []Row, opts Options) (Result, error) {
 	}
 
 	p := parser{opts: opts, t: t, quotaHeaders: quotaHeaders, approved: map[string]bool{}}
+	// Approved cells compare as headers do.
 	for _, a := range opts.ApprovedValues {
-		if n := norm(a); n != "" {
+		if n := config.HeaderKey(a); n != "" {
 			p.approved[n] = true
 		}
 	}
@@ -96,7 +93,7 @@ func Parse(header []string, rows []Row, opts Options) (Result, error) {
 	}}
 	seen := map[string]int{} // email + project name -> first valid row
 	for _, r := range rows {
-		if !p.approved[norm(t.raw(r, c.Approved))] {
+		if !p.approved[config.HeaderKey(t.raw(r, c.Approved))] {
 			res.Skipped = append(res.Skipped, r.Number)
 			continue
 		}
@@ -120,11 +117,11 @@ func Parse(header []string, rows []Row, opts Options) (Result, error) {
 }
 
 type table struct {
-	index map[string]int // normalized header -> cell index, for columns present
+	index map[string]int // config.HeaderKey of a header -> cell index, for columns present
 }
 
 func (t table) col(name string) int {
-	if i, ok := t.index[norm(name)]; ok {
+	if i, ok := t.index[config.HeaderKey(name)]; ok {
 		return i
 	}
 	return -1
@@ -133,7 +130,7 @@ func (t table) col(name string) int {
 // raw is the cell of the named column, untouched; "" when the column or
 // the cell is absent.
 func (t table) raw(r Row, name string) string {
-	i, ok := t.index[norm(name)]
+	i, ok := t.index[config.HeaderKey(name)]
 	if !ok || i >= len(r.Cells) {
 		return ""
 	}

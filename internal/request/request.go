@@ -3,8 +3,8 @@
 //
 // Its input is a plain table: a header row and numbered rows of cells, as
 // read from a Google Sheet or a CSV file; it knows nothing of either. Columns
-// are found by header (trimmed, case-insensitive, inner whitespace
-// collapsed), never by position.
+// are found by header, compared as config.HeaderKey does (trimmed, inner
+// whitespace collapsed, case-insensitive), never by position.
 //
 // Every row lands in exactly one of Result.Requests (approved and valid),
 // Result.Invalid (approved, with at least one problem) or Result.Skipped
@@ -68,8 +68,8 @@ const RAMGB = config.QuotaColumnRAMGB
 const StatusDone = "done"
 
 // Options say how to read and check the rows. Zero fields take defaults:
-// DefaultColumns, config.DefaultProjectNamePattern, approved values
-// "approved", "yes" and "true".
+// DefaultColumns, config.DefaultProjectNamePattern and the settings' default
+// approved values ("approved", "yes", "true").
 type Options struct {
 	Columns Columns
 	// QuotaColumns maps a header to a quota key, or RAMGB. Quota columns

@@ -121,7 +121,7 @@ func TestHeaderLookup(t *testing.T) {
 			byHeader := map[string]string{}
 			for _, h := range tt.hdr {
 				for k, v := range vals {
-					if norm(h) == norm(k) {
+					if config.HeaderKey(h) == config.HeaderKey(k) {
 						byHeader[h] = v
 					}
 				}
@@ -138,7 +138,7 @@ func TestHeaderLookup(t *testing.T) {
 			if slices.Contains(tt.hdr, "Comment") && req.Comment != "hello" {
 				t.Errorf("comment %q", req.Comment)
 			}
-			if got := tt.hdr[res.WriteBack.UserID]; norm(got) != "user id" {
+			if got := tt.hdr[res.WriteBack.UserID]; config.HeaderKey(got) != "user id" {
 				t.Errorf("WriteBack.UserID points at %q", got)
 			}
 		})
@@ -699,7 +699,7 @@ func FuzzParse(f *testing.F) {
 // headerIndex finds a header the way Parse does (test helper).
 func headerIndex(hdr []string, name string) int {
 	for i, h := range hdr {
-		if norm(h) == norm(name) {
+		if config.HeaderKey(h) == config.HeaderKey(name) {
 			return i
 		}
 	}

@@ -15,7 +15,7 @@ import (
 type CSV struct {
 	path string
 	// TimestampColumn and EmailColumn name the identity columns;
-	// "" means DefaultTimestampColumn / DefaultEmailColumn.
+	// "" means the default header (config.DefaultSheetColumns).
 	TimestampColumn string
 	EmailColumn     string
 

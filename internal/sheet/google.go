@@ -88,7 +88,7 @@ type Options struct {
 	HTTPClient *http.Client
 	Retry      RetryPolicy
 	// TimestampColumn and EmailColumn name the identity columns;
-	// "" means DefaultTimestampColumn / DefaultEmailColumn.
+	// "" means the default header (config.DefaultSheetColumns).
 	TimestampColumn string
 	EmailColumn     string
 }

@@ -462,13 +462,14 @@ func TestHelpers(t *testing.T) {
 
 func TestRequire(t *testing.T) {
 	t.Parallel()
-	tbl := &Table{Header: []string{"Timestamp", " Email ", "Name"}}
+	tbl := &Table{Header: []string{"Timestamp", " Email ", "Name", "Processed  At"}}
 	tests := []struct {
 		name    string
 		names   []string
 		wantErr []string
 	}{
 		{"all present, any case", []string{"timestamp", "EMAIL", " name "}, nil},
+		{"inner whitespace collapsed, as request reads headers", []string{"processed at", "Processed\tAt"}, nil},
 		{"two missing, listed together", []string{"Email", "Project", "PIN"}, []string{`"Project", "PIN"`, "2 required"}},
 	}
 	for _, tt := range tests {

@@ -1,9 +1,10 @@
 // Package sheet reads the sign-up table (a Google Form's response sheet, or
 // a CSV export of it) and writes each row's outcome back.
 //
-// Columns are always found by header name (case-insensitive, surrounding
-// spaces ignored), never by position, so reordering or adding form questions
-// does not break the tool. Writes re-read the target row and check its
+// Columns are always found by header name, never by position, so reordering
+// or adding form questions does not break the tool. Headers compare as
+// config.HeaderKey says (trimmed, inner whitespace collapsed,
+// case-insensitive), the rule the request package reads them by. Writes re-read the target row and check its
 // identity (timestamp and email) first, following the row if someone sorted
 // or inserted rows, and refusing if it is gone: nothing is ever written by a
 // stale row number.
@@ -17,12 +18,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-)
 
-// Default identity column headers.
-const (
-	DefaultTimestampColumn = "Timestamp"
-	DefaultEmailColumn     = "Email"
+	"github.com/kaizen-onboard/kaizen/internal/config"
 )
 
 // Table is a worksheet: its header row and the data rows below it.
@@ -67,14 +64,12 @@ var ErrRowNotFound = errors.New("row not found")
 // moved and several rows share its identity; nothing was written.
 var ErrAmbiguousRow = errors.New("row identity is ambiguous")
 
-func normHeader(s string) string { return strings.TrimSpace(s) }
-
-// Index returns the column index of the header name (case-insensitive,
-// surrounding spaces ignored). With duplicate headers the first one wins.
+// Index returns the column index of the header name, compared as
+// config.HeaderKey does. With duplicate headers the first one wins.
 func (t *Table) Index(name string) (int, bool) {
-	want := normHeader(name)
+	want := config.HeaderKey(name)
 	for i, h := range t.Header {
-		if strings.EqualFold(normHeader(h), want) {
+		if config.HeaderKey(h) == want {
 			return i, true
 		}
 	}
@@ -102,7 +97,7 @@ func (t *Table) Require(names ...string) error {
 	var missing []string
 	for _, n := range names {
 		if _, ok := t.Index(n); !ok {
-			missing = append(missing, fmt.Sprintf("%q", normHeader(n)))
+			missing = append(missing, fmt.Sprintf("%q", strings.TrimSpace(n)))
 		}
 	}
 	if len(missing) > 0 {
@@ -162,19 +157,16 @@ func blank(cells []string) bool {
 // identityCols names the columns that identify a row.
 type identityCols struct{ timestamp, email string }
 
+// orDefault fills an empty name with the settings' default header.
 func (c identityCols) orDefault() identityCols {
+	d := config.DefaultSheetColumns()
 	if strings.TrimSpace(c.timestamp) == "" {
-		c.timestamp = DefaultTimestampColumn
+		c.timestamp = d.Timestamp
 	}
 	if strings.TrimSpace(c.email) == "" {
-		c.email = DefaultEmailColumn
+		c.email = d.Email
 	}
 	return c
-}
-
-func (c identityCols) matches(t *Table, r Row, id Identity) bool {
-	return strings.TrimSpace(t.Get(r, c.timestamp)) == strings.TrimSpace(id.Timestamp) &&
-		strings.EqualFold(strings.TrimSpace(t.Get(r, c.email)), strings.TrimSpace(id.Email))
 }
 
 // locate finds where the row with identity id is now: at want if it still
@@ -189,6 +181,12 @@ func locate(t *Table, cols identityCols, want int, id Identity, values map[strin
 	}
 	if err := t.Require(cols.timestamp, cols.email); err != nil {
 		return 0, nil, fmt.Errorf("cannot check row identity: %w", err)
+	}
+	tsCol, _ := t.Index(cols.timestamp)
+	emailCol, _ := t.Index(cols.email)
+	matches := func(r Row) bool {
+		return strings.TrimSpace(r.At(tsCol)) == strings.TrimSpace(id.Timestamp) &&
+			strings.EqualFold(strings.TrimSpace(r.At(emailCol)), strings.TrimSpace(id.Email))
 	}
 	byCol := make(map[int]string, len(values))
 	var unknown []string
@@ -208,12 +206,12 @@ func locate(t *Table, cols identityCols, want int, id Identity, values map[strin
 		return 0, nil, fmt.Errorf("unknown column(s) %s: no such header (header row has: %s)",
 			strings.Join(unknown, ", "), quoteList(t.Header))
 	}
-	if r, ok := t.Row(want); ok && cols.matches(t, r, id) {
+	if r, ok := t.Row(want); ok && matches(r) {
 		return want, byCol, nil
 	}
 	var found []int
 	for _, r := range t.Rows {
-		if cols.matches(t, r, id) {
+		if matches(r) {
 			found = append(found, r.Number)
 		}
 	}
