@@ -8,10 +8,12 @@ GO          ?= go
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS     := -X main.version=$(VERSION)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
-# What the tests need on this machine: Keystone and a throwaway PostgreSQL
-# cluster, both on loopback with state under .dev/, and Debian's Chromium.
+# What the tests need on this machine: Keystone with the Nova, Cinder and
+# Neutron quota APIs, a throwaway PostgreSQL cluster, all on loopback with
+# state under .dev/, and Debian's Chromium.
 DEV_SCRIPTS := scripts/dev-keystone scripts/dev-postgres scripts/dev-browser
-# Their exported variables (OS_*, KAIZEN_TEST_POSTGRES_URL, KAIZEN_TEST_CHROMIUM).
+# Their exported variables (OS_*, KAIZEN_TEST_QUOTA_SERVICES,
+# KAIZEN_TEST_POSTGRES_URL, KAIZEN_TEST_CHROMIUM).
 DEV_ENV     = $(foreach s,$(DEV_SCRIPTS),eval "$$($(s) env)" &&) true
 TEST_FLAGS  ?= -race -count=1 -timeout 20m
 
@@ -41,7 +43,7 @@ demo: build ## the main job on built-in defaults
 	scripts/dev-keystone up
 	@scripts/demo
 
-dev-up: ## start the local Keystone and PostgreSQL (installs them on first use)
+dev-up: ## start the local OpenStack services and PostgreSQL, install Chromium (all installed on first use)
 	$(foreach s,$(DEV_SCRIPTS),$(s) up &&) true
 
 dev-down: ## stop the local servers

@@ -1,16 +1,16 @@
 #!/usr/bin/python3
 """Serve Keystone for development and tests (started by scripts/dev-keystone).
 
-Single-threaded wsgiref on 127.0.0.1: SQLite allows one writer, and a
-threaded server gave spurious 403s under load.
+Single-threaded wsgiref on 127.0.0.1 (scripts/devserve.py): SQLite allows one
+writer, and a threaded server gave spurious 403s under load.
 """
 
 import argparse
-import logging
 import os
-import signal
 import sys
-from wsgiref import simple_server
+
+sys.dont_write_bytecode = True  # no __pycache__ in scripts/
+import devserve  # noqa: E402 (next to this script)
 
 
 def parse_args():
@@ -58,18 +58,6 @@ def patch_federation_sql():
         get_enabled_service_providers)
 
 
-class QuietHandler(simple_server.WSGIRequestHandler):
-    # Access lines go to Keystone's log file, not to stderr.
-    def log_message(self, format, *args):
-        logging.getLogger('keystone.access').info(
-            '%s %s', self.address_string(), format % args)
-
-
-class Server(simple_server.WSGIServer):
-    # The default backlog of 5 drops connections when parallel tests burst.
-    request_queue_size = 128
-
-
 def main():
     args = parse_args()
     config_file = os.path.abspath(args.config_file)
@@ -86,46 +74,8 @@ def main():
     from keystone.server import wsgi as keystone_wsgi
     application = keystone_wsgi.initialize_public_application()
 
-    server = simple_server.make_server(
-        args.host, args.port, application,
-        server_class=Server, handler_class=QuietHandler)
-    # handle_request() returns at least every 0.5 s so a signal can stop the
-    # loop between requests, never in the middle of one.
-    server.timeout = 0.5
-
-    stopping = False
-
-    def stop(signum, frame):
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-
-    pid = str(os.getpid())
-    if args.pid_file:
-        with open(args.pid_file, 'w') as f:
-            f.write(pid + '\n')
-
-    log = logging.getLogger('keystone.serve')
-    log.info('serving on http://%s:%d', args.host, args.port)
-    try:
-        while not stopping:
-            server.handle_request()
-    finally:
-        server.server_close()
-        if args.pid_file:
-            try:
-                with open(args.pid_file) as f:
-                    if f.read().strip() == pid:
-                        os.unlink(args.pid_file)
-            except FileNotFoundError:
-                pass
-        log.info('stopped')
-        logging.shutdown()
-        # Skip interpreter teardown: it takes seconds with Keystone loaded
-        # and eventlet prints spurious errors during it.
-        os._exit(0)
+    devserve.serve(application, args.host, args.port, args.pid_file,
+                   'keystone')
 
 
 if __name__ == '__main__':

@@ -2,10 +2,10 @@
 """Serve Nova's, Cinder's or Neutron's API for development and tests.
 
 Started by scripts/dev-keystone. Like scripts/keystone-serve.py: one
-single-threaded wsgiref server on 127.0.0.1 (the databases are SQLite, which
-allows one writer), built from Debian's python3-<service> libraries and the
-paste file next to the service's config file, without Debian's eventlet entry
-points (they ignore SIGTERM).
+single-threaded wsgiref server on 127.0.0.1 (scripts/devserve.py; the
+databases are SQLite, which allows one writer), built from Debian's
+python3-<service> libraries and the paste file next to the service's config
+file, without Debian's eventlet entry points (they ignore SIGTERM).
 
   openstack-serve.py --service nova --config-file DIR/nova.conf --port 8774
   openstack-serve.py --service neutron --config-file DIR/neutron.conf --init-db
@@ -19,7 +19,9 @@ import logging
 import os
 import signal
 import sys
-from wsgiref import simple_server
+
+sys.dont_write_bytecode = True  # no __pycache__ in scripts/
+import devserve  # noqa: E402 (next to this script)
 
 
 def parse_args():
@@ -90,26 +92,6 @@ def neutron_init_db(config_file):
     cli.main()
 
 
-class QuietHandler(simple_server.WSGIRequestHandler):
-    # Access lines go to the service's log file, not to stderr.
-    def log_message(self, format, *args):
-        logging.getLogger('openstack-serve.access').info(
-            '%s %s', self.address_string(), format % args)
-
-
-class Server(simple_server.WSGIServer):
-    # The default backlog of 5 drops connections when parallel tests burst.
-    request_queue_size = 128
-    busy = False
-
-    def process_request(self, request, client_address):
-        self.busy = True
-        try:
-            super().process_request(request, client_address)
-        finally:
-            self.busy = False
-
-
 def main():
     # Until the server loop runs, SIGTERM ends the process at once (the
     # libraries may install their own handlers or ignore it while loading).
@@ -130,52 +112,8 @@ def main():
     application = {'nova': nova_app, 'cinder': cinder_app,
                    'neutron': neutron_app}[args.service](config_file)
 
-    server = simple_server.make_server(
-        args.host, args.port, application,
-        server_class=Server, handler_class=QuietHandler)
-    # handle_request() returns at least every 0.5 s.
-    server.timeout = 0.5
-
-    log = logging.getLogger('openstack-serve')
-    pid = str(os.getpid())
-    stopping = False
-
-    def finish():
-        server.server_close()
-        if args.pid_file:
-            try:
-                with open(args.pid_file) as f:
-                    if f.read().strip() == pid:
-                        os.unlink(args.pid_file)
-            except FileNotFoundError:
-                pass
-        log.info('stopped')
-        logging.shutdown()
-        # Skip interpreter teardown: it takes seconds with these libraries
-        # loaded and eventlet prints spurious errors during it.
-        os._exit(0)
-
-    def stop(signum, frame):
-        # Between requests: exit now. In the middle of one: after it.
-        nonlocal stopping
-        if server.busy:
-            stopping = True
-        else:
-            finish()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-
-    if args.pid_file:
-        with open(args.pid_file, 'w') as f:
-            f.write(pid + '\n')
-
-    log.info('serving %s on http://%s:%d', args.service, args.host, args.port)
-    try:
-        while not stopping:
-            server.handle_request()
-    finally:
-        finish()
+    devserve.serve(application, args.host, args.port, args.pid_file,
+                   'openstack-serve', args.service)
 
 
 if __name__ == '__main__':

@@ -9,8 +9,15 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
+// A common phone's viewport in CSS pixels: pages must work there.
+const phoneWidth, phoneHeight = 412, 915
+
 // Browser starts Debian's headless Chromium for one test and returns a
 // chromedp context driving a tab in it; the browser ends with the test.
+// That tab emulates a phone (412×915 CSS px, mobile, touch). Emulation
+// belongs to a tab: one opened from ctx with chromedp.NewContext has the
+// desktop window size and must emulate its own viewport (headless Chromium
+// widens windows narrower than 500 px, so a window size cannot give a phone).
 // The binary is $KAIZEN_TEST_CHROMIUM (printed by scripts/dev-browser env),
 // else /usr/bin/chromium. When there is none the test is skipped, or fails
 // under CI=true.
@@ -43,7 +50,6 @@ func Browser(t testing.TB) context.Context {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.WindowSize(412, 915), // a phone: pages must work there
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelTab := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
@@ -56,6 +62,10 @@ func Browser(t testing.TB) context.Context {
 	// steps may derive timeouts from ctx.
 	if err := chromedp.Do(ctx); err != nil {
 		t.Fatalf("testenv: starting Chromium %s: %v", bin, err)
+	}
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(phoneWidth, phoneHeight,
+		chromedp.EmulatePortrait, chromedp.EmulateMobile, chromedp.EmulateTouch)); err != nil {
+		t.Fatalf("testenv: emulating a phone's viewport: %v", err)
 	}
 	return ctx
 }

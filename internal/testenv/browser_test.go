@@ -12,8 +12,8 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// TestBrowserSubmitsForm proves the harness: a real Chromium fills in and
-// posts a form, and reads the answer page.
+// TestBrowserSubmitsForm proves the harness: a real Chromium, at phone size,
+// fills in and posts a form, and reads the answer page.
 func TestBrowserSubmitsForm(t *testing.T) {
 	t.Parallel()
 	mux := http.NewServeMux()
@@ -23,7 +23,8 @@ func TestBrowserSubmitsForm(t *testing.T) {
 <button id="go" type="submit">Send</button></form>`)
 	})
 	mux.HandleFunc("POST /answer", func(w http.ResponseWriter, r *http.Request) {
-		fmt.Fprintf(w, `<!doctype html><title>answer</title><p id="out">Hello, %s!</p>`, html.EscapeString(r.PostFormValue("name")))
+		fmt.Fprintf(w, `<!doctype html><meta name="viewport" content="width=device-width">
+<title>answer</title><p id="out">Hello, %s!</p>`, html.EscapeString(r.PostFormValue("name")))
 	})
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
@@ -46,5 +47,12 @@ func TestBrowserSubmitsForm(t *testing.T) {
 	}
 	if out != "Hello, Ada <Lovelace>!" {
 		t.Errorf("answer page says %q", out)
+	}
+	width, err := chromedp.Run(step, chromedp.Evaluate[int]("window.innerWidth"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if width != phoneWidth {
+		t.Errorf("viewport %d CSS px wide, want %d", width, phoneWidth)
 	}
 }

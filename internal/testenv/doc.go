@@ -3,8 +3,13 @@
 //
 //   - Keystone: the real OpenStack Identity service started by `make test`
 //     (scripts/dev-keystone); each test works in its own uniquely named domain.
+//     The same script runs the real quota APIs of Nova, Cinder and Neutron,
+//     found through Keystone's catalog; $KAIZEN_TEST_QUOTA_SERVICES lists
+//     the running ones.
 //   - PostgreSQL: a throwaway cluster started by `make test`
 //     (scripts/dev-postgres); each test gets a fresh database.
+//   - Chromium: Debian's headless browser (scripts/dev-browser), driven by
+//     chromedp, one per test, at a phone's viewport ([Browser]).
 //   - SMTP: an in-process server (emersion/go-smtp) with STARTTLS and AUTH.
 //   - Google Sheets: an in-process fake of the v4 REST endpoints and of the
 //     OAuth2 token endpoint, in the sub-package sheetsfake, so the real

@@ -2,8 +2,6 @@ package testenv
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -235,11 +233,7 @@ func (k *KeystoneEnv) deleteDomain(ctx context.Context, id string) error {
 // keystoneDomainName is kzt-<sanitised test name>-<8 hex digits>, at most
 // keystoneDomainMax bytes, unique across parallel tests and test runs.
 func keystoneDomainName(testName string) string {
-	var b [4]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(err) // crypto/rand does not fail on supported platforms
-	}
-	suffix := "-" + hex.EncodeToString(b[:])
+	suffix := "-" + randomHex(8)
 	const prefix = "kzt-"
 
 	var sb strings.Builder
