@@ -23,6 +23,7 @@ type Config struct {
 	Mail      Mail      `toml:"mail"`
 	Store     Store     `toml:"store"`
 	Quotas    Quotas    `toml:"quotas"`
+	Import    Import    `toml:"import"`
 	Reminders Reminders `toml:"reminders"`
 	Log       Log       `toml:"log"`
 
@@ -67,6 +68,10 @@ type Sheet struct {
 	// Endpoint overrides the Sheets API base URL (tests, proxies).
 	Endpoint       string   `toml:"endpoint"`
 	ApprovedValues []string `toml:"approved_values"`
+	// AllApproved treats every row of the worksheet as approved: for a
+	// separate worksheet that approvers copy approved requests into. The
+	// Approved column is then not needed.
+	AllApproved bool `toml:"all_approved"`
 	// ProjectNamePattern is a regular expression every requested project
 	// name (and a row's Domain) must match.
 	ProjectNamePattern string `toml:"project_name_pattern"`
@@ -199,6 +204,21 @@ type Quotas struct {
 	Services map[string]string `toml:"services"`
 }
 
+// Import says how addusers applies approved requests.
+type Import struct {
+	// Roles are granted on the project to the requester and each
+	// additional user.
+	Roles []string `toml:"roles"`
+	// AdditionalUsers says what to do with an Additional Users address that
+	// has no account: "create" it (and mail it a welcome link) or "report"
+	// it on the row without creating it.
+	AdditionalUsers string `toml:"additional_users"`
+	// Workers bounds how many rows are applied at once.
+	Workers int `toml:"workers"`
+	// Actor names the admin in the audit log; "" uses the OpenStack user.
+	Actor string `toml:"actor"`
+}
+
 // Reminders configures the scheduled daemon.
 type Reminders struct {
 	Listen   string `toml:"listen"`
@@ -279,6 +299,11 @@ func Defaults() Config {
 				"large":  {"instances": 40, "cores": 80, "ram": 204800, "volumes": 40, "gigabytes": 2000, "network": 8, "subnet": 8, "router": 4, "floatingip": 8, "port": 200},
 			},
 			Services: map[string]string{"compute": "quota-sets", "block-storage": "quota-sets", "network": "quota-sets"},
+		},
+		Import: Import{
+			Roles:           []string{"member"},
+			AdditionalUsers: "create",
+			Workers:         8,
 		},
 		Reminders: Reminders{
 			Listen:   "127.0.0.1:9465",

@@ -53,6 +53,7 @@ func (v *validator) validate(c *Config) {
 	v.mail(&c.Mail)
 	v.store(&c.Store)
 	v.quotas(&c.Quotas)
+	v.importing(&c.Import)
 	v.reminders(&c.Reminders)
 	v.log(&c.Log)
 }
@@ -397,6 +398,21 @@ func (v *validator) quotas(q *Quotas) {
 			continue
 		}
 		v.oneOf(join("quotas.services", svc), how, "quota-sets", "unified-limits", "none")
+	}
+}
+
+func (v *validator) importing(im *Import) {
+	if len(im.Roles) == 0 {
+		v.addf("import.roles", "at least one role is required")
+	}
+	for i, r := range im.Roles {
+		if strings.TrimSpace(r) == "" {
+			v.addf(fmt.Sprintf("import.roles[%d]", i), "empty role name")
+		}
+	}
+	v.oneOf("import.additional_users", im.AdditionalUsers, "create", "report")
+	if im.Workers < 1 || im.Workers > 64 {
+		v.addf("import.workers", "must be between 1 and 64")
 	}
 }
 

@@ -65,6 +65,9 @@ type WelcomeData struct {
 	Project   string // "" leaves it out
 	Link      string // set-password link
 	ExpiresAt time.Time
+	// PINFrom names who chose the PIN when it was not the user: an
+	// additional user's PIN is the requester's. "" means the user did.
+	PINFrom string
 }
 
 // NewProjectData is for the contact of a newly created project.

@@ -54,6 +54,10 @@ func Parse(header []string, rows []Row, opts Options) (Result, error) {
 		c.Status, c.ProcessedAt, c.UserID, c.ProjectID}
 	optional := []string{c.Organization, c.Role, c.Phone, c.Sponsor, c.Comment, c.ExistingAccount,
 		c.ProjectDescription, c.AdditionalUsers, c.ExistingProject, c.QuotaPreset, c.Domain}
+	if opts.AllApproved {
+		required = slices.DeleteFunc(required, func(h string) bool { return h == c.Approved })
+		optional = append(optional, c.Approved)
+	}
 	quotaHeaders := make([]string, 0, len(opts.QuotaColumns))
 	for h := range opts.QuotaColumns {
 		quotaHeaders = append(quotaHeaders, h)
@@ -93,7 +97,7 @@ func Parse(header []string, rows []Row, opts Options) (Result, error) {
 	}}
 	seen := map[string]int{} // email + project name -> first valid row
 	for _, r := range rows {
-		if !p.approved[config.HeaderKey(t.raw(r, c.Approved))] {
+		if !opts.AllApproved && !p.approved[config.HeaderKey(t.raw(r, c.Approved))] {
 			res.Skipped = append(res.Skipped, r.Number)
 			continue
 		}

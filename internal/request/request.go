@@ -74,8 +74,11 @@ type Options struct {
 	Columns Columns
 	// QuotaColumns maps a header to a quota key, or RAMGB. Quota columns
 	// are optional in the sheet.
-	QuotaColumns       map[string]string
-	ApprovedValues     []string
+	QuotaColumns   map[string]string
+	ApprovedValues []string
+	// AllApproved takes every row as approved (a worksheet of approved
+	// requests); the Approved column is then optional and ignored.
+	AllApproved        bool
 	ProjectNamePattern *regexp.Regexp
 	// DefaultDomain and DefaultPreset fill a row's empty Domain and Quota
 	// Preset cells.
@@ -100,6 +103,7 @@ func OptionsFromConfig(cfg *config.Config) (Options, error) {
 		Columns:            Columns(cfg.Sheet.Columns),
 		QuotaColumns:       cfg.Sheet.QuotaColumns,
 		ApprovedValues:     cfg.Sheet.ApprovedValues,
+		AllApproved:        cfg.Sheet.AllApproved,
 		ProjectNamePattern: pat,
 		DefaultDomain:      cfg.OpenStack.Domain,
 		DefaultPreset:      cfg.Quotas.DefaultPreset,

@@ -718,3 +718,43 @@ func TestRegisteredPIN(t *testing.T) {
 		})
 	}
 }
+
+func TestAllApproved(t *testing.T) {
+	t.Parallel()
+	hdr := slices.DeleteFunc(slices.Clone(header), func(h string) bool { return h == "Approved" })
+	unapproved := good()
+	delete(unapproved, "Approved")
+	rows := []Row{mkRow(2, hdr, unapproved)}
+	tests := []struct {
+		name        string
+		all         bool
+		wantErr     bool
+		wantRequest int
+	}{
+		{"every row approved, no Approved column needed", true, false, 1},
+		{"without it the column is required", false, true, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := opts()
+			o.AllApproved = tt.all
+			res, err := Parse(hdr, rows, o)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("Parse error = %v, want error %v", err, tt.wantErr)
+			}
+			if len(res.Requests) != tt.wantRequest {
+				t.Errorf("requests = %d, want %d", len(res.Requests), tt.wantRequest)
+			}
+		})
+	}
+	t.Run("Approved cell ignored when present", func(t *testing.T) {
+		no := good()
+		no["Approved"] = "no"
+		o := opts()
+		o.AllApproved = true
+		res, err := Parse(header, []Row{mkRow(2, header, no)}, o)
+		if err != nil || len(res.Requests) != 1 {
+			t.Fatalf("Parse = %d requests, %v; want 1 request", len(res.Requests), err)
+		}
+	})
+}

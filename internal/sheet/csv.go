@@ -96,35 +96,66 @@ func (c *CSV) Read(ctx context.Context) (*Table, error) {
 // that it (or, if rows moved, the single row elsewhere) has the identity id.
 // It returns the row number actually written. The file is replaced
 // atomically (temporary file + rename), keeping its BOM, line endings and
-// permissions.
+// permissions. It is WriteBatch with one write.
 func (c *CSV) WriteChecked(ctx context.Context, row int, id Identity, values map[string]string) (int, error) {
-	if err := ctx.Err(); err != nil {
+	res, err := c.WriteBatch(ctx, []Write{{Row: row, ID: id, Values: values}})
+	if err != nil {
 		return 0, err
+	}
+	return res[0].Row, res[0].Err
+}
+
+// WriteBatch reads the file once, locates each write's row by identity as
+// WriteChecked does, and writes every located row in one atomic replacement
+// of the file. Problems of a single write (row gone or ambiguous, unknown
+// column) are reported in that write's WriteResult and do not stop the
+// others; several writes that locate the same row all fail with
+// ErrAmbiguousRow and none of them is written. Results are in the order of
+// writes. When no write is located the file is left untouched.
+//
+// The error is for the batch as a whole (the file could not be read, parsed
+// or replaced, or ctx ended first): then results are nil and the file is
+// unchanged.
+//
+// Calls on one *CSV are serialised, so concurrent WriteBatch and
+// WriteChecked calls lose no write. Separate *CSV values or processes
+// writing the same file are not coordinated.
+func (c *CSV) WriteBatch(ctx context.Context, writes []Write) ([]WriteResult, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if len(writes) == 0 {
+		return []WriteResult{}, nil
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := ctx.Err(); err != nil { // it may have ended while waiting
+		return nil, err
+	}
 	f, err := c.load()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	t := newTable(f.records)
 	cols := identityCols{c.TimestampColumn, c.EmailColumn}.orDefault()
-	at, byCol, err := locate(t, cols, row, id, values)
-	if err != nil {
-		return 0, fmt.Errorf("writing row %d of %s: %w", row, c.path, err)
+	results, targets := plan(t, cols, writes, c.path)
+	if len(targets) == 0 {
+		return results, nil
 	}
-	rec := f.records[at-1]
-	for i, v := range byCol {
-		for len(rec) <= i {
-			rec = append(rec, "")
+	for _, tg := range targets {
+		rec := f.records[tg.row-1]
+		for i, v := range tg.cells {
+			for len(rec) <= i {
+				rec = append(rec, "")
+			}
+			rec[i] = v
 		}
-		rec[i] = v
+		f.records[tg.row-1] = rec
 	}
-	f.records[at-1] = rec
 	if err := c.replace(f); err != nil {
-		return 0, fmt.Errorf("writing row %d of %s: %w", at, c.path, err)
+		return nil, fmt.Errorf("writing %s of %s: %w", rowsText(targets), c.path, err)
 	}
-	return at, nil
+	return results, nil
 }
 
 func (c *CSV) replace(f *csvFile) (err error) {

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -214,36 +216,76 @@ func (g *Google) Read(ctx context.Context) (*Table, error) {
 // not, it writes to the single row that does (rows were sorted or inserted)
 // or refuses with ErrRowNotFound / ErrAmbiguousRow. Values are written RAW
 // (never parsed as formulas or numbers) in one values.batchUpdate call. It
-// returns the row number written.
+// returns the row number written. It is WriteBatch with one write.
 //
 // Google Sheets has no compare-and-set: a row moved between the re-read and
 // the write (a window of one API call) is not detected.
 func (g *Google) WriteChecked(ctx context.Context, row int, id Identity, values map[string]string) (int, error) {
-	t, err := g.Read(ctx)
+	res, err := g.WriteBatch(ctx, []Write{{Row: row, ID: id, Values: values}})
 	if err != nil {
 		return 0, err
 	}
-	at, byCol, err := locate(t, g.cols, row, id, values)
+	return res[0].Row, res[0].Err
+}
+
+// WriteBatch writes several rows with two API calls in all: it re-reads the
+// worksheet once, locates each write's row by identity as WriteChecked does
+// (following moved rows), and writes every located row in one
+// values.batchUpdate call, RAW. That keeps a run that records many outcomes
+// well inside the Sheets quota (60 requests a minute per user).
+//
+// Problems of a single write (its row is gone or ambiguous, a column is
+// unknown, its identity is empty) are reported in that write's WriteResult
+// and do not stop the others. Several writes that locate the same row all
+// fail with ErrAmbiguousRow and none of them is written. Results are in the
+// order of writes. With no write located, no write call is made; with no
+// writes at all, no call is made.
+//
+// The error is for the batch as a whole: the re-read or the write call
+// failed (after retries), and results are nil. A rejected values.batchUpdate
+// writes nothing: Google validates the request as a whole before applying it
+// (the all-or-nothing promise is documented for spreadsheets.batchUpdate;
+// values.batchUpdate behaves the same for invalid ranges). Only when the
+// connection fails after Google received the call is it unknown whether it
+// was applied; the writes set fixed values, so repeating the batch is safe.
+//
+// As with WriteChecked, rows moved between the re-read and the write are
+// not detected.
+func (g *Google) WriteBatch(ctx context.Context, writes []Write) ([]WriteResult, error) {
+	if len(writes) == 0 {
+		return []WriteResult{}, nil
+	}
+	t, err := g.Read(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("writing row %d of %s: %w", row, g.where(quoteSheet(g.worksheet)), err)
+		return nil, err
+	}
+	sheet := quoteSheet(g.worksheet)
+	results, targets := plan(t, g.cols, writes, g.where(sheet))
+	if len(targets) == 0 {
+		return results, nil
 	}
 	req := &sheets.BatchUpdateValuesRequest{ValueInputOption: "RAW"}
-	for col, v := range byCol {
-		req.Data = append(req.Data, &sheets.ValueRange{
-			Range:          g.cellRange(at, col),
-			MajorDimension: "ROWS",
-			Values:         [][]any{{v}},
-		})
+	for _, tg := range targets {
+		for _, col := range slices.Sorted(maps.Keys(tg.cells)) {
+			req.Data = append(req.Data, &sheets.ValueRange{
+				Range:          g.cellRange(tg.row, col),
+				MajorDimension: "ROWS",
+				Values:         [][]any{{tg.cells[col]}},
+			})
+		}
 	}
-	rng := quoteSheet(g.worksheet) + "!" + strconv.Itoa(at) + ":" + strconv.Itoa(at)
+	rng := sheet
+	if len(targets) == 1 {
+		rng += "!" + strconv.Itoa(targets[0].row) + ":" + strconv.Itoa(targets[0].row)
+	}
 	err = g.do(ctx, rng, func() error {
 		_, err := g.svc.Spreadsheets.Values.BatchUpdate(g.id, req).Context(ctx).Do()
 		return err
 	})
 	if err != nil {
-		return 0, fmt.Errorf("writing row %d of %s: %w", at, g.where(quoteSheet(g.worksheet)), err)
+		return nil, fmt.Errorf("writing %s of %s: %w", rowsText(targets), g.where(sheet), err)
 	}
-	return at, nil
+	return results, nil
 }
 
 func (g *Google) where(rng string) string {

@@ -16,7 +16,9 @@ package sheet
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/kaizen-onboard/kaizen/internal/config"
@@ -56,12 +58,15 @@ func (id Identity) String() string {
 	return fmt.Sprintf("timestamp %q, email %q", id.Timestamp, id.Email)
 }
 
-// ErrRowNotFound is returned (wrapped) by WriteChecked when no row has the
-// expected identity any more; nothing was written.
+// ErrRowNotFound is returned (wrapped) by WriteChecked, or set in a
+// WriteResult by WriteBatch, when no row has the expected identity any more;
+// nothing was written.
 var ErrRowNotFound = errors.New("row not found")
 
-// ErrAmbiguousRow is returned (wrapped) by WriteChecked when the target row
-// moved and several rows share its identity; nothing was written.
+// ErrAmbiguousRow is returned (wrapped) by WriteChecked, or set in a
+// WriteResult by WriteBatch, when the target row moved and several rows share
+// its identity, or when several writes of one WriteBatch locate the same row;
+// nothing was written.
 var ErrAmbiguousRow = errors.New("row identity is ambiguous")
 
 // Index returns the column index of the header name, compared as
@@ -223,4 +228,87 @@ func locate(t *Table, cols identityCols, want int, id Identity, values map[strin
 	default:
 		return 0, nil, fmt.Errorf("row %d (%s) moved and %d rows now match it (rows %v); nothing written: %w", want, id, len(found), found, ErrAmbiguousRow)
 	}
+}
+
+// Write is one row's values to write, addressed as WriteChecked does: the
+// row number last seen, the row's identity, and header name → plain text.
+type Write struct {
+	Row    int
+	ID     Identity
+	Values map[string]string
+}
+
+// WriteResult says where a Write landed or why it did not.
+type WriteResult struct {
+	// Row is the row number written (the row may have moved since it was
+	// read); 0 when Err is set.
+	Row int
+	// Err says why nothing was written for this Write: it wraps
+	// ErrRowNotFound or ErrAmbiguousRow, or names unknown columns.
+	Err error
+}
+
+// target is a located write: the sheet row it goes to and the cells it sets.
+type target struct {
+	row   int
+	cells map[int]string // column index → value
+}
+
+// plan locates every write in t, as WriteChecked does. It returns one result
+// per write, in order, with Row set for those that can be written and Err for
+// the others, and the rows to write in ascending row order. where names the
+// table in error messages. Writes that locate the same row all fail with
+// ErrAmbiguousRow: neither is written, since it is unclear which should win.
+func plan(t *Table, cols identityCols, writes []Write, where string) ([]WriteResult, []target) {
+	results := make([]WriteResult, len(writes))
+	cells := make([]map[int]string, len(writes))
+	byRow := map[int][]int{} // located row → indexes of writes
+	for i, w := range writes {
+		at, byCol, err := locate(t, cols, w.Row, w.ID, w.Values)
+		if err != nil {
+			results[i].Err = fmt.Errorf("writing row %d of %s: %w", w.Row, where, err)
+			continue
+		}
+		results[i].Row, cells[i] = at, byCol
+		byRow[at] = append(byRow[at], i)
+	}
+	var targets []target
+	for _, at := range slices.Sorted(maps.Keys(byRow)) {
+		idx := byRow[at]
+		if len(idx) == 1 {
+			targets = append(targets, target{row: at, cells: cells[idx[0]]})
+			continue
+		}
+		for _, i := range idx {
+			others := slices.DeleteFunc(slices.Clone(idx), func(j int) bool { return j == i })
+			results[i] = WriteResult{Err: fmt.Errorf(
+				"writing row %d of %s: write #%d (%s) and write(s) #%s of the same batch all locate row %d; none of them written: %w",
+				writes[i].Row, where, i, writes[i].ID, joinInts(others), at, ErrAmbiguousRow)}
+		}
+	}
+	return results, targets
+}
+
+func joinInts(ns []int) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = strconv.Itoa(n)
+	}
+	return strings.Join(s, ", #")
+}
+
+// rowsText names the rows of targets for messages: "row 5", "rows 2, 3, 9".
+func rowsText(targets []target) string {
+	if len(targets) == 1 {
+		return "row " + strconv.Itoa(targets[0].row)
+	}
+	const most = 10
+	nums := make([]string, 0, most)
+	for i, tg := range targets {
+		if i == most {
+			return fmt.Sprintf("%d rows (%s, ...)", len(targets), strings.Join(nums, ", "))
+		}
+		nums = append(nums, strconv.Itoa(tg.row))
+	}
+	return "rows " + strings.Join(nums, ", ")
 }

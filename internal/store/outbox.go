@@ -177,6 +177,14 @@ func (s *sqlStore) GetMessage(ctx context.Context, id int64) (Message, error) {
 	return m, nil
 }
 
+func (s *sqlStore) MessageByKey(ctx context.Context, key string) (Message, error) {
+	m, err := scanMessage(s.r.QueryRowContext(ctx, messageSelect+` WHERE o.msg_key = $1`, key))
+	if err != nil {
+		return Message{}, s.readErr(fmt.Sprintf("getting message %q", key), err)
+	}
+	return m, nil
+}
+
 func (s *sqlStore) Messages(ctx context.Context, limit int, statuses ...MessageStatus) ([]Message, error) {
 	query := messageSelect
 	var args []any

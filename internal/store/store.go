@@ -153,6 +153,9 @@ type Outbox interface {
 	MarkFailed(ctx context.Context, id int64, claim string, now time.Time, lastError string, next time.Time, abandon bool) error
 	// GetMessage returns one message by ID; ErrNotFound.
 	GetMessage(ctx context.Context, id int64) (Message, error)
+	// MessageByKey returns the message queued under key (compared exactly:
+	// case-sensitive, no prefix match), or an error wrapping ErrNotFound.
+	MessageByKey(ctx context.Context, key string) (Message, error)
 	// Messages lists messages in the given statuses (all when none), oldest
 	// first, at most limit (0: no limit).
 	Messages(ctx context.Context, limit int, statuses ...MessageStatus) ([]Message, error)

@@ -96,6 +96,26 @@ func testEnqueue(t *testing.T, s store.Store) {
 		_, err := s.GetMessage(c, id+1000)
 		isErr(t, "GetMessage", err, store.ErrNotFound)
 	})
+	t.Run("by key", func(t *testing.T) {
+		got := must(s.MessageByKey(c, "welcome:alice"))(t, "MessageByKey")
+		checkMessage(t, got, want)
+		checkMessage(t, got, must(s.GetMessage(c, id))(t, "GetMessage"))
+	})
+	t.Run("by key is exact", func(t *testing.T) {
+		longer := message("welcome:alice-2", now)
+		longerID := enqueue(t, s, longer)
+		if got := must(s.MessageByKey(c, "welcome:alice"))(t, "MessageByKey"); got.ID != id {
+			t.Errorf("MessageByKey(welcome:alice) = message %d, want %d", got.ID, id)
+		}
+		if got := must(s.MessageByKey(c, "welcome:alice-2"))(t, "MessageByKey"); got.ID != longerID {
+			t.Errorf("MessageByKey(welcome:alice-2) = message %d, want %d", got.ID, longerID)
+		}
+		for _, key := range []string{"", "welcome:", "welcome:ali", "welcome:%", "welcome:alice_", "welcome:alice ",
+			" welcome:alice", "WELCOME:ALICE", "welcome:nobody"} {
+			m, err := s.MessageByKey(c, key)
+			isErr(t, fmt.Sprintf("MessageByKey(%q) (got message %d)", key, m.ID), err, store.ErrNotFound)
+		}
+	})
 }
 
 func testClaim(t *testing.T, s store.Store) {
