@@ -39,7 +39,7 @@ lint: ## go vet, gofmt and staticcheck
 fmt:
 	gofmt -w .
 
-demo: build ## the main job on built-in defaults
+demo: build ## the main job end to end against the local OpenStack services (scripts/demo)
 	scripts/dev-keystone up
 	@scripts/demo
 

@@ -12,6 +12,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Program: "addusers",
 		Version: version,
 		About:   "addusers onboards approved sign-up requests into an OpenStack cloud.",
+		Default: "import",
+		Commands: []cli.Command{
+			{Name: "import", Summary: "apply every approved request not yet done and write each outcome\nback to the sheet (addusers import --help for its flags)", Run: importCmd(false)},
+			{Name: "plan", Summary: "show what import would change; changes nothing anywhere", Run: importCmd(true)},
+		},
 	}
 	return app.Run(ctx, args, getenv, stdout, stderr)
 }

@@ -109,6 +109,16 @@ func EnsureProject(ctx context.Context, c *gophercloud.ServiceClient, spec Proje
 	if spec.Owner == "" || spec.Name == "" || spec.DomainID == "" {
 		return Project{}, false, fmt.Errorf("ensuring project %q in domain %q: name, domain and owner are required", spec.Name, spec.DomainID)
 	}
+	p, ok, err := FindProject(ctx, c, spec.DomainID, spec.Name)
+	if err != nil {
+		return Project{}, false, err
+	}
+	return ensureProject(ctx, c, spec, p, ok)
+}
+
+// ensureProject is EnsureProject once the lookup is done: p (when ok) is
+// the project of that name found by the caller.
+func ensureProject(ctx context.Context, c *gophercloud.ServiceClient, spec ProjectSpec, p Project, ok bool) (Project, bool, error) {
 	ownerTag := OwnerTag(spec.Owner)
 	claim := func(p Project) (Project, error) {
 		if !slices.Contains(p.Tags, ownerTag) {
@@ -118,12 +128,8 @@ func EnsureProject(ctx context.Context, c *gophercloud.ServiceClient, spec Proje
 		return p, nil
 	}
 
-	p, ok, err := FindProject(ctx, c, spec.DomainID, spec.Name)
-	if err != nil {
-		return Project{}, false, err
-	}
 	if ok {
-		p, err = claim(p)
+		p, err := claim(p)
 		return p, false, err
 	}
 
@@ -140,7 +146,7 @@ func EnsureProject(ctx context.Context, c *gophercloud.ServiceClient, spec Proje
 		Tags:        tags,
 	}).Extract()
 	if isConflict(err) {
-		p, ok, err = FindProject(ctx, c, spec.DomainID, spec.Name)
+		p, ok, err := FindProject(ctx, c, spec.DomainID, spec.Name)
 		if err != nil {
 			return Project{}, false, err
 		}

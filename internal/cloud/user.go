@@ -22,7 +22,15 @@ type UserSpec struct {
 	// password is never changed. Empty creates a user without a password.
 	Password         string
 	DefaultProjectID string // only used when creating
+	// Owner, when set, is stored as the user's "kaizen_owner" attribute: it
+	// records that kaizen created the account for that request, which is
+	// what allows a re-run to give a never-used account a new temporary
+	// password (see [SetPassword]). Accounts without it are never touched.
+	Owner string
 }
+
+// OwnerAttr is the user attribute holding [UserSpec.Owner].
+const OwnerAttr = "kaizen_owner"
 
 // User is a Keystone user.
 type User struct {
@@ -31,6 +39,8 @@ type User struct {
 	DomainID         string
 	DefaultProjectID string
 	Enabled          bool
+	Email            string // the "email" attribute, "" when unset
+	Owner            string // the OwnerAttr attribute, "" when unset
 }
 
 // FindUser returns the user of domain domainID whose name equals name
@@ -60,13 +70,23 @@ func FindUser(ctx context.Context, c *gophercloud.ServiceClient, domainID, name 
 	if err != nil {
 		return User{}, fmt.Errorf("looking up user %q in domain %q: %w", name, domainID, err)
 	}
-	var matches []users.User
+	found := make([]User, len(all))
+	for i, u := range all {
+		found[i] = userOf(u)
+	}
+	return matchUser(found, domainID, name)
+}
+
+// matchUser picks name out of users as FindUser describes.
+func matchUser(all []User, domainID, name string) (User, error) {
+	lower := strings.ToLower(name)
+	var matches []User
 	for _, u := range all {
 		if u.DomainID != domainID || !strings.EqualFold(u.Name, name) {
 			continue
 		}
 		if u.Name == lower {
-			return userOf(u), nil
+			return u, nil
 		}
 		matches = append(matches, u)
 	}
@@ -74,14 +94,17 @@ func FindUser(ctx context.Context, c *gophercloud.ServiceClient, domainID, name 
 	case 0:
 		return User{}, fmt.Errorf("user %q in domain %q: %w", name, domainID, ErrNoUser)
 	case 1:
-		return userOf(matches[0]), nil
+		return matches[0], nil
 	default:
 		return User{}, fmt.Errorf("user %q in domain %q: %d users differ only in case: %w", name, domainID, len(matches), ErrAmbiguousUser)
 	}
 }
 
 func userOf(u users.User) User {
-	return User{ID: u.ID, Name: u.Name, DomainID: u.DomainID, DefaultProjectID: u.DefaultProjectID, Enabled: u.Enabled}
+	email, _ := u.Extra["email"].(string)
+	owner, _ := u.Extra[OwnerAttr].(string)
+	return User{ID: u.ID, Name: u.Name, DomainID: u.DomainID, DefaultProjectID: u.DefaultProjectID,
+		Enabled: u.Enabled, Email: email, Owner: owner}
 }
 
 // EnsureUser returns the user spec.Name of spec.DomainID (matched ignoring
@@ -95,11 +118,17 @@ func EnsureUser(ctx context.Context, c *gophercloud.ServiceClient, spec UserSpec
 	if spec.Name == "" || spec.DomainID == "" {
 		return User{}, false, fmt.Errorf("ensuring user %q in domain %q: name and domain are required", spec.Name, spec.DomainID)
 	}
-	name := strings.ToLower(spec.Name)
-	u, err = FindUser(ctx, c, spec.DomainID, name)
+	u, err = FindUser(ctx, c, spec.DomainID, spec.Name)
+	return ensureUser(ctx, c, spec, u, err)
+}
+
+// ensureUser is EnsureUser once the lookup is done: u and err are what the
+// caller's lookup found.
+func ensureUser(ctx context.Context, c *gophercloud.ServiceClient, spec UserSpec, u User, err error) (User, bool, error) {
 	if err == nil || !errors.Is(err, ErrNoUser) {
 		return u, false, err
 	}
+	name := strings.ToLower(spec.Name)
 	opts := users.CreateOpts{
 		Name:             name,
 		DomainID:         spec.DomainID,
@@ -107,8 +136,12 @@ func EnsureUser(ctx context.Context, c *gophercloud.ServiceClient, spec UserSpec
 		Password:         spec.Password,
 		DefaultProjectID: spec.DefaultProjectID,
 	}
+	opts.Extra = map[string]any{}
 	if spec.Email != "" {
-		opts.Extra = map[string]any{"email": spec.Email}
+		opts.Extra["email"] = spec.Email
+	}
+	if spec.Owner != "" {
+		opts.Extra[OwnerAttr] = spec.Owner
 	}
 	nu, err := users.Create(ctx, c, opts).Extract()
 	if isConflict(err) {
@@ -122,4 +155,15 @@ func EnsureUser(ctx context.Context, c *gophercloud.ServiceClient, spec UserSpec
 		return User{}, false, fmt.Errorf("creating user %q in domain %q: %w", name, spec.DomainID, err)
 	}
 	return userOf(*nu), true, nil
+}
+
+// SetPassword gives user userID a new password as the admin. Kaizen uses it
+// only on an account it created itself whose set-password link was never
+// sent (a run crashed in between), so no one can know the old password.
+// One API call.
+func SetPassword(ctx context.Context, c *gophercloud.ServiceClient, userID, password string) error {
+	if _, err := users.Update(ctx, c, userID, users.UpdateOpts{Password: password}).Extract(); err != nil {
+		return fmt.Errorf("setting a new temporary password for user %q: %w", userID, err)
+	}
+	return nil
 }

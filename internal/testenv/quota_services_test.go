@@ -3,8 +3,6 @@ package testenv
 import (
 	"context"
 	"os"
-	"slices"
-	"strings"
 	"testing"
 
 	"github.com/gophercloud/gophercloud/v2"
@@ -14,25 +12,6 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/projects"
 	netquotas "github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/quotas"
 )
-
-// quotaServicesEnv lists the quota APIs `scripts/dev-keystone env` found
-// running: compute, block-storage and network.
-const quotaServicesEnv = "KAIZEN_TEST_QUOTA_SERVICES"
-
-// requireQuotaService skips the test when the named service (compute,
-// block-storage or network) is not running, or fails it under CI=true.
-func requireQuotaService(t *testing.T, kind string) {
-	t.Helper()
-	if slices.Contains(strings.Split(os.Getenv(quotaServicesEnv), ","), kind) {
-		return
-	}
-	msg := "the local " + kind + " quota API is not running (" + quotaServicesEnv + "=" +
-		os.Getenv(quotaServicesEnv) + "); start it: " + keystoneStartHint
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("testenv: %s; CI=true, so this fails instead of skipping", msg)
-	}
-	t.Skipf("testenv: %s", msg)
-}
 
 // TestQuotaServices sets one quota per service for a fresh project through
 // the real Nova, Cinder and Neutron APIs found in Keystone's catalog, and
@@ -68,7 +47,7 @@ func TestQuotaServices(t *testing.T) {
 
 	t.Run("compute", func(t *testing.T) {
 		t.Parallel()
-		requireQuotaService(t, "compute")
+		RequireQuotaService(t, "compute")
 		client, err := openstack.NewComputeV2(provider, eo)
 		if err != nil {
 			t.Fatalf("compute client: %v", err)
@@ -91,7 +70,7 @@ func TestQuotaServices(t *testing.T) {
 
 	t.Run("block-storage", func(t *testing.T) {
 		t.Parallel()
-		requireQuotaService(t, "block-storage")
+		RequireQuotaService(t, "block-storage")
 		client, err := openstack.NewBlockStorageV3(provider, eo)
 		if err != nil {
 			t.Fatalf("block-storage client: %v", err)
@@ -114,7 +93,7 @@ func TestQuotaServices(t *testing.T) {
 
 	t.Run("network", func(t *testing.T) {
 		t.Parallel()
-		requireQuotaService(t, "network")
+		RequireQuotaService(t, "network")
 		client, err := openstack.NewNetworkV2(provider, eo)
 		if err != nil {
 			t.Fatalf("network client: %v", err)

@@ -1,0 +1,341 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kaizen-onboard/kaizen/internal/cli"
+	"github.com/kaizen-onboard/kaizen/internal/cloud"
+	"github.com/kaizen-onboard/kaizen/internal/config"
+	"github.com/kaizen-onboard/kaizen/internal/mail"
+	"github.com/kaizen-onboard/kaizen/internal/onboard"
+	"github.com/kaizen-onboard/kaizen/internal/request"
+	"github.com/kaizen-onboard/kaizen/internal/setpass"
+	"github.com/kaizen-onboard/kaizen/internal/sheet"
+	"github.com/kaizen-onboard/kaizen/internal/store"
+	"github.com/kaizen-onboard/kaizen/templates"
+)
+
+const importUsage = `Usage: addusers [--config PATH] import|plan [flags]
+
+import applies every approved request not yet done and writes each row's
+outcome back to the sheet; plan shows what import would change and changes
+nothing anywhere (cloud, sheet, store, mail).
+
+Flags:
+  --sheet PATH       read requests from a CSV file instead of the Google Sheet
+                     in settings (the outcome is written back to the file)
+  --user EMAIL       only the request(s) of this requester
+  --project NAME     only the request(s) for this project
+  --output FORMAT    table (default) or json
+  --workers N        rows applied at once (default: import.workers)
+  --no-deliver       queue mail without delivering it now (the reminders
+                     daemon's outbox job delivers it)
+
+Exit status: 0 every selected approved row is done, 1 some failed (the
+summary says why; fix the row or the cloud and run again), 2 usage or
+configuration error.
+`
+
+type importFlags struct {
+	sheet, user, project, output string
+	workers                      int
+	noDeliver                    bool
+}
+
+func parseImportFlags(args []string, stdout io.Writer) (importFlags, error) {
+	var f importFlags
+	fs := flag.NewFlagSet("import", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() { fmt.Fprint(stdout, importUsage) }
+	fs.StringVar(&f.sheet, "sheet", "", "")
+	fs.StringVar(&f.user, "user", "", "")
+	fs.StringVar(&f.project, "project", "", "")
+	fs.StringVar(&f.output, "output", "table", "")
+	fs.IntVar(&f.workers, "workers", 0, "")
+	fs.BoolVar(&f.noDeliver, "no-deliver", false, "")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return f, err
+		}
+		return f, cli.Usagef("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return f, cli.Usagef("unexpected argument %q", fs.Arg(0))
+	}
+	if f.output != "table" && f.output != "json" {
+		return f, cli.Usagef("--output must be table or json, not %q", f.output)
+	}
+	if f.workers < 0 || f.workers > 64 {
+		return f, cli.Usagef("--workers must be between 1 and 64")
+	}
+	return f, nil
+}
+
+func importCmd(dry bool) func(ctx context.Context, env cli.Env, args []string) error {
+	return func(ctx context.Context, env cli.Env, args []string) error {
+		f, err := parseImportFlags(args, env.Stdout)
+		if err != nil {
+			return err
+		}
+		cfg, err := env.Global.LoadConfig(env.Getenv)
+		if err != nil {
+			return err
+		}
+		return runImport(ctx, cfg, f, dry, env)
+	}
+}
+
+// report is what --output json prints.
+type report struct {
+	onboard.Summary
+	MailDelivered int      `json:"mail_delivered"`
+	MailRetrying  int      `json:"mail_retrying"`
+	MailAbandoned int      `json:"mail_abandoned"`
+	MailErrors    []string `json:"mail_errors,omitempty"`
+	Error         string   `json:"error,omitempty"`
+}
+
+func runImport(ctx context.Context, cfg *config.Config, f importFlags, dry bool, env cli.Env) error {
+	logger := cli.NewLogger(cfg.Log, env.Stderr).With("program", "addusers")
+	reqOpts, err := request.OptionsFromConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("%w: %w", config.ErrInvalid, err)
+	}
+
+	src, source, err := openSheet(ctx, cfg, f.sheet)
+	if err != nil {
+		return err
+	}
+	clients, err := cloud.Connect(ctx, cfg.OpenStack)
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, cfg.Store.URL.Reveal(), logger)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	deps := onboard.Deps{Identity: clients.Identity, Sheet: src, Store: st}
+	var outbox *mail.Outbox
+	var transport mail.Transport
+	if !dry {
+		q, err := cloud.NewQuotas(ctx, clients, cfg.Quotas.Services)
+		if err != nil {
+			return err
+		}
+		sp, err := setpass.NewClient(cfg.Setpass.URL, &http.Client{Timeout: cfg.OpenStack.Timeout.D},
+			func(context.Context) (string, error) { return clients.Provider.Token(), nil })
+		if err != nil {
+			return fmt.Errorf("%w: setpass.url: %w", config.ErrInvalid, err)
+		}
+		renderer, err := mail.NewRenderer(templates.FS, cfg.Mail.TemplatesDir, mail.CommonFromConfig(cfg.Mail))
+		if err != nil {
+			return err
+		}
+		composer, err := mail.NewComposer(cfg.Mail.From, cfg.Mail.Support, time.Now, rand.Reader)
+		if err != nil {
+			return err
+		}
+		if !f.noDeliver {
+			transport, err = mail.NewTransport(cfg.Mail, time.Now, rand.Reader, mail.SMTPOptions{})
+			if err != nil {
+				return err
+			}
+			if c, ok := transport.(io.Closer); ok {
+				defer c.Close()
+			}
+		}
+		outbox = mail.NewOutbox(st, renderer, composer, transport, mail.OutboxOptions{
+			MaxAttempts: cfg.Mail.MaxAttempts, Workers: cfg.Mail.SMTP.PoolSize, Logger: logger,
+		})
+		deps.Quotas, deps.Setpass, deps.Mail = q, sp, outbox
+	}
+
+	actor := cfg.Import.Actor
+	if actor == "" {
+		ao, _, _ := cfg.OpenStack.Auth()
+		actor = ao.Username
+		if actor == "" {
+			actor = ao.UserID
+		}
+	}
+	workers := cfg.Import.Workers
+	if f.workers > 0 {
+		workers = f.workers
+	}
+	progress := newProgress(env.Stderr, f.output == "json")
+	sum, runErr := onboard.Run(ctx, deps, onboard.Options{
+		Request:          reqOpts,
+		Presets:          cfg.Quotas.Presets,
+		Roles:            cfg.Import.Roles,
+		CreateAdditional: cfg.Import.AdditionalUsers == "create",
+		Workers:          workers,
+		Actor:            actor,
+		Source:           source,
+		DryRun:           dry,
+		OnlyUser:         f.user,
+		OnlyProject:      f.project,
+		Columns:          request.Columns(cfg.Sheet.Columns),
+		DefaultDomain:    cfg.OpenStack.Domain,
+		Logger:           logger,
+		Progress:         progress.update,
+	})
+	progress.finish()
+
+	rep := report{Summary: sum}
+	if transport != nil && !errors.Is(runErr, onboard.ErrLocked) {
+		// Deliver what this run (or an earlier one) queued, even when some
+		// rows failed: the mail of the rows that succeeded is due.
+		mr, err := outbox.Drain(ctx)
+		rep.MailDelivered, rep.MailRetrying, rep.MailAbandoned = mr.Sent, mr.Retrying, mr.Abandoned
+		for _, fl := range mr.Failures {
+			rep.MailErrors = append(rep.MailErrors, fmt.Sprintf("%s to %s: %s", fl.Key, strings.Join(fl.To, ", "), fl.Err))
+		}
+		if err != nil && runErr == nil {
+			runErr = fmt.Errorf("delivering mail: %w", err)
+		}
+	}
+	if runErr != nil {
+		rep.Error = runErr.Error()
+	}
+	if f.output == "json" {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else if err := printTable(env.Stdout, rep, dry); err != nil {
+		return err
+	}
+	if errors.Is(runErr, onboard.ErrSomeFailed) {
+		n := sum.Counts[string(onboard.Failed)]
+		return fmt.Errorf("%d of %d rows failed; see the summary above", n, len(sum.Rows))
+	}
+	return runErr
+}
+
+// openSheet returns the request source: a CSV file when path is set, else
+// the Google Sheet of the settings. source names it for audit and locking.
+func openSheet(ctx context.Context, cfg *config.Config, path string) (onboard.Sheet, string, error) {
+	if path != "" {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return nil, "", err
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return nil, "", cli.Usagef("--sheet: %v", err)
+		}
+		return sheet.NewCSV(abs), "csv:" + abs, nil
+	}
+	s := cfg.Sheet
+	if s.SpreadsheetID == "" || s.CredentialsFile == "" {
+		return nil, "", fmt.Errorf("%w: no sign-up sheet: set sheet.spreadsheet_id and sheet.credentials_file, or pass --sheet requests.csv", config.ErrInvalid)
+	}
+	key, err := os.ReadFile(s.CredentialsFile)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: sheet.credentials_file: %w", config.ErrInvalid, err)
+	}
+	g, err := sheet.NewGoogle(ctx, sheet.Options{
+		SpreadsheetID: s.SpreadsheetID, Worksheet: s.Worksheet, CredentialsJSON: key, Endpoint: s.Endpoint,
+		TimestampColumn: s.Columns.Timestamp, EmailColumn: s.Columns.Email,
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return g, "sheet:" + s.SpreadsheetID + "/" + s.Worksheet, nil
+}
+
+func printTable(w io.Writer, rep report, dry bool) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ROW\tOUTCOME\tEMAIL\tPROJECT\tDETAILS")
+	for _, r := range rep.Rows {
+		details := strings.Join(r.Changes, "; ")
+		if r.Error != "" {
+			details = r.Error
+		}
+		if r.WriteBack != "" {
+			details += " [not written back: " + r.WriteBack + "]"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", r.Row, r.Outcome, r.Email, r.Project, details)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	c := rep.Counts
+	verb := ""
+	if dry {
+		verb = "plan: "
+	}
+	fmt.Fprintf(w, "\n%s%d created, %d updated, %d unchanged, %d failed; %d not approved\n", verb,
+		c[string(onboard.Created)], c[string(onboard.Updated)], c[string(onboard.Unchanged)], c[string(onboard.Failed)], rep.Skipped)
+	if !dry {
+		fmt.Fprintf(w, "mail: %d queued, %d delivered", rep.Mail, rep.MailDelivered)
+		if rep.MailRetrying > 0 {
+			fmt.Fprintf(w, ", %d waiting to be retried", rep.MailRetrying)
+		}
+		if rep.MailAbandoned > 0 {
+			fmt.Fprintf(w, ", %d abandoned", rep.MailAbandoned)
+		}
+		fmt.Fprintln(w)
+		for _, e := range rep.MailErrors {
+			fmt.Fprintf(w, "mail error: %s\n", e)
+		}
+	}
+	return nil
+}
+
+// progress shows a bar on a terminal and a plain line every tenth
+// otherwise; nothing with --output json on a non-terminal.
+type progress struct {
+	w     io.Writer
+	tty   bool
+	quiet bool
+	last  int
+	shown bool
+}
+
+func newProgress(w io.Writer, quiet bool) *progress {
+	p := &progress{w: w, quiet: quiet}
+	if f, ok := w.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			p.tty = true
+		}
+	}
+	return p
+}
+
+func (p *progress) update(done, total int) {
+	switch {
+	case p.tty:
+		const width = 30
+		n := done * width / max(total, 1)
+		fmt.Fprintf(p.w, "\r[%s%s] %d/%d rows", strings.Repeat("=", n), strings.Repeat(" ", width-n), done, total)
+		p.shown = true
+	case p.quiet:
+	default:
+		step := max(total/10, 1)
+		if done == total || done-p.last >= step {
+			fmt.Fprintf(p.w, "progress: %d/%d rows\n", done, total)
+			p.last = done
+		}
+	}
+}
+
+func (p *progress) finish() {
+	if p.shown {
+		fmt.Fprintln(p.w)
+	}
+}

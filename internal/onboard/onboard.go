@@ -1,0 +1,242 @@
+// Package onboard applies approved sign-up requests to the cloud: domain,
+// project, user, roles, quotas, a set-password link and mail, one row at a
+// time, writing each row's outcome back to the sheet.
+//
+// Every step is idempotent, so a run that failed or was killed anywhere
+// converges when run again and never duplicates anything:
+//
+//   - projects carry the request's owner tag from the creating POST and are
+//     reused only with it; users are matched ignoring case and never get a
+//     new password, except an account kaizen created itself whose welcome
+//     mail was never queued (nobody can know its password);
+//   - role assignments and quota sets are PUTs;
+//   - mail is queued under keys (welcome:<user>, new-project:<project>,
+//     added:<user>:<project>) the outbox refuses to queue twice.
+//
+// A run reads each domain's projects and users once (cloud.Directory), so a
+// new row costs only its writes. Rows sharing a project or a user run one
+// after another in sheet order; independent rows run on a bounded pool.
+package onboard
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	netmail "net/mail"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2"
+
+	"github.com/kaizen-onboard/kaizen/internal/cloud"
+	"github.com/kaizen-onboard/kaizen/internal/request"
+	"github.com/kaizen-onboard/kaizen/internal/setpass"
+	"github.com/kaizen-onboard/kaizen/internal/sheet"
+	"github.com/kaizen-onboard/kaizen/internal/store"
+)
+
+// Sheet is where requests come from and outcomes go.
+type Sheet interface {
+	Read(ctx context.Context) (*sheet.Table, error)
+	WriteBatch(ctx context.Context, writes []sheet.Write) ([]sheet.WriteResult, error)
+}
+
+// Quotas sets a project's quotas (cloud.Quotas).
+type Quotas interface {
+	Apply(ctx context.Context, projectID string, want cloud.QuotaSet) ([]string, error)
+}
+
+// Registrar issues set-password links (setpass.Client).
+type Registrar interface {
+	Issue(ctx context.Context, userID, tempPassword, pin string) (setpass.Issued, error)
+}
+
+// Mailer queues mail (mail.Outbox).
+type Mailer interface {
+	Queue(ctx context.Context, key, kind string, to []netmail.Address, data any) (id int64, created bool, err error)
+}
+
+// Store is the part of the state store a run uses.
+type Store interface {
+	store.Audit
+	store.Locks
+	store.Ledger
+	MessageByKey(ctx context.Context, key string) (store.Message, error)
+}
+
+// Deps are the services a run talks to.
+type Deps struct {
+	Identity *gophercloud.ServiceClient
+	Quotas   Quotas
+	Setpass  Registrar
+	Mail     Mailer
+	Sheet    Sheet
+	Store    Store
+}
+
+// Options shape a run. Zero values take the defaults noted.
+type Options struct {
+	Request request.Options
+	// Presets are the quota presets by name; a row's preset is looked up
+	// case-insensitively.
+	Presets map[string]map[string]int64
+	// Roles are granted on the project to the requester and each
+	// additional user (default member).
+	Roles []string
+	// CreateAdditional creates accounts for Additional Users who have none;
+	// otherwise they are reported on the row.
+	CreateAdditional bool
+	Workers          int    // default 8
+	Actor            string // the admin named in the audit log
+	// Source names the sheet in audit records and the store lock, e.g.
+	// "sheet:<id>/<worksheet>" or "csv:<path>".
+	Source string
+	// DryRun plans: it reads the sheet and the cloud and reports what would
+	// change, changing nothing anywhere (sheet, cloud, store, mail).
+	DryRun bool
+	// Only, when set, restricts the run to matching requests (helpdesk use).
+	OnlyUser    string // requester email, any case
+	OnlyProject string // project name, exact
+	// Columns are the sheet's headers for written values (Status, Processed
+	// At, User ID, Project ID, PIN); empty fields take the defaults.
+	Columns request.Columns
+	// DefaultDomain is the domain rows without one use; it is left out of
+	// mail when it is the only one the cloud uses.
+	DefaultDomain string
+	// FlushEvery bounds how long a finished row waits for its write-back
+	// (default 500ms); FlushRows flushes earlier once that many are waiting
+	// (default 50). Batching spares the Sheets API its per-minute quota.
+	FlushEvery time.Duration
+	FlushRows  int
+	LockTTL    time.Duration // default 10m, renewed while running
+	Now        func() time.Time
+	Random     io.Reader
+	Logger     *slog.Logger
+	// Progress, when set, is called after each row with the number of rows
+	// finished and the total.
+	Progress func(done, total int)
+}
+
+// Sentinel errors of Run.
+var (
+	// ErrLocked: another addusers run holds the sheet's lock.
+	ErrLocked = errors.New("another addusers run is working on this sheet")
+	// ErrSomeFailed: the run finished, but some rows failed or were invalid.
+	ErrSomeFailed = errors.New("some rows failed")
+)
+
+// Outcome is what a run did with one row.
+type Outcome string
+
+const (
+	Created   Outcome = "created"   // something was created (project or user)
+	Updated   Outcome = "updated"   // only existing things changed (roles, quotas, links)
+	Unchanged Outcome = "unchanged" // done in an earlier run, or nothing to do
+	Failed    Outcome = "failed"    // invalid, or an error part-way (a re-run continues)
+)
+
+// RowResult is one row's outcome.
+type RowResult struct {
+	Row       int      `json:"row"`
+	Email     string   `json:"email,omitempty"`
+	Project   string   `json:"project,omitempty"`
+	Domain    string   `json:"domain,omitempty"`
+	Outcome   Outcome  `json:"outcome"`
+	Changes   []string `json:"changes,omitempty"` // e.g. "created project", "assigned member to a@b"
+	UserID    string   `json:"user_id,omitempty"`
+	ProjectID string   `json:"project_id,omitempty"`
+	Error     string   `json:"error,omitempty"`
+	// WriteBack is "" when the outcome was written to the sheet (or there
+	// was nothing to write), else why it was not.
+	WriteBack string `json:"write_back_error,omitempty"`
+}
+
+// Summary is a whole run.
+type Summary struct {
+	Rows     []RowResult    `json:"rows"`
+	Counts   map[string]int `json:"counts"` // by Outcome
+	Skipped  int            `json:"skipped"`
+	Mail     int            `json:"mail_queued"`
+	DryRun   bool           `json:"dry_run"`
+	Started  time.Time      `json:"started"`
+	Finished time.Time      `json:"finished"`
+}
+
+func (o *Options) defaults() {
+	if len(o.Roles) == 0 {
+		o.Roles = []string{"member"}
+	}
+	if o.Workers <= 0 {
+		o.Workers = 8
+	}
+	if o.FlushEvery <= 0 {
+		o.FlushEvery = 500 * time.Millisecond
+	}
+	if o.FlushRows <= 0 {
+		o.FlushRows = 50
+	}
+	if o.LockTTL <= 0 {
+		o.LockTTL = 10 * time.Minute
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Actor == "" {
+		o.Actor = "addusers"
+	}
+	if o.Source == "" {
+		o.Source = "sheet"
+	}
+	o.Columns = fillColumns(o.Columns)
+	if o.DefaultDomain == "" {
+		o.DefaultDomain = "Default"
+	}
+}
+
+func fillColumns(c request.Columns) request.Columns {
+	d := request.DefaultColumns()
+	for _, f := range []struct {
+		got *string
+		def string
+	}{
+		{&c.Status, d.Status}, {&c.ProcessedAt, d.ProcessedAt}, {&c.UserID, d.UserID},
+		{&c.ProjectID, d.ProjectID}, {&c.PIN, d.PIN},
+	} {
+		if *f.got == "" {
+			*f.got = f.def
+		}
+	}
+	return c
+}
+
+func validateDeps(d Deps, dry bool) error {
+	var missing []string
+	if d.Identity == nil {
+		missing = append(missing, "Identity")
+	}
+	if d.Sheet == nil {
+		missing = append(missing, "Sheet")
+	}
+	if !dry {
+		if d.Quotas == nil {
+			missing = append(missing, "Quotas")
+		}
+		if d.Setpass == nil {
+			missing = append(missing, "Setpass")
+		}
+		if d.Mail == nil {
+			missing = append(missing, "Mail")
+		}
+		if d.Store == nil {
+			missing = append(missing, "Store")
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("onboard: missing dependencies: %v", missing)
+	}
+	return nil
+}

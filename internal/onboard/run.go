@@ -1,0 +1,256 @@
+package onboard
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kaizen-onboard/kaizen/internal/cloud"
+	"github.com/kaizen-onboard/kaizen/internal/request"
+	"github.com/kaizen-onboard/kaizen/internal/sheet"
+	"github.com/kaizen-onboard/kaizen/internal/store"
+)
+
+// Run reads the sheet, applies every approved request not yet done and
+// writes each outcome back as it finishes. The error is for the run as a
+// whole (lock held, sheet unreadable, bad header) or ErrSomeFailed when it
+// finished with failed or invalid rows; the Summary is filled in either way
+// as far as the run got.
+func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
+	opts.defaults()
+	sum := Summary{Counts: map[string]int{}, DryRun: opts.DryRun, Started: opts.Now().UTC()}
+	if err := validateDeps(deps, opts.DryRun); err != nil {
+		return sum, err
+	}
+	if opts.Random == nil {
+		opts.Random = rand.Reader
+	}
+	if !opts.DryRun {
+		release, err := lock(ctx, deps.Store, opts)
+		if err != nil {
+			return sum, err
+		}
+		defer release()
+	}
+
+	t, err := deps.Sheet.Read(ctx)
+	if err != nil {
+		return sum, fmt.Errorf("reading the requests: %w", err)
+	}
+	rows := make([]request.Row, len(t.Rows))
+	for i, r := range t.Rows {
+		rows[i] = request.Row{Number: r.Number, Cells: r.Cells}
+	}
+	parsed, err := request.Parse(t.Header, rows, opts.Request)
+	if err != nil {
+		return sum, err
+	}
+	sum.Skipped = len(parsed.Skipped)
+
+	r := &runner{deps: deps, opts: opts, roleIDs: map[string]string{}, domains: map[string]string{},
+		dirs: cloud.NewDirectories(deps.Identity)}
+	var w *writer
+	if !opts.DryRun {
+		w = newWriter(deps.Sheet, opts)
+		defer w.stop()
+	}
+
+	// Invalid rows: reported and written back, nothing else.
+	var (
+		mu      sync.Mutex
+		results []*RowResult
+		acks    []chan struct{}
+	)
+	writeBack := func(q sheet.Write, res *RowResult) {
+		if w == nil || q.Values == nil {
+			return
+		}
+		ack := w.submit(q, res)
+		mu.Lock()
+		acks = append(acks, ack)
+		mu.Unlock()
+	}
+	for _, inv := range parsed.Invalid {
+		tr, ok := t.Row(inv.Row)
+		if !ok || !r.selected(tr, t) {
+			continue
+		}
+		res := &RowResult{Row: inv.Row, Outcome: Failed, Error: problems(inv),
+			Email:   strings.TrimSpace(tr.At(r.col(t, r.opts.Request.Columns.Email, request.DefaultColumns().Email))),
+			Project: strings.TrimSpace(tr.At(r.col(t, r.opts.Request.Columns.ProjectName, request.DefaultColumns().ProjectName)))}
+		results = append(results, res)
+		writeBack(r.invalidWrite(t, tr, inv), res)
+	}
+
+	var todo []request.Request
+	for _, q := range parsed.Requests {
+		if !r.match(q) {
+			continue
+		}
+		if q.Done {
+			results = append(results, &RowResult{Row: q.Row, Email: q.Email, Project: q.ProjectName, Domain: q.Domain, Outcome: Unchanged,
+				Changes: []string{"done in an earlier run"}})
+			continue
+		}
+		todo = append(todo, q)
+	}
+	total := len(todo)
+
+	if total > 0 {
+		if err := r.prepare(ctx, todo); err != nil {
+			if w != nil {
+				w.stop()
+				waitAll(acks)
+			}
+			return r.finish(sum, results), err
+		}
+	}
+
+	done := 0
+	groups := group(todo)
+	work := make(chan []request.Request)
+	var wg sync.WaitGroup
+	for range min(opts.Workers, len(groups)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for g := range work {
+				for _, q := range g {
+					res, values := r.apply(ctx, q)
+					writeBack(sheet.Write{Row: q.Row, ID: sheet.Identity(q.Identity), Values: values}, res)
+					mu.Lock()
+					results = append(results, res)
+					done++
+					if opts.Progress != nil {
+						opts.Progress(done, total)
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+feed:
+	for _, g := range groups {
+		select {
+		case work <- g:
+		case <-ctx.Done():
+			break feed
+		}
+	}
+	close(work)
+	wg.Wait()
+	if w != nil {
+		w.stop()
+		waitAll(acks) // the writer fills in write-back errors before acking
+	}
+	sum = r.finish(sum, results)
+	if err := ctx.Err(); err != nil {
+		return sum, err
+	}
+	if sum.Counts[string(Failed)] > 0 {
+		return sum, ErrSomeFailed
+	}
+	return sum, nil
+}
+
+// problems is a row error without its "row N: " prefix: the Status cell
+// sits in the row already, and the summary names the row.
+func problems(e request.RowError) string {
+	return strings.TrimPrefix(e.Error(), fmt.Sprintf("row %d: ", e.Row))
+}
+
+func waitAll(acks []chan struct{}) {
+	for _, a := range acks {
+		<-a
+	}
+}
+
+func (r *runner) col(t *sheet.Table, name, def string) int {
+	if name == "" {
+		name = def
+	}
+	i, ok := t.Index(name)
+	if !ok {
+		return -1
+	}
+	return i
+}
+
+func (r *runner) finish(sum Summary, results []*RowResult) Summary {
+	slices.SortFunc(results, func(a, b *RowResult) int { return a.Row - b.Row })
+	sum.Rows = make([]RowResult, len(results))
+	for i, res := range results {
+		sum.Rows[i] = *res
+		sum.Counts[string(res.Outcome)]++
+	}
+	sum.Mail = int(r.mailQueued.Load())
+	sum.Finished = r.opts.Now().UTC()
+	return sum
+}
+
+// selected reports whether an invalid row falls under the --user and
+// --project filters (judged on its raw cells).
+func (r *runner) selected(tr sheet.Row, t *sheet.Table) bool {
+	if r.opts.OnlyUser == "" && r.opts.OnlyProject == "" {
+		return true
+	}
+	c := r.opts.Request.Columns
+	d := request.DefaultColumns()
+	email := strings.TrimSpace(tr.At(r.col(t, c.Email, d.Email)))
+	project := strings.TrimSpace(tr.At(r.col(t, c.ProjectName, d.ProjectName)))
+	return (r.opts.OnlyUser == "" || strings.EqualFold(email, r.opts.OnlyUser)) &&
+		(r.opts.OnlyProject == "" || project == r.opts.OnlyProject)
+}
+
+func (r *runner) match(q request.Request) bool {
+	return (r.opts.OnlyUser == "" || strings.EqualFold(q.Email, r.opts.OnlyUser)) &&
+		(r.opts.OnlyProject == "" || q.ProjectName == r.opts.OnlyProject)
+}
+
+// lock takes the sheet's store lock and renews it until released.
+func lock(ctx context.Context, s Store, opts Options) (release func(), err error) {
+	var b [8]byte
+	if _, err := io.ReadFull(opts.Random, b[:]); err != nil {
+		return nil, fmt.Errorf("choosing a lock owner: %w", err)
+	}
+	name := "addusers:" + opts.Source
+	owner := opts.Actor + "/" + hex.EncodeToString(b[:])
+	if err := s.AcquireLock(ctx, name, owner, opts.Now(), opts.LockTTL); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil, fmt.Errorf("%w (%s); it holds the lock for at most %s after it stops", ErrLocked, opts.Source, opts.LockTTL)
+		}
+		return nil, fmt.Errorf("taking the lock on %s: %w", opts.Source, err)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(opts.LockTTL / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if err := s.AcquireLock(context.WithoutCancel(ctx), name, owner, opts.Now(), opts.LockTTL); err != nil {
+					opts.Logger.Error("renewing the addusers lock", "lock", name, "err", err)
+				}
+			}
+		}
+	}()
+	return func() {
+		close(stop)
+		wg.Wait()
+		if err := s.ReleaseLock(context.WithoutCancel(ctx), name, owner); err != nil {
+			opts.Logger.Warn("releasing the addusers lock", "lock", name, "err", err)
+		}
+	}, nil
+}
