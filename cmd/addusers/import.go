@@ -2,29 +2,18 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/kaizen-onboard/kaizen/internal/cli"
-	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/config"
-	"github.com/kaizen-onboard/kaizen/internal/mail"
 	"github.com/kaizen-onboard/kaizen/internal/onboard"
-	"github.com/kaizen-onboard/kaizen/internal/request"
-	"github.com/kaizen-onboard/kaizen/internal/setpass"
-	"github.com/kaizen-onboard/kaizen/internal/sheet"
-	"github.com/kaizen-onboard/kaizen/internal/store"
-	"github.com/kaizen-onboard/kaizen/templates"
 )
 
 const importUsage = `Usage: addusers [--config PATH] import|plan [flags]
@@ -109,97 +98,32 @@ type report struct {
 
 func runImport(ctx context.Context, cfg *config.Config, f importFlags, dry bool, env cli.Env) error {
 	logger := cli.NewLogger(cfg.Log, env.Stderr).With("program", "addusers")
-	reqOpts, err := request.OptionsFromConfig(cfg)
-	if err != nil {
-		return fmt.Errorf("%w: %w", config.ErrInvalid, err)
+	setup, err := onboard.FromConfig(ctx, cfg, onboard.SetupOptions{
+		CSVPath: f.sheet, DryRun: dry, NoDeliver: f.noDeliver, Logger: logger,
+	})
+	if errors.Is(err, onboard.ErrNoSheet) && !errors.Is(err, config.ErrInvalid) {
+		return cli.Usagef("--sheet: %v", err)
 	}
-
-	src, source, err := openSheet(ctx, cfg, f.sheet)
-	if err != nil {
-		return err
-	}
-	clients, err := cloud.Connect(ctx, cfg.OpenStack)
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, cfg.Store.URL.Reveal(), logger)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
+	defer setup.Close()
 
-	deps := onboard.Deps{Identity: clients.Identity, Sheet: src, Store: st}
-	var outbox *mail.Outbox
-	var transport mail.Transport
-	if !dry {
-		q, err := cloud.NewQuotas(ctx, clients, cfg.Quotas.Services)
-		if err != nil {
-			return err
-		}
-		sp, err := setpass.NewClient(cfg.Setpass.URL, &http.Client{Timeout: cfg.OpenStack.Timeout.D},
-			func(context.Context) (string, error) { return clients.Provider.Token(), nil })
-		if err != nil {
-			return fmt.Errorf("%w: setpass.url: %w", config.ErrInvalid, err)
-		}
-		renderer, err := mail.NewRenderer(templates.FS, cfg.Mail.TemplatesDir, mail.CommonFromConfig(cfg.Mail))
-		if err != nil {
-			return err
-		}
-		composer, err := mail.NewComposer(cfg.Mail.From, cfg.Mail.Support, time.Now, rand.Reader)
-		if err != nil {
-			return err
-		}
-		if !f.noDeliver {
-			transport, err = mail.NewTransport(cfg.Mail, time.Now, rand.Reader, mail.SMTPOptions{})
-			if err != nil {
-				return err
-			}
-			if c, ok := transport.(io.Closer); ok {
-				defer c.Close()
-			}
-		}
-		outbox = mail.NewOutbox(st, renderer, composer, transport, mail.OutboxOptions{
-			MaxAttempts: cfg.Mail.MaxAttempts, Workers: cfg.Mail.SMTP.PoolSize, Logger: logger,
-		})
-		deps.Quotas, deps.Setpass, deps.Mail = q, sp, outbox
-	}
-
-	actor := cfg.Import.Actor
-	if actor == "" {
-		ao, _, _ := cfg.OpenStack.Auth()
-		actor = ao.Username
-		if actor == "" {
-			actor = ao.UserID
-		}
-	}
-	workers := cfg.Import.Workers
+	opts := setup.Options
+	opts.OnlyUser, opts.OnlyProject = f.user, f.project
 	if f.workers > 0 {
-		workers = f.workers
+		opts.Workers = f.workers
 	}
 	progress := newProgress(env.Stderr, f.output == "json")
-	sum, runErr := onboard.Run(ctx, deps, onboard.Options{
-		Request:          reqOpts,
-		Presets:          cfg.Quotas.Presets,
-		Roles:            cfg.Import.Roles,
-		CreateAdditional: cfg.Import.AdditionalUsers == "create",
-		Workers:          workers,
-		Actor:            actor,
-		Source:           source,
-		DryRun:           dry,
-		OnlyUser:         f.user,
-		OnlyProject:      f.project,
-		Columns:          request.Columns(cfg.Sheet.Columns),
-		DefaultDomain:    cfg.OpenStack.Domain,
-		Logger:           logger,
-		Progress:         progress.update,
-	})
+	opts.Progress = progress.update
+	sum, runErr := onboard.Run(ctx, setup.Deps, opts)
 	progress.finish()
 
 	rep := report{Summary: sum}
-	if transport != nil && !errors.Is(runErr, onboard.ErrLocked) {
+	if setup.Deliver && !errors.Is(runErr, onboard.ErrLocked) {
 		// Deliver what this run (or an earlier one) queued, even when some
 		// rows failed: the mail of the rows that succeeded is due.
-		mr, err := outbox.Drain(ctx)
+		mr, err := setup.Outbox.Drain(ctx)
 		rep.MailDelivered, rep.MailRetrying, rep.MailAbandoned = mr.Sent, mr.Retrying, mr.Abandoned
 		for _, fl := range mr.Failures {
 			rep.MailErrors = append(rep.MailErrors, fmt.Sprintf("%s to %s: %s", fl.Key, strings.Join(fl.To, ", "), fl.Err))
@@ -225,37 +149,6 @@ func runImport(ctx context.Context, cfg *config.Config, f importFlags, dry bool,
 		return fmt.Errorf("%d of %d rows failed; see the summary above", n, len(sum.Rows))
 	}
 	return runErr
-}
-
-// openSheet returns the request source: a CSV file when path is set, else
-// the Google Sheet of the settings. source names it for audit and locking.
-func openSheet(ctx context.Context, cfg *config.Config, path string) (onboard.Sheet, string, error) {
-	if path != "" {
-		abs, err := filepath.Abs(path)
-		if err != nil {
-			return nil, "", err
-		}
-		if _, err := os.Stat(abs); err != nil {
-			return nil, "", cli.Usagef("--sheet: %v", err)
-		}
-		return sheet.NewCSV(abs), "csv:" + abs, nil
-	}
-	s := cfg.Sheet
-	if s.SpreadsheetID == "" || s.CredentialsFile == "" {
-		return nil, "", fmt.Errorf("%w: no sign-up sheet: set sheet.spreadsheet_id and sheet.credentials_file, or pass --sheet requests.csv", config.ErrInvalid)
-	}
-	key, err := os.ReadFile(s.CredentialsFile)
-	if err != nil {
-		return nil, "", fmt.Errorf("%w: sheet.credentials_file: %w", config.ErrInvalid, err)
-	}
-	g, err := sheet.NewGoogle(ctx, sheet.Options{
-		SpreadsheetID: s.SpreadsheetID, Worksheet: s.Worksheet, CredentialsJSON: key, Endpoint: s.Endpoint,
-		TimestampColumn: s.Columns.Timestamp, EmailColumn: s.Columns.Email,
-	})
-	if err != nil {
-		return nil, "", err
-	}
-	return g, "sheet:" + s.SpreadsheetID + "/" + s.Worksheet, nil
 }
 
 func printTable(w io.Writer, rep report, dry bool) error {

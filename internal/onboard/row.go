@@ -109,6 +109,12 @@ func (r *runner) apply(ctx context.Context, q request.Request) (*RowResult, map[
 	if r.opts.DryRun {
 		return res, nil
 	}
+	if err != nil && ctx.Err() != nil {
+		// Interrupted (Ctrl-C, SIGTERM): the row is half-done and the next
+		// run finishes it; an "error" in the sheet would only alarm.
+		res.Error = "interrupted; run import again to finish this row"
+		return res, nil
+	}
 	c := r.opts.Columns
 	values := map[string]string{
 		c.Status:      statusOf(res),

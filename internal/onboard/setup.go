@@ -1,0 +1,183 @@
+package onboard
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/kaizen-onboard/kaizen/internal/cloud"
+	"github.com/kaizen-onboard/kaizen/internal/config"
+	"github.com/kaizen-onboard/kaizen/internal/mail"
+	"github.com/kaizen-onboard/kaizen/internal/request"
+	"github.com/kaizen-onboard/kaizen/internal/setpass"
+	"github.com/kaizen-onboard/kaizen/internal/sheet"
+	"github.com/kaizen-onboard/kaizen/internal/store"
+	"github.com/kaizen-onboard/kaizen/templates"
+)
+
+// ErrNoSheet: neither a CSV file nor a Google Sheet is configured.
+var ErrNoSheet = errors.New("no sign-up sheet")
+
+// Setup is a run wired from the settings: what addusers import and the
+// reminders daemon's import job both use.
+type Setup struct {
+	Deps    Deps
+	Options Options
+	// Outbox delivers the queued mail; nil in a dry run.
+	Outbox *mail.Outbox
+	// Deliver is false when the outbox was built without a transport.
+	Deliver bool
+	closers []io.Closer
+}
+
+// SetupOptions say what to wire.
+type SetupOptions struct {
+	// CSVPath reads requests from a CSV file instead of the Google Sheet.
+	CSVPath string
+	DryRun  bool
+	// NoDeliver queues mail without a transport (another process delivers).
+	NoDeliver bool
+	// Store, when set, is used instead of opening cfg.Store (the caller
+	// keeps ownership).
+	Store  store.Store
+	Logger *slog.Logger
+}
+
+// FromConfig connects to everything a run needs. Close the Setup when done.
+func FromConfig(ctx context.Context, cfg *config.Config, so SetupOptions) (_ *Setup, err error) {
+	logger := so.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	reqOpts, err := request.OptionsFromConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
+	}
+	s := &Setup{}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	src, source, err := OpenSheet(ctx, cfg, so.CSVPath)
+	if err != nil {
+		return nil, err
+	}
+	clients, err := cloud.Connect(ctx, cfg.OpenStack)
+	if err != nil {
+		return nil, err
+	}
+	st := so.Store
+	if st == nil {
+		if st, err = store.Open(ctx, cfg.Store.URL.Reveal(), logger); err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, st)
+	}
+	s.Deps = Deps{Identity: clients.Identity, Sheet: src, Store: st}
+	if !so.DryRun {
+		q, err := cloud.NewQuotas(ctx, clients, cfg.Quotas.Services)
+		if err != nil {
+			return nil, err
+		}
+		sp, err := setpass.NewClient(cfg.Setpass.URL, &http.Client{Timeout: cfg.OpenStack.Timeout.D},
+			func(context.Context) (string, error) { return clients.Provider.Token(), nil })
+		if err != nil {
+			return nil, fmt.Errorf("%w: setpass.url: %w", config.ErrInvalid, err)
+		}
+		renderer, err := mail.NewRenderer(templates.FS, cfg.Mail.TemplatesDir, mail.CommonFromConfig(cfg.Mail))
+		if err != nil {
+			return nil, err
+		}
+		composer, err := mail.NewComposer(cfg.Mail.From, cfg.Mail.Support, time.Now, rand.Reader)
+		if err != nil {
+			return nil, err
+		}
+		var transport mail.Transport
+		if !so.NoDeliver {
+			if transport, err = mail.NewTransport(cfg.Mail, time.Now, rand.Reader, mail.SMTPOptions{}); err != nil {
+				return nil, err
+			}
+			if c, ok := transport.(io.Closer); ok {
+				s.closers = append(s.closers, c)
+			}
+			s.Deliver = true
+		}
+		s.Outbox = mail.NewOutbox(st, renderer, composer, transport, mail.OutboxOptions{
+			MaxAttempts: cfg.Mail.MaxAttempts, Workers: cfg.Mail.SMTP.PoolSize, Logger: logger,
+		})
+		s.Deps.Quotas, s.Deps.Setpass, s.Deps.Mail = q, sp, s.Outbox
+	}
+
+	actor := cfg.Import.Actor
+	if actor == "" {
+		ao, _, _ := cfg.OpenStack.Auth()
+		actor = ao.Username
+		if actor == "" {
+			actor = ao.UserID
+		}
+	}
+	s.Options = Options{
+		Request:          reqOpts,
+		Presets:          cfg.Quotas.Presets,
+		Roles:            cfg.Import.Roles,
+		CreateAdditional: cfg.Import.AdditionalUsers == "create",
+		Workers:          cfg.Import.Workers,
+		Actor:            actor,
+		Source:           source,
+		DryRun:           so.DryRun,
+		Columns:          request.Columns(cfg.Sheet.Columns),
+		DefaultDomain:    cfg.OpenStack.Domain,
+		Logger:           logger,
+	}
+	return s, nil
+}
+
+// Close releases the store (unless the caller passed its own) and the
+// mail transport.
+func (s *Setup) Close() error {
+	var errs []error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		errs = append(errs, s.closers[i].Close())
+	}
+	s.closers = nil
+	return errors.Join(errs...)
+}
+
+// OpenSheet returns the request source: a CSV file when path is set, else
+// the Google Sheet of the settings. source names it for audit and locking.
+func OpenSheet(ctx context.Context, cfg *config.Config, path string) (Sheet, string, error) {
+	if path != "" {
+		abs, err := filepath.Abs(path)
+		if err != nil {
+			return nil, "", err
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return nil, "", fmt.Errorf("%w: %w", ErrNoSheet, err)
+		}
+		return sheet.NewCSV(abs), "csv:" + abs, nil
+	}
+	s := cfg.Sheet
+	if s.SpreadsheetID == "" || s.CredentialsFile == "" {
+		return nil, "", fmt.Errorf("%w: %w: set sheet.spreadsheet_id and sheet.credentials_file, or pass --sheet requests.csv", config.ErrInvalid, ErrNoSheet)
+	}
+	key, err := os.ReadFile(s.CredentialsFile)
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: sheet.credentials_file: %w", config.ErrInvalid, err)
+	}
+	g, err := sheet.NewGoogle(ctx, sheet.Options{
+		SpreadsheetID: s.SpreadsheetID, Worksheet: s.Worksheet, CredentialsJSON: key, Endpoint: s.Endpoint,
+		TimestampColumn: s.Columns.Timestamp, EmailColumn: s.Columns.Email,
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return g, "sheet:" + s.SpreadsheetID + "/" + s.Worksheet, nil
+}
