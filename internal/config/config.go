@@ -239,6 +239,9 @@ type Job struct {
 	GiveUp     Duration `toml:"give_up"`
 	DaysBefore []int    `toml:"days_before"`
 	To         []string `toml:"to"`
+	// Column is the sheet column a sheet job stamps ("Reminder Sent" for
+	// approver-digest, "Helpdesk Notified" for helpdesk-notify by default).
+	Column string `toml:"column"`
 }
 
 // Log configures the structured log.
