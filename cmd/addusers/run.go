@@ -16,6 +16,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Commands: []cli.Command{
 			{Name: "import", Summary: "apply every approved request not yet done and write each outcome\nback to the sheet (addusers import --help for its flags)", Run: importCmd(false)},
 			{Name: "plan", Summary: "show what import would change; changes nothing anywhere", Run: importCmd(true)},
+			{Name: "domain-manager", Summary: "assign, revoke or list SCS domain managers (the manager role on a\ndomain; addusers domain-manager --help)", Run: domainManagerCmd},
 		},
 	}
 	return app.Run(ctx, args, getenv, stdout, stderr)

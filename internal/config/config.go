@@ -24,8 +24,10 @@ type Config struct {
 	Store     Store     `toml:"store"`
 	Quotas    Quotas    `toml:"quotas"`
 	Import    Import    `toml:"import"`
-	Reminders Reminders `toml:"reminders"`
-	Log       Log       `toml:"log"`
+	// DomainManager configures addusers domain-manager (SCS scs-0302).
+	DomainManager DomainManager `toml:"domain_manager"`
+	Reminders     Reminders     `toml:"reminders"`
+	Log           Log           `toml:"log"`
 
 	// Path is the file the settings came from ("" for built-in defaults).
 	Path string `toml:"-"`
@@ -219,6 +221,16 @@ type Import struct {
 	Actor string `toml:"actor"`
 }
 
+// DomainManager says which role makes a user an SCS domain manager
+// (scs-0302) and which roles addusers domain-manager never grants.
+type DomainManager struct {
+	// Role is granted on the domain; created as a global role when missing.
+	Role string `toml:"role"`
+	// ForbiddenRoles are never granted, nor a Role that implies one of
+	// them; "admin" is refused whether or not it is listed.
+	ForbiddenRoles []string `toml:"forbidden_roles"`
+}
+
 // Reminders configures the scheduled daemon.
 type Reminders struct {
 	Listen   string `toml:"listen"`
@@ -307,6 +319,10 @@ func Defaults() Config {
 			Roles:           []string{"member"},
 			AdditionalUsers: "create",
 			Workers:         8,
+		},
+		DomainManager: DomainManager{
+			Role:           "manager",
+			ForbiddenRoles: []string{"admin"},
 		},
 		Reminders: Reminders{
 			Listen:   "127.0.0.1:9465",

@@ -54,6 +54,7 @@ func (v *validator) validate(c *Config) {
 	v.store(&c.Store)
 	v.quotas(&c.Quotas)
 	v.importing(&c.Import)
+	v.domainManager(&c.DomainManager)
 	v.reminders(&c.Reminders)
 	v.log(&c.Log)
 }
@@ -413,6 +414,22 @@ func (v *validator) importing(im *Import) {
 	v.oneOf("import.additional_users", im.AdditionalUsers, "create", "report")
 	if im.Workers < 1 || im.Workers > 64 {
 		v.addf("import.workers", "must be between 1 and 64")
+	}
+}
+
+func (v *validator) domainManager(d *DomainManager) {
+	v.required("domain_manager.role", d.Role)
+	if strings.EqualFold(strings.TrimSpace(d.Role), "admin") {
+		v.addf("domain_manager.role", "must not be admin: a domain manager must not be a cloud admin")
+	}
+	for i, r := range d.ForbiddenRoles {
+		key := fmt.Sprintf("domain_manager.forbidden_roles[%d]", i)
+		switch {
+		case strings.TrimSpace(r) == "":
+			v.addf(key, "empty role name")
+		case strings.EqualFold(strings.TrimSpace(r), strings.TrimSpace(d.Role)):
+			v.addf("domain_manager.role", "%q is listed in domain_manager.forbidden_roles", d.Role)
+		}
 	}
 }
 

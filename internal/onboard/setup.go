@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/gophercloud/gophercloud/v2"
+
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/config"
 	"github.com/kaizen-onboard/kaizen/internal/mail"
@@ -87,50 +89,28 @@ func FromConfig(ctx context.Context, cfg *config.Config, so SetupOptions) (_ *Se
 		if err != nil {
 			return nil, err
 		}
-		sp, err := setpass.NewClient(cfg.Setpass.URL, &http.Client{Timeout: cfg.OpenStack.Timeout.D},
-			func(context.Context) (string, error) { return clients.Provider.Token(), nil })
-		if err != nil {
-			return nil, fmt.Errorf("%w: setpass.url: %w", config.ErrInvalid, err)
-		}
-		renderer, err := mail.NewRenderer(templates.FS, cfg.Mail.TemplatesDir, mail.CommonFromConfig(cfg.Mail))
+		sp, err := NewSetpassClient(cfg, clients.Provider)
 		if err != nil {
 			return nil, err
 		}
-		composer, err := mail.NewComposer(cfg.Mail.From, cfg.Mail.Support, time.Now, rand.Reader)
+		outbox, closer, err := NewOutbox(cfg, st, !so.NoDeliver, logger)
 		if err != nil {
 			return nil, err
 		}
-		var transport mail.Transport
-		if !so.NoDeliver {
-			if transport, err = mail.NewTransport(cfg.Mail, time.Now, rand.Reader, mail.SMTPOptions{}); err != nil {
-				return nil, err
-			}
-			if c, ok := transport.(io.Closer); ok {
-				s.closers = append(s.closers, c)
-			}
-			s.Deliver = true
+		if closer != nil {
+			s.closers = append(s.closers, closer)
 		}
-		s.Outbox = mail.NewOutbox(st, renderer, composer, transport, mail.OutboxOptions{
-			MaxAttempts: cfg.Mail.MaxAttempts, Workers: cfg.Mail.SMTP.PoolSize, Logger: logger,
-		})
+		s.Outbox, s.Deliver = outbox, !so.NoDeliver
 		s.Deps.Quotas, s.Deps.Setpass, s.Deps.Mail = q, sp, s.Outbox
 	}
 
-	actor := cfg.Import.Actor
-	if actor == "" {
-		ao, _, _ := cfg.OpenStack.Auth()
-		actor = ao.Username
-		if actor == "" {
-			actor = ao.UserID
-		}
-	}
 	s.Options = Options{
 		Request:          reqOpts,
 		Presets:          cfg.Quotas.Presets,
 		Roles:            cfg.Import.Roles,
 		CreateAdditional: cfg.Import.AdditionalUsers == "create",
 		Workers:          cfg.Import.Workers,
-		Actor:            actor,
+		Actor:            Actor(cfg),
 		Source:           source,
 		DryRun:           so.DryRun,
 		Columns:          request.Columns(cfg.Sheet.Columns),
@@ -139,6 +119,58 @@ func FromConfig(ctx context.Context, cfg *config.Config, so SetupOptions) (_ *Se
 	}
 	return s, nil
 }
+
+// Actor is who the audit log names: import.actor, else the user of the
+// OpenStack credentials.
+func Actor(cfg *config.Config) string {
+	if cfg.Import.Actor != "" {
+		return cfg.Import.Actor
+	}
+	ao, _, _ := cfg.OpenStack.Auth()
+	if ao.Username != "" {
+		return ao.Username
+	}
+	return ao.UserID
+}
+
+// NewSetpassClient calls setpass.url with the admin provider's token.
+func NewSetpassClient(cfg *config.Config, provider *gophercloud.ProviderClient) (*setpass.Client, error) {
+	sp, err := setpass.NewClient(cfg.Setpass.URL, &http.Client{Timeout: cfg.OpenStack.Timeout.D},
+		func(context.Context) (string, error) { return provider.Token(), nil })
+	if err != nil {
+		return nil, fmt.Errorf("%w: setpass.url: %w", config.ErrInvalid, err)
+	}
+	return sp, nil
+}
+
+// NewOutbox builds the mail outbox of the settings over st. With deliver
+// false it only queues (another process delivers). The closer, when not
+// nil, closes the transport.
+func NewOutbox(cfg *config.Config, st store.Store, deliver bool, logger *slog.Logger) (*mail.Outbox, io.Closer, error) {
+	renderer, err := mail.NewRenderer(templates.FS, cfg.Mail.TemplatesDir, mail.CommonFromConfig(cfg.Mail))
+	if err != nil {
+		return nil, nil, err
+	}
+	composer, err := mail.NewComposer(cfg.Mail.From, cfg.Mail.Support, time.Now, rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	var transport mail.Transport
+	var closer io.Closer
+	if deliver {
+		if transport, err = mail.NewTransport(cfg.Mail, time.Now, rand.Reader, mail.SMTPOptions{}); err != nil {
+			return nil, nil, err
+		}
+		closer, _ = transport.(io.Closer)
+	}
+	return mail.NewOutbox(st, renderer, composer, transport, mail.OutboxOptions{
+		MaxAttempts: cfg.Mail.MaxAttempts, Workers: cfg.Mail.SMTP.PoolSize, Logger: logger,
+	}), closer, nil
+}
+
+// NewPassword draws a temporary password from crypto/rand: 24 bytes, 32
+// characters of URL-safe base64.
+func NewPassword() (string, error) { return newPassword(rand.Reader) }
 
 // Close releases the store (unless the caller passed its own) and the
 // mail transport.
