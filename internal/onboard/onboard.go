@@ -192,8 +192,14 @@ func (o *Options) defaults() {
 		o.Source = "sheet"
 	}
 	o.Columns = fillColumns(o.Columns)
-	if o.DefaultDomain == "" {
-		o.DefaultDomain = "Default"
+	// One default domain, whichever field the caller set.
+	switch {
+	case o.DefaultDomain == "" && o.Request.DefaultDomain == "":
+		o.DefaultDomain, o.Request.DefaultDomain = "Default", "Default"
+	case o.DefaultDomain == "":
+		o.DefaultDomain = o.Request.DefaultDomain
+	case o.Request.DefaultDomain == "":
+		o.Request.DefaultDomain = o.DefaultDomain
 	}
 }
 

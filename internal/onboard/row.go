@@ -146,6 +146,17 @@ func (r *runner) applyRow(ctx context.Context, rr *rowRun) error {
 		rr.dir = dir
 	}
 
+	// Checks that can fail the row come before anything is created, so a
+	// failed row leaves nothing behind.
+	if _, err := r.want(q); err != nil {
+		return err
+	}
+	if q.ExistingAccount {
+		if _, err := r.existing(rr, q.Email); err != nil {
+			return err
+		}
+	}
+
 	project, ownProject, err := r.project(ctx, rr)
 	if err != nil {
 		return err
@@ -208,7 +219,7 @@ func (r *runner) applyRow(ctx context.Context, rr *rowRun) error {
 	}
 	if len(unknown) > 0 {
 		return fmt.Errorf("%s: no account for %s (import.additional_users = \"report\"); ask them to sign up, or create the accounts and re-run",
-			r.opts.Request.Columns.AdditionalUsers, strings.Join(unknown, ", "))
+			colName(r.opts.Request.Columns.AdditionalUsers, request.DefaultColumns().AdditionalUsers), strings.Join(unknown, ", "))
 	}
 	return nil
 }
@@ -289,8 +300,8 @@ func (r *runner) user(ctx context.Context, rr *rowRun, email, fullName string, m
 	case !errors.Is(ferr, cloud.ErrNoUser):
 		return cloud.User{}, false, ferr
 	case mustExist:
-		return cloud.User{}, false, fmt.Errorf("%s: the row says %s has an account, but there is none in domain %q; clear Existing Account to create one",
-			colName(r.opts.Request.Columns.ExistingAccount, request.DefaultColumns().ExistingAccount), email, rr.q.Domain)
+		_, err := r.existing(rr, email)
+		return cloud.User{}, false, err
 	}
 	if r.opts.DryRun {
 		rr.created = true
@@ -317,6 +328,18 @@ func (r *runner) user(ctx context.Context, rr *rowRun, email, fullName string, m
 		r.temps.Store(u.ID, temp)
 	}
 	return u, u.Owner != "", nil
+}
+
+// existing returns the account a row says exists, or the row's error.
+func (r *runner) existing(rr *rowRun, email string) (cloud.User, error) {
+	if rr.dir != nil {
+		u, err := rr.dir.User(email)
+		if err == nil || !errors.Is(err, cloud.ErrNoUser) {
+			return u, err
+		}
+	}
+	return cloud.User{}, fmt.Errorf("%s: the row says %s has an account, but there is none in domain %q; clear Existing Account to create one",
+		colName(r.opts.Request.Columns.ExistingAccount, request.DefaultColumns().ExistingAccount), email, rr.q.Domain)
 }
 
 // additional resolves one Additional Users address.

@@ -82,6 +82,14 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 		if !ok || !r.selected(tr, t) {
 			continue
 		}
+		if r.done(t, tr) {
+			// Processed by an earlier run; a settings change since (a
+			// retired preset, a stricter pattern) must not reopen it.
+			results = append(results, &RowResult{Row: inv.Row, Outcome: Unchanged, Changes: []string{"done in an earlier run"},
+				Email:   strings.TrimSpace(tr.At(r.col(t, r.opts.Request.Columns.Email, request.DefaultColumns().Email))),
+				Project: strings.TrimSpace(tr.At(r.col(t, r.opts.Request.Columns.ProjectName, request.DefaultColumns().ProjectName)))})
+			continue
+		}
 		res := &RowResult{Row: inv.Row, Outcome: Failed, Error: problems(inv),
 			Email:   strings.TrimSpace(tr.At(r.col(t, r.opts.Request.Columns.Email, request.DefaultColumns().Email))),
 			Project: strings.TrimSpace(tr.At(r.col(t, r.opts.Request.Columns.ProjectName, request.DefaultColumns().ProjectName)))}
@@ -207,6 +215,11 @@ func (r *runner) selected(tr sheet.Row, t *sheet.Table) bool {
 	project := strings.TrimSpace(tr.At(r.col(t, c.ProjectName, d.ProjectName)))
 	return (r.opts.OnlyUser == "" || strings.EqualFold(email, r.opts.OnlyUser)) &&
 		(r.opts.OnlyProject == "" || project == r.opts.OnlyProject)
+}
+
+func (r *runner) done(t *sheet.Table, tr sheet.Row) bool {
+	status := tr.At(r.col(t, r.opts.Columns.Status, request.DefaultColumns().Status))
+	return strings.EqualFold(strings.TrimSpace(status), request.StatusDone)
 }
 
 func (r *runner) match(q request.Request) bool {
