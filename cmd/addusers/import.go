@@ -14,6 +14,7 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/cli"
 	"github.com/kaizen-onboard/kaizen/internal/config"
 	"github.com/kaizen-onboard/kaizen/internal/onboard"
+	"github.com/kaizen-onboard/kaizen/internal/store"
 )
 
 const importUsage = `Usage: addusers [--config PATH] import|plan [flags]
@@ -89,11 +90,14 @@ func importCmd(dry bool) func(ctx context.Context, env cli.Env, args []string) e
 // report is what --output json prints.
 type report struct {
 	onboard.Summary
-	MailDelivered int      `json:"mail_delivered"`
-	MailRetrying  int      `json:"mail_retrying"`
-	MailAbandoned int      `json:"mail_abandoned"`
-	MailErrors    []string `json:"mail_errors,omitempty"`
-	Error         string   `json:"error,omitempty"`
+	MailDelivered int `json:"mail_delivered"`
+	MailRetrying  int `json:"mail_retrying"`
+	MailAbandoned int `json:"mail_abandoned"`
+	// MailClaimed counts messages an earlier sender claimed and did not
+	// finish (it was killed): they go out once its claim lapses.
+	MailClaimed int      `json:"mail_claimed_elsewhere"`
+	MailErrors  []string `json:"mail_errors,omitempty"`
+	Error       string   `json:"error,omitempty"`
 }
 
 func runImport(ctx context.Context, cfg *config.Config, f importFlags, dry bool, env cli.Env) error {
@@ -130,6 +134,13 @@ func runImport(ctx context.Context, cfg *config.Config, f importFlags, dry bool,
 		}
 		if err != nil && runErr == nil {
 			runErr = fmt.Errorf("delivering mail: %w", err)
+		}
+	}
+	if c, ok := setup.Deps.Store.(interface {
+		OutboxCounts(context.Context) (map[store.MessageStatus]int, error)
+	}); ok && setup.Deliver {
+		if counts, err := c.OutboxCounts(ctx); err == nil {
+			rep.MailClaimed = counts[store.StatusSending]
 		}
 	}
 	if runErr != nil {
@@ -181,6 +192,9 @@ func printTable(w io.Writer, rep report, dry bool) error {
 		}
 		if rep.MailAbandoned > 0 {
 			fmt.Fprintf(w, ", %d abandoned", rep.MailAbandoned)
+		}
+		if rep.MailClaimed > 0 {
+			fmt.Fprintf(w, ", %d held by a sender that stopped (sent once its 5-minute claim lapses)", rep.MailClaimed)
 		}
 		fmt.Fprintln(w)
 		for _, e := range rep.MailErrors {

@@ -109,7 +109,9 @@ type Options struct {
 	// (default 50). Batching spares the Sheets API its per-minute quota.
 	FlushEvery time.Duration
 	FlushRows  int
-	LockTTL    time.Duration // default 10m, renewed while running
+	// LockTTL is how long the sheet's lock outlives a run that died without
+	// releasing it (default 1m); a live run renews it every LockTTL/3.
+	LockTTL time.Duration
 	Now        func() time.Time
 	Random     io.Reader
 	Logger     *slog.Logger
@@ -177,7 +179,7 @@ func (o *Options) defaults() {
 		o.FlushRows = 50
 	}
 	if o.LockTTL <= 0 {
-		o.LockTTL = 10 * time.Minute
+		o.LockTTL = time.Minute
 	}
 	if o.Now == nil {
 		o.Now = time.Now

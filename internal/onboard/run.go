@@ -237,7 +237,7 @@ func lock(ctx context.Context, s Store, opts Options) (release func(), err error
 	owner := opts.Actor + "/" + hex.EncodeToString(b[:])
 	if err := s.AcquireLock(ctx, name, owner, opts.Now(), opts.LockTTL); err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return nil, fmt.Errorf("%w (%s); it holds the lock for at most %s after it stops", ErrLocked, opts.Source, opts.LockTTL)
+			return nil, fmt.Errorf("%w (%s); if that run was killed, its lock lapses within %s: try again then", ErrLocked, opts.Source, opts.LockTTL)
 		}
 		return nil, fmt.Errorf("taking the lock on %s: %w", opts.Source, err)
 	}
