@@ -134,6 +134,12 @@ type linkReminder struct {
 	notOurs sync.Map
 }
 
+// slack is how much early a run may be and still remind: a re-issued
+// link is stamped a moment after the run that issued it started, and a
+// daily schedule across a DST change runs 23 hours apart, so without it a
+// daily reminder would slip a whole day. 5% of after, at most an hour.
+func (lr *linkReminder) slack() time.Duration { return min(lr.after/20, time.Hour) }
+
 // NewLinkReminder builds a link-reminder job: users of kaizen whose
 // set-password link is still unused j.After after it was made get a
 // reminder with a fresh link, and once j.GiveUp has passed since their
@@ -367,7 +373,7 @@ func (lr *linkReminder) one(ctx context.Context, rc RunContext, log *slog.Logger
 		return skip // issued by a person after the deadline: theirs
 	case !rc.Now.Before(deadline):
 		return lr.giveUpOn(ctx, rc, log, t, first)
-	case rc.Now.Sub(t.CreatedAt) >= lr.after:
+	case rc.Now.Sub(t.CreatedAt) >= lr.after-lr.slack():
 		return lr.remind(ctx, rc, log, t, false)
 	}
 	// A young link is due only when an earlier attempt failed after it

@@ -278,10 +278,10 @@ func TestLinkReminderKeystone(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Not due yet.
-	clock.Set(t0.Add(47 * time.Hour))
+	// Not due yet (due from after minus the job's slack, 47h).
+	clock.Set(t0.Add(46 * time.Hour))
 	if res := lrRun(t, job, clock.Now(), false); res.Sent != 0 || res.Skipped != 3 {
-		t.Fatalf("at +47h: %+v", res)
+		t.Fatalf("at +46h: %+v", res)
 	}
 
 	at49 := t0.Add(49 * time.Hour)
@@ -516,7 +516,9 @@ func TestLinkReminderSchedule(t *testing.T) {
 			got = append(got, fmt.Sprintf("+%dh %s", h, m.Kind))
 		}
 	}
-	want := []string{"+48h link-reminder", "+96h link-reminder", "+144h link-reminder", "+168h helpdesk-notify"}
+	// An hourly schedule reminds within the hour of slack (see slack):
+	// each re-issued link is due 47h after the previous reminder.
+	want := []string{"+47h link-reminder", "+94h link-reminder", "+141h link-reminder", "+168h helpdesk-notify"}
 	if !slices.Equal(got, want) {
 		t.Errorf("got %q\nwant %q", got, want)
 	}
