@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +16,7 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/cli"
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/config"
+	"github.com/kaizen-onboard/kaizen/internal/mail"
 	"github.com/kaizen-onboard/kaizen/internal/setpass"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/templates"
@@ -77,9 +79,42 @@ func serveConfig(ctx context.Context, cfg *config.Config, env cli.Env, ln net.Li
 	if err != nil {
 		return err
 	}
+	resetter, err := resetCredential(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	// The /reset page queues mail (the link, or a helpdesk notice); with
+	// it off, setpass sends none and needs no transport.
+	var outbox *mail.Outbox
+	if sp.ResetMode != setpass.ResetOff {
+		var closeMail io.Closer
+		if outbox, closeMail, err = newOutbox(cfg, st, logger); err != nil {
+			return err
+		}
+		if closeMail != nil {
+			defer closeMail.Close()
+		}
+	}
+	var mailer setpass.Mailer
+	if outbox != nil {
+		mailer = outbox // a nil *mail.Outbox must not become a non-nil Mailer
+	}
+	wake := make(chan struct{}, 1)
+	var background sync.WaitGroup // the work behind /reset answers
+	keystone := setpass.NewKeystone(clients.Identity, cfg.OpenStack.AdminProject, cfg.OpenStack.AdminProjectDomain)
 	h, err := setpass.NewHandler(setpass.Deps{
-		Store:    st,
-		Keystone: setpass.NewKeystone(clients.Identity, cfg.OpenStack.AdminProject, cfg.OpenStack.AdminProjectDomain),
+		Store:     st,
+		Keystone:  keystone,
+		Directory: keystone,
+		Resetter:  resetter,
+		Mail:      mailer,
+		MailQueued: func() {
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+		},
+		Go:       background.Go,
 		Pages:    pages,
 		Registry: reg,
 		Metrics:  metrics,
@@ -95,6 +130,15 @@ func serveConfig(ctx context.Context, cfg *config.Config, env cli.Env, ln net.Li
 			TrustedProxies:    proxies,
 			RateLimit:         sp.RateLimit,
 			RateBurst:         sp.RateBurst,
+			Reset: setpass.ResetSettings{
+				Mode:           sp.ResetMode,
+				TokenTTL:       sp.ResetTokenTTL.D,
+				MinTime:        sp.ResetMinTime.D,
+				ProtectedRoles: sp.ResetProtectedRoles,
+				RevokeTokens:   sp.ResetRevokeTokens,
+				AccountLimit:   sp.ResetAccountLimit,
+				Helpdesk:       cfg.Mail.Helpdesk,
+			},
 		},
 	})
 	if err != nil {
@@ -112,8 +156,28 @@ func serveConfig(ctx context.Context, cfg *config.Config, env cli.Env, ln net.Li
 		setpass.Purger{Store: st, Now: time.Now, Interval: sp.PurgeInterval.D, Logger: logger, Metrics: metrics}.Run(purgeCtx)
 	}()
 	defer func() { stopPurge(); <-purged }()
+	// Mail is delivered until the end, after the requests in flight (and
+	// the work behind /reset answers) have queued theirs.
+	defer background.Wait()
+	if outbox != nil {
+		mailCtx, stopMail := context.WithCancel(context.WithoutCancel(ctx))
+		mailed := make(chan struct{})
+		go func() {
+			defer close(mailed)
+			setpass.MailSender{Outbox: outbox, Interval: mailInterval, Wake: wake, Logger: logger}.Run(mailCtx)
+		}()
+		defer func() {
+			background.Wait()
+			stopMail()
+			<-mailed
+			final, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			setpass.MailSender{Outbox: outbox, Logger: logger}.Once(final)
+		}()
+	}
 
-	logger.Info("serving", "addr", ln.Addr().String(), "tls", sp.TLSCertFile != "", "url", sp.URL)
+	logger.Info("serving", "addr", ln.Addr().String(), "tls", sp.TLSCertFile != "", "url", sp.URL,
+		"reset_credential", resetter != nil, "reset_mode", sp.ResetMode)
 	err = setpass.Serve(ctx, ln, h, setpass.ServeOptions{CertFile: sp.TLSCertFile, KeyFile: sp.TLSKeyFile, Logger: logger})
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err

@@ -50,7 +50,7 @@ func TestServeAgainstKeystone(t *testing.T) {
 	testenv.Keystone(t) // skips without a Keystone
 	dir := t.TempDir()
 	cfgFile := filepath.Join(dir, "settings.toml")
-	os.WriteFile(cfgFile, []byte("[store]\nurl = \"sqlite://"+dir+"/s.db\"\n"), 0o600)
+	os.WriteFile(cfgFile, []byte("[store]\nurl = \"sqlite://"+dir+"/s.db\"\n[mail]\nmaildir = \""+dir+"/mail\"\n"), 0o600)
 	getenv := func(k string) string {
 		if k == "KAIZEN_SETPASS_SECRET_KEY" {
 			return strings.Repeat("k", 40)

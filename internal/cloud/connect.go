@@ -25,7 +25,15 @@ type Clients struct {
 // Connect authenticates with the configured admin credentials. The provider
 // re-authenticates by itself when its token expires mid-batch.
 func Connect(ctx context.Context, o config.OpenStack) (*Clients, error) {
-	ao, eo, tlsConfig := o.Auth()
+	ao, _, _ := o.Auth()
+	return ConnectAs(ctx, o, ao)
+}
+
+// ConnectAs authenticates with ao instead of the configured admin
+// credentials, on the endpoint, TLS settings and timeout of o (setpass's
+// reset credential).
+func ConnectAs(ctx context.Context, o config.OpenStack, ao gophercloud.AuthOptions) (*Clients, error) {
+	_, eo, tlsConfig := o.Auth()
 	// gophercloud's option type is unexported, so the options cannot be
 	// collected in a slice; WithTLSConfig(nil) leaves the transport alone.
 	provider, err := osconfig.NewProviderClient(ctx, ao,

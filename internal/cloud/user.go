@@ -41,6 +41,7 @@ type User struct {
 	Enabled          bool
 	Email            string // the "email" attribute, "" when unset
 	Owner            string // the OwnerAttr attribute, "" when unset
+	FullName         string // the description (kaizen stores the full name there)
 }
 
 // FindUser returns the user of domain domainID whose name equals name
@@ -104,7 +105,7 @@ func userOf(u users.User) User {
 	email, _ := u.Extra["email"].(string)
 	owner, _ := u.Extra[OwnerAttr].(string)
 	return User{ID: u.ID, Name: u.Name, DomainID: u.DomainID, DefaultProjectID: u.DefaultProjectID,
-		Enabled: u.Enabled, Email: email, Owner: owner}
+		Enabled: u.Enabled, Email: email, Owner: owner, FullName: u.Description}
 }
 
 // EnsureUser returns the user spec.Name of spec.DomainID (matched ignoring

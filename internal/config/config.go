@@ -26,6 +26,8 @@ type Config struct {
 	Import    Import    `toml:"import"`
 	// DomainManager configures addusers domain-manager (SCS scs-0302).
 	DomainManager DomainManager `toml:"domain_manager"`
+	// QuotaRequests configures addusers quotas.
+	QuotaRequests QuotaRequests `toml:"quota_requests"`
 	Reminders     Reminders     `toml:"reminders"`
 	Log           Log           `toml:"log"`
 
@@ -156,6 +158,32 @@ type Setpass struct {
 	RateLimit     int      `toml:"rate_limit"`
 	RateBurst     int      `toml:"rate_burst"`
 	PurgeInterval Duration `toml:"purge_interval"`
+
+	// Password resets. ResetMode is the self-service /reset page: "link"
+	// mails a PIN-gated link, "helpdesk" only tells mail.helpdesk, "off"
+	// serves no page. Without a reset credential "link" works as
+	// "helpdesk".
+	ResetMode     string   `toml:"reset_mode"`
+	ResetTokenTTL Duration `toml:"reset_token_ttl"`
+	// ResetMinTime is the floor of every /reset answer.
+	ResetMinTime Duration `toml:"reset_min_time"`
+	// ResetProtectedRoles: accounts holding one cannot be reset through
+	// /reset ("admin" always is).
+	ResetProtectedRoles []string `toml:"reset_protected_roles"`
+	// ResetRevokeTokens disables and re-enables a user whose password a
+	// reset link set.
+	ResetRevokeTokens bool `toml:"reset_revoke_tokens"`
+	// ResetAccountLimit is /reset requests per address per hour.
+	ResetAccountLimit int `toml:"reset_account_limit"`
+	// The reset credential: a dedicated service user allowed to update
+	// users' passwords, so a reset link needs no old password and the old
+	// one keeps working until the link is used. ResetUser "" means none.
+	ResetUser          string `toml:"reset_user"`
+	ResetUserDomain    string `toml:"reset_user_domain"`
+	ResetPassword      Secret `toml:"reset_password"`
+	ResetPasswordFile  string `toml:"reset_password_file"`
+	ResetProject       string `toml:"reset_project"`        // "" = openstack.admin_project
+	ResetProjectDomain string `toml:"reset_project_domain"` // "" = openstack.admin_project_domain
 }
 
 // Mail holds what every message shares and how it is delivered.
@@ -254,6 +282,8 @@ type Job struct {
 	// Column is the sheet column a sheet job stamps ("Reminder Sent" for
 	// approver-digest, "Helpdesk Notified" for helpdesk-notify by default).
 	Column string `toml:"column"`
+	// Apply makes a validate job repair the drift it finds.
+	Apply bool `toml:"apply"`
 }
 
 // Log configures the structured log.
@@ -281,14 +311,20 @@ func Defaults() Config {
 			QuotaColumns:       map[string]string{},
 		},
 		Setpass: Setpass{
-			Listen:            "127.0.0.1:8080",
-			URL:               "http://127.0.0.1:8080/",
-			TokenTTL:          Dur(72 * time.Hour),
-			MaxAttempts:       5,
-			MinPasswordLength: 12,
-			RateLimit:         10,
-			RateBurst:         5,
-			PurgeInterval:     Dur(time.Hour),
+			Listen:              "127.0.0.1:8080",
+			URL:                 "http://127.0.0.1:8080/",
+			TokenTTL:            Dur(72 * time.Hour),
+			MaxAttempts:         5,
+			MinPasswordLength:   12,
+			RateLimit:           10,
+			RateBurst:           5,
+			PurgeInterval:       Dur(time.Hour),
+			ResetMode:           "link",
+			ResetTokenTTL:       Dur(24 * time.Hour),
+			ResetMinTime:        Dur(3 * time.Second),
+			ResetProtectedRoles: []string{"admin"},
+			ResetAccountLimit:   3,
+			ResetUserDomain:     "Default",
 		},
 		Mail: Mail{
 			Transport:   "maildir",
@@ -324,6 +360,7 @@ func Defaults() Config {
 			Role:           "manager",
 			ForbiddenRoles: []string{"admin"},
 		},
+		QuotaRequests: defaultQuotaRequests(),
 		Reminders: Reminders{
 			Listen:   "127.0.0.1:9465",
 			Timezone: "UTC",

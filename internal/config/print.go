@@ -21,6 +21,7 @@ func (c *Config) WriteRedacted(w io.Writer) error {
 	}{
 		{"openstack.password", c.OpenStack.Password},
 		{"setpass.secret_key", c.Setpass.SecretKey},
+		{"setpass.reset_password", c.Setpass.ResetPassword},
 		{"mail.smtp.password", c.Mail.SMTP.Password},
 		{"store.url", c.Store.URL.Secret},
 	} {

@@ -28,7 +28,7 @@ var QuotaKeys = map[string][]string{
 }
 
 // JobKinds are the reminders daemon's job kinds.
-var JobKinds = []string{"approver-digest", "helpdesk-notify", "import", "link-reminder", "quota-expiry", "outbox"}
+var JobKinds = []string{"approver-digest", "helpdesk-notify", "import", "link-reminder", "quota-expiry", "outbox", "validate"}
 
 // cronParser accepts 5 fields, an optional leading seconds field,
 // descriptors (@daily, @every 10m) and a CRON_TZ= prefix.
@@ -55,6 +55,7 @@ func (v *validator) validate(c *Config) {
 	v.quotas(&c.Quotas)
 	v.importing(&c.Import)
 	v.domainManager(&c.DomainManager)
+	v.quotaRequests(&c.QuotaRequests, &c.Sheet, c.Quotas.Presets)
 	v.reminders(&c.Reminders)
 	v.log(&c.Log)
 }
@@ -296,6 +297,36 @@ func (v *validator) setpass(s *Setpass) {
 			v.addf(fmt.Sprintf("setpass.trusted_proxies[%d]", i), "%q is neither an IP address nor a CIDR range", p)
 		}
 	}
+	v.setpassReset(s)
+}
+
+func (v *validator) setpassReset(s *Setpass) {
+	v.oneOf("setpass.reset_mode", s.ResetMode, "link", "helpdesk", "off")
+	v.duration("setpass.reset_token_ttl", s.ResetTokenTTL)
+	if s.ResetTokenTTL.err == nil && s.ResetTokenTTL.D < time.Minute {
+		v.addf("setpass.reset_token_ttl", "must be at least 1m")
+	}
+	v.duration("setpass.reset_min_time", s.ResetMinTime)
+	if s.ResetMinTime.err == nil && (s.ResetMinTime.D < 100*time.Millisecond || s.ResetMinTime.D > 20*time.Second) {
+		v.addf("setpass.reset_min_time", "must be between 100ms and 20s")
+	}
+	for i, r := range s.ResetProtectedRoles {
+		if strings.TrimSpace(r) == "" {
+			v.addf(fmt.Sprintf("setpass.reset_protected_roles[%d]", i), "empty role name")
+		}
+	}
+	v.atLeast("setpass.reset_account_limit", s.ResetAccountLimit, 1)
+	v.secret("setpass.reset_password", &s.ResetPassword, s.ResetPasswordFile, "KAIZEN_SETPASS_RESET_PASSWORD")
+	if s.ResetUser == "" {
+		if s.ResetPassword.IsSet() {
+			v.addf("setpass.reset_password", "set, but setpass.reset_user is not")
+		}
+		return
+	}
+	v.required("setpass.reset_user_domain", s.ResetUserDomain)
+	if !s.ResetPassword.IsSet() {
+		v.addf("setpass.reset_password", "required with setpass.reset_user (or reset_password_file, or KAIZEN_SETPASS_RESET_PASSWORD)")
+	}
 }
 
 func (v *validator) mail(m *Mail) {
@@ -470,6 +501,9 @@ func (v *validator) reminders(r *Reminders) {
 		}
 		for k, a := range j.To {
 			v.address(fmt.Sprintf("%s.to[%d]", key, k), a, true)
+		}
+		if j.Apply && j.Kind != "validate" {
+			v.addf(key+".apply", "only a validate job repairs anything")
 		}
 	}
 }

@@ -112,9 +112,9 @@ type Options struct {
 	// LockTTL is how long the sheet's lock outlives a run that died without
 	// releasing it (default 1m); a live run renews it every LockTTL/3.
 	LockTTL time.Duration
-	Now        func() time.Time
-	Random     io.Reader
-	Logger     *slog.Logger
+	Now     func() time.Time
+	Random  io.Reader
+	Logger  *slog.Logger
 	// Progress, when set, is called after each row with the number of rows
 	// finished and the total.
 	Progress func(done, total int)

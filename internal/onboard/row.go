@@ -425,6 +425,13 @@ func (r *runner) quotas(ctx context.Context, rr *rowRun, p cloud.Project) error 
 		}
 		r.audit(ctx, rr.q, "quota.set", p.ID, details)
 	}
+	// What the quotas should be from now on, for addusers validate.
+	if rec, ok := r.deps.Store.(store.QuotaRecords); ok {
+		if err := rec.PutQuotaRecord(ctx, store.QuotaRecord{ProjectID: p.ID, Quotas: want, Preset: rr.q.QuotaPreset,
+			ChangedAt: r.opts.Now().UTC(), Change: fmt.Sprintf("import:%s row %d", r.opts.Source, rr.q.Row)}); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

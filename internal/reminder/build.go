@@ -11,6 +11,7 @@ import (
 
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/config"
+	"github.com/kaizen-onboard/kaizen/internal/drift"
 	"github.com/kaizen-onboard/kaizen/internal/mail"
 	"github.com/kaizen-onboard/kaizen/internal/onboard"
 	"github.com/kaizen-onboard/kaizen/internal/store"
@@ -37,9 +38,12 @@ type BuildDeps struct {
 	// ImportOpen wires an import run; nil uses onboard.FromConfig with
 	// Store.
 	ImportOpen func(ctx context.Context, dryRun bool) (*onboard.Setup, error)
-	Logger     *slog.Logger
-	Now        func() time.Time // default time.Now
-	Random     io.Reader        // default crypto/rand
+	// ValidateOpen wires a validate check; nil uses drift.FromConfig with
+	// Store.
+	ValidateOpen func(ctx context.Context, apply bool) (*drift.Setup, error)
+	Logger       *slog.Logger
+	Now          func() time.Time // default time.Now
+	Random       io.Reader        // default crypto/rand
 }
 
 // Build creates every configured, enabled job by kind, by name. A job
@@ -139,6 +143,19 @@ func buildJob(cfg *config.Config, j config.Job, d BuildDeps) (Job, error) {
 			}
 		}
 		return NewImport(j, ImportDeps{Open: open, Now: d.Now})
+
+	case "validate":
+		open := d.ValidateOpen
+		if open == nil {
+			if d.Store == nil {
+				return nil, errors.New("needs the store")
+			}
+			logger := d.Logger
+			open = func(ctx context.Context, apply bool) (*drift.Setup, error) {
+				return drift.FromConfig(ctx, cfg, drift.SetupOptions{Apply: apply, Store: d.Store, Logger: logger})
+			}
+		}
+		return NewValidate(j, ValidateDeps{Open: open, Ledger: ledger, Mail: mailer, Helpdesk: cfg.Mail.Helpdesk, Location: loc})
 
 	case "outbox":
 		od := OutboxDeps{}

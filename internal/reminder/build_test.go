@@ -42,6 +42,7 @@ func TestBuildAllKinds(t *testing.T) {
 		{Name: "links", Kind: "link-reminder", Schedule: "0 10 * * *"},
 		{Name: "quotas", Kind: "quota-expiry", Schedule: "@daily"},
 		{Name: "outbox", Kind: "outbox", Schedule: "@every 1m"},
+		{Name: "validate", Kind: "validate", Schedule: "@daily", Apply: true},
 		{Name: "off", Kind: "outbox", Schedule: "@every 1m", Disabled: true},
 	}
 	jobs, err := Build(context.Background(), &cfg, deps)
@@ -53,7 +54,7 @@ func TestBuildAllKinds(t *testing.T) {
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	if strings.Join(names, ",") != "digest,import,links,notify,outbox,quotas" {
+	if strings.Join(names, ",") != "digest,import,links,notify,outbox,quotas,validate" {
 		t.Fatalf("built %v", names)
 	}
 	if connects.Load() != 0 {

@@ -1,6 +1,6 @@
 // Package reminder runs Kaizen's scheduled jobs: approval digests, helpdesk
 // notices, scheduled imports, reminders for unused set-password links,
-// quota-expiry warnings and mail delivery.
+// quota-expiry warnings, drift checks (addusers validate) and mail delivery.
 //
 // A job is a plain value with a Run method; the scheduler (cron/v3 in the
 // daemon, or a simulated clock in tests) decides when. Every message a job

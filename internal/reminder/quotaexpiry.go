@@ -12,50 +12,26 @@ import (
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/projects"
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/roles"
 
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/config"
 	kmail "github.com/kaizen-onboard/kaizen/internal/mail"
 )
 
-// QuotaEndTagPrefix starts the project tag holding the last day of a
-// temporary quota: "quota-ends-2026-09-30" (21 characters, within
-// cloud.MaxTagLen).
-const QuotaEndTagPrefix = "quota-ends-"
+// The quota end tag lives in the cloud package (addusers quotas writes it);
+// these names remain for the job's callers.
 
-// QuotaEndTag is the tag that records end as a project's quota end date.
-// Only end's calendar date (in end's location) counts.
-func QuotaEndTag(end time.Time) string {
-	return QuotaEndTagPrefix + end.Format(time.DateOnly)
-}
+// QuotaEndTagPrefix is [cloud.QuotaEndTagPrefix].
+const QuotaEndTagPrefix = cloud.QuotaEndTagPrefix
 
-// ParseQuotaEndTag reads a tag written by QuotaEndTag. It returns the date
-// at midnight UTC, and false for any other tag or a malformed date.
-func ParseQuotaEndTag(tag string) (time.Time, bool) {
-	s, ok := strings.CutPrefix(tag, QuotaEndTagPrefix)
-	if !ok {
-		return time.Time{}, false
-	}
-	d, err := time.Parse(time.DateOnly, s)
-	if err != nil || d.Format(time.DateOnly) != s {
-		return time.Time{}, false
-	}
-	return d, true
-}
+// QuotaEndTag is [cloud.QuotaEndTag].
+func QuotaEndTag(end time.Time) string { return cloud.QuotaEndTag(end) }
 
-// QuotaEnd is a project's quota end date from its tags: the latest date
-// when there are several (an extension adds a later tag).
-func QuotaEnd(tags []string) (time.Time, bool) {
-	var end time.Time
-	found := false
-	for _, t := range tags {
-		if d, ok := ParseQuotaEndTag(t); ok && (!found || d.After(end)) {
-			end, found = d, true
-		}
-	}
-	return end, found
-}
+// ParseQuotaEndTag is [cloud.ParseQuotaEndTag].
+func ParseQuotaEndTag(tag string) (time.Time, bool) { return cloud.ParseQuotaEndTag(tag) }
+
+// QuotaEnd is [cloud.QuotaEnd].
+func QuotaEnd(tags []string) (time.Time, bool) { return cloud.QuotaEnd(tags) }
 
 // DefaultQuotaDaysBefore are the warnings' days before the end.
 var DefaultQuotaDaysBefore = []int{30, 7, 1}
@@ -100,26 +76,10 @@ func (k KeystoneProjects) TaggedProjects(ctx context.Context, tag string) ([]clo
 	return out, nil
 }
 
-// ProjectMembers is one GET /role_assignments?scope.project.id=P&effective.
+// ProjectMembers is one GET /role_assignments?scope.project.id=P&effective
+// ([cloud.ProjectMembers]).
 func (k KeystoneProjects) ProjectMembers(ctx context.Context, projectID string) ([]string, error) {
-	effective := true
-	pages, err := roles.ListAssignments(k.Identity, roles.ListAssignmentsOpts{
-		ScopeProjectID: projectID, Effective: &effective,
-	}).AllPages(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("listing the role assignments of project %s: %w", projectID, err)
-	}
-	as, err := roles.ExtractRoleAssignments(pages)
-	if err != nil {
-		return nil, fmt.Errorf("listing the role assignments of project %s: %w", projectID, err)
-	}
-	var ids []string
-	for _, a := range as {
-		if a.User.ID != "" && !slices.Contains(ids, a.User.ID) {
-			ids = append(ids, a.User.ID)
-		}
-	}
-	return ids, nil
+	return cloud.ProjectMembers(ctx, k.Identity, projectID)
 }
 
 // QuotaExpiryDeps is what a quota-expiry job needs.
@@ -234,7 +194,7 @@ func (qe *quotaExpiry) Run(ctx context.Context, rc RunContext) (Result, error) {
 	var errs []error
 	n := 0
 	for _, p := range ps {
-		end, ok := QuotaEnd(p.Tags)
+		end, ok := cloud.QuotaEnd(p.Tags)
 		if !ok {
 			continue
 		}
@@ -388,7 +348,7 @@ func (r *quotaRun) ended(ctx context.Context, p cloud.Project, end time.Time) er
 	data := kmail.HelpdeskNotifyData{
 		Summary: fmt.Sprintf("the temporary quota of %s ended on %s", p.Name, endS),
 		Detail: fmt.Sprintf("Project %s (%s) still has its temporary quota. Revert it with `addusers quotas --revert-expired`, "+
-			"or extend it by replacing the project's %s tag.", p.Name, p.ID, QuotaEndTag(end)),
+			"or extend it by replacing the project's %s tag.", p.Name, p.ID, cloud.QuotaEndTag(end)),
 		Items: []kmail.HelpdeskItem{{Project: p.Name, Problem: "temporary quota ended on " + endS}},
 	}
 	_, created, err := qe.d.Mail.Queue(ctx, key, kmail.KindHelpdeskNotify, qe.helpdesk, data)

@@ -46,7 +46,7 @@ func NewClient(baseURL string, httpClient *http.Client, token func(context.Conte
 
 // Issue asks for a new link for userID: it replaces the user's earlier link
 // and resets its attempts. tempPassword is required; pin "" keeps the PIN
-// of the user's earlier link.
+// of the user's earlier link (or the PIN on file).
 func (c *Client) Issue(ctx context.Context, userID, tempPassword, pin string) (Issued, error) {
 	if tempPassword == "" {
 		return Issued{}, fmt.Errorf("setpass client: issuing a link for %s: %w: a temporary password is required", userID, ErrIssueRejected)
@@ -55,6 +55,37 @@ func (c *Client) Issue(ctx context.Context, userID, tempPassword, pin string) (I
 	if pin != "" {
 		req.PIN = &pin
 	}
+	return c.put(ctx, "token", "issuing a link", userID, req)
+}
+
+// Errors of Client.Reset besides those of Issue.
+var (
+	// ErrResetNoPIN: no pin was given and the user has no PIN on file (409).
+	ErrResetNoPIN = errors.New("setpass: the user has no PIN on file (409)")
+	// ErrResetUnsupported: setpass has no reset credential, so a reset
+	// needs a temporary password (501). The PIN was found.
+	ErrResetUnsupported = errors.New("setpass: setpass has no reset credential (501)")
+)
+
+// Reset asks for a password-reset link for userID (PUT /reset). pin ""
+// uses the user's PIN on file; a pin replaces it. tempPassword "" lets
+// the link set the password with setpass's reset credential, so the
+// current password keeps working until the link is used; otherwise it must
+// already be the user's password in Keystone (the fallback after
+// ErrResetUnsupported).
+func (c *Client) Reset(ctx context.Context, userID, pin, tempPassword string) (Issued, error) {
+	var req IssueRequest
+	if pin != "" {
+		req.PIN = &pin
+	}
+	if tempPassword != "" {
+		req.Password = &tempPassword
+	}
+	return c.put(ctx, "reset", "asking for a reset link", userID, req)
+}
+
+// put sends req to PUT /<path>/<userID> and reads the link.
+func (c *Client) put(ctx context.Context, path, doing, userID string, req IssueRequest) (Issued, error) {
 	body, err := json.Marshal(req)
 	if err != nil {
 		return Issued{}, fmt.Errorf("setpass client: %w", err)
@@ -63,7 +94,7 @@ func (c *Client) Issue(ctx context.Context, userID, tempPassword, pin string) (I
 	if err != nil {
 		return Issued{}, fmt.Errorf("setpass client: getting an admin token: %w", err)
 	}
-	u := c.base.JoinPath("token", userID)
+	u := c.base.JoinPath(path, userID)
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPut, u.String(), bytes.NewReader(body))
 	if err != nil {
 		return Issued{}, fmt.Errorf("setpass client: %w", err)
@@ -73,17 +104,17 @@ func (c *Client) Issue(ctx context.Context, userID, tempPassword, pin string) (I
 	hr.Header.Set("X-Auth-Token", tok)
 	resp, err := c.http.Do(hr)
 	if err != nil {
-		return Issued{}, fmt.Errorf("setpass client: issuing a link for %s: %w", userID, err)
+		return Issued{}, fmt.Errorf("setpass client: %s for %s: %w", doing, userID, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
-		return Issued{}, fmt.Errorf("setpass client: issuing a link for %s: reading the answer: %w", userID, err)
+		return Issued{}, fmt.Errorf("setpass client: %s for %s: reading the answer: %w", doing, userID, err)
 	}
 	if resp.StatusCode == http.StatusOK {
 		var out Issued
 		if err := json.Unmarshal(data, &out); err != nil || out.Token == "" {
-			return Issued{}, fmt.Errorf("setpass client: issuing a link for %s: malformed answer", userID)
+			return Issued{}, fmt.Errorf("setpass client: %s for %s: malformed answer", doing, userID)
 		}
 		return out, nil
 	}
@@ -94,18 +125,26 @@ func (c *Client) Issue(ctx context.Context, userID, tempPassword, pin string) (I
 	_ = json.Unmarshal(data, &e)
 	var sentinel error
 	switch resp.StatusCode {
+	case http.StatusNotFound, http.StatusMethodNotAllowed:
+		if e.Error == "" { // not the API's answer: the route is missing
+			return Issued{}, fmt.Errorf("setpass client: %s for %s: HTTP %d: the service at %s does not serve PUT /%s/ (an older setpass?)",
+				doing, userID, resp.StatusCode, c.base.Redacted(), path)
+		}
+		sentinel = ErrIssueUnknownUser
 	case http.StatusUnauthorized:
 		sentinel = ErrIssueUnauthorized
 	case http.StatusForbidden:
 		sentinel = ErrIssueForbidden
-	case http.StatusNotFound:
-		sentinel = ErrIssueUnknownUser
 	case http.StatusBadRequest:
 		sentinel = ErrIssueRejected
+	case http.StatusConflict:
+		sentinel = ErrResetNoPIN
+	case http.StatusNotImplemented:
+		sentinel = ErrResetUnsupported
 	default:
-		return Issued{}, fmt.Errorf("setpass client: issuing a link for %s: HTTP %d %s", userID, resp.StatusCode, oneLineMsg(e.Error))
+		return Issued{}, fmt.Errorf("setpass client: %s for %s: HTTP %d %s", doing, userID, resp.StatusCode, oneLineMsg(e.Error))
 	}
-	return Issued{}, fmt.Errorf("setpass client: issuing a link for %s: %w: %s", userID, sentinel, oneLineMsg(e.Error))
+	return Issued{}, fmt.Errorf("setpass client: %s for %s: %w: %s", doing, userID, sentinel, oneLineMsg(e.Error))
 }
 
 func oneLineMsg(s string) string {

@@ -45,7 +45,7 @@ func (h *handler) lookup(ctx context.Context, token string) (t store.Token, ok b
 // showForm is GET /?token=. It never changes state: mail scanners open links.
 func (h *handler) showForm(w http.ResponseWriter, r *http.Request) {
 	token := r.URL.Query().Get("token")
-	_, ok, err := h.lookup(r.Context(), token)
+	t, ok, err := h.lookup(r.Context(), token)
 	if err != nil {
 		h.storeFailed(w, "showing the form", err)
 		return
@@ -54,11 +54,12 @@ func (h *handler) showForm(w http.ResponseWriter, r *http.Request) {
 		h.invalidLink(w)
 		return
 	}
-	h.form(w, http.StatusOK, token, nil)
+	h.form(w, http.StatusOK, token, t.Purpose == purposeReset, nil)
 }
 
-func (h *handler) form(w http.ResponseWriter, status int, token string, errs map[string]string) {
-	h.page(w, status, pageForm, pageData{Token: token, MinLength: h.Settings.MinPasswordLength, Errors: errs})
+// form shows the password form; reset words it for a password reset.
+func (h *handler) form(w http.ResponseWriter, status int, token string, reset bool, errs map[string]string) {
+	h.page(w, status, pageForm, pageData{Token: token, MinLength: h.Settings.MinPasswordLength, Errors: errs, Reset: reset})
 }
 
 // submitForm is POST /: token, PIN, password rules, then the change in
@@ -94,9 +95,10 @@ func (h *handler) submitForm(w http.ResponseWriter, r *http.Request) {
 		h.invalidLink(w)
 		return
 	}
+	isReset := t.Purpose == purposeReset
 	if !validPIN(f.PIN) {
 		// Not counted: it cannot be a guess at a 4-digit PIN.
-		h.form(w, http.StatusBadRequest, f.Token, map[string]string{"pin": "Enter the 4 digits of your PIN."})
+		h.form(w, http.StatusBadRequest, f.Token, isReset, map[string]string{"pin": "Enter the 4 digits of your PIN."})
 		return
 	}
 
@@ -125,7 +127,7 @@ func (h *handler) submitForm(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		left := h.Settings.MaxAttempts - attempts
-		h.form(w, http.StatusBadRequest, f.Token, map[string]string{"pin": fmt.Sprintf(
+		h.form(w, http.StatusBadRequest, f.Token, isReset, map[string]string{"pin": fmt.Sprintf(
 			"Wrong PIN. %d %s left before this link is locked.", left, plural(left, "attempt", "attempts"))})
 		return
 	}
@@ -148,7 +150,20 @@ func (h *handler) submitForm(w http.ResponseWriter, r *http.Request) {
 	}
 	if errs := h.passwordRules(f, user); errs != nil {
 		pinAccepted()
-		h.form(w, http.StatusBadRequest, f.Token, errs)
+		h.form(w, http.StatusBadRequest, f.Token, isReset, errs)
+		return
+	}
+	if len(t.SealedPassword) == 0 {
+		// A reset link: the password is set with the reset credential.
+		if !isReset || h.Resetter == nil {
+			pinAccepted()
+			h.Logger.Error("a link without a temporary password, and no reset credential to set the password with",
+				"user_id", t.UserID, "purpose", t.Purpose)
+			h.problem(w, http.StatusServiceUnavailable, "Please try again later",
+				"We cannot set your password right now. Your password has not been changed; try again later or write to us.")
+			return
+		}
+		h.reset(w, r, f, t)
 		return
 	}
 	temp, err := unseal(f.Token, t.UserID, t.SealedPassword)
@@ -188,13 +203,11 @@ func (h *handler) change(w http.ResponseWriter, r *http.Request, f Form, t store
 	var refused *PasswordRefusedError
 	switch {
 	case err == nil:
-		h.Metrics.consumed.Inc()
-		h.audit(kctx, "setpass", "user.password.set", t.UserID)
-		h.Logger.Info("password set", "user_id", t.UserID)
+		h.passwordSet(kctx, t, "user.password.set")
 		h.page(w, http.StatusOK, pageDone, pageData{})
 	case errors.As(err, &refused):
 		h.restore(kctx, t, usedAt)
-		h.form(w, http.StatusBadRequest, f.Token, map[string]string{"password": refused.Reason})
+		h.form(w, http.StatusBadRequest, f.Token, t.Purpose == purposeReset, map[string]string{"password": refused.Reason})
 	case errors.Is(err, ErrOriginalRefused):
 		h.Logger.Warn("keystone refused the temporary password; the link is spent", "user_id", t.UserID)
 		h.problem(w, http.StatusConflict, "This link can no longer set your password",

@@ -24,6 +24,7 @@ import (
 // Store is the part of the state store setpass uses.
 type Store interface {
 	store.Tokens
+	store.PINs
 	AppendEvent(ctx context.Context, e store.Event) (int64, error)
 	Ping(ctx context.Context) error
 }
@@ -38,7 +39,46 @@ type Settings struct {
 	TrustedProxies    []netip.Prefix
 	RateLimit         int // form POSTs per minute per client
 	RateBurst         int
+	Reset             ResetSettings
 }
+
+// ResetSettings tune password resets (the setpass.reset_* keys). Zero
+// values take the defaults noted.
+type ResetSettings struct {
+	// Mode of the self-service /reset page: ResetLink (mail a PIN-gated
+	// link; the default), ResetHelpdesk (only tell the helpdesk) or ResetOff
+	// (no page). Without a Resetter, ResetLink works as ResetHelpdesk.
+	Mode string
+	// TokenTTL is how long a reset link lasts (Settings.TokenTTL).
+	TokenTTL time.Duration
+	// MinTime is the floor of every answer of POST /reset (3s), so that
+	// it takes as long whether or not the account exists.
+	MinTime time.Duration
+	// ProtectedRoles: accounts holding one of them (anywhere, compared
+	// ignoring case) cannot be reset through /reset. "admin" always is.
+	ProtectedRoles []string
+	// RevokeTokens disables and re-enables the user after a reset link sets
+	// its password (see README.md for what that revokes).
+	RevokeTokens bool
+	// AccountLimit is how many /reset requests one address may make per
+	// hour (3); the rest get the same answer and no mail.
+	AccountLimit int
+	// Helpdesk is where ResetHelpdesk requests (and link requests for an
+	// account with no PIN on file) are reported: mail.helpdesk.
+	Helpdesk string
+}
+
+// Self-service reset modes.
+const (
+	ResetLink     = "link"
+	ResetHelpdesk = "helpdesk"
+	ResetOff      = "off"
+)
+
+const (
+	defaultResetMinTime      = 3 * time.Second
+	defaultResetAccountLimit = 3
+)
 
 // maxLimiterClients bounds the rate limiter table (see README.md).
 const maxLimiterClients = 10000
@@ -54,11 +94,32 @@ type Deps struct {
 	Now      func() time.Time
 	Random   io.Reader
 	Settings Settings
+
+	// Resetter sets passwords without the old one (setpass.reset_user);
+	// nil when no reset credential is configured: PUT /reset then needs a
+	// temporary password, and /reset only tells the helpdesk.
+	Resetter Resetter
+	// Directory and Mail serve the self-service /reset page, which is off
+	// while either is nil.
+	Directory Directory
+	Mail      Mailer
+	// MailQueued, if set, is called (it must not block) after the handler
+	// queued mail, to wake the sender.
+	MailQueued func()
+	// Sleep waits d or until ctx ends (the /reset floor); nil: a timer.
+	Sleep func(ctx context.Context, d time.Duration)
+	// Go runs the work behind a /reset answer; nil: a goroutine. A server
+	// that shuts down should wait for it.
+	Go func(func())
 }
 
 type handler struct {
 	Deps   // Metrics and Logger are never nil here
 	limits *limiters
+	// /reset: per client address, and per address typed.
+	resetLimits, accountLimits *limiters
+	// resetSlots bounds the /reset work in flight.
+	resetSlots chan struct{}
 }
 
 // NewHandler builds the whole service: routes, security headers, cross-
@@ -77,6 +138,9 @@ func NewHandler(d Deps) (http.Handler, error) {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	d.Logger = d.Logger.With("component", "setpass")
+	if err := d.resetDefaults(); err != nil {
+		return nil, err
+	}
 	if d.Metrics == nil {
 		var err error
 		if d.Metrics, err = NewMetrics(d.Registry); err != nil {
@@ -87,6 +151,15 @@ func NewHandler(d Deps) (http.Handler, error) {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("PUT /token/{user_id}", h.issue)
+	mux.HandleFunc("PUT /reset/{user_id}", h.issueReset)
+	if h.selfService() {
+		h.resetLimits = newLimiters(d.Settings.RateLimit, d.Settings.RateBurst, maxLimiterClients)
+		h.accountLimits = newLimitersEvery(time.Hour/time.Duration(d.Settings.Reset.AccountLimit),
+			d.Settings.Reset.AccountLimit, maxLimiterClients)
+		h.resetSlots = make(chan struct{}, maxResetsInFlight)
+		mux.HandleFunc("GET /reset", h.showResetForm)
+		mux.HandleFunc("POST /reset", h.submitResetForm)
+	}
 	mux.HandleFunc("GET /{$}", h.showForm)
 	mux.HandleFunc("POST /{$}", h.submitForm)
 	mux.HandleFunc("GET /static/style.css", h.style)

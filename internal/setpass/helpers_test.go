@@ -151,6 +151,12 @@ func testSettings() Settings {
 // newEnv builds the real handler on a SQLite store and ks (a fake when nil).
 func newEnv(t *testing.T, ks Keystone, tweak func(*Settings)) *testEnv {
 	t.Helper()
+	return newEnvDeps(t, ks, tweak, nil)
+}
+
+// newEnvDeps is newEnv with a last say on the handler's Deps.
+func newEnvDeps(t *testing.T, ks Keystone, tweak func(*Settings), tweakDeps func(*testEnv, *Deps)) *testEnv {
+	t.Helper()
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	dbPath := t.TempDir() + "/s.db"
@@ -174,8 +180,12 @@ func newEnv(t *testing.T, ks Keystone, tweak func(*Settings)) *testEnv {
 	if tweak != nil {
 		tweak(&s)
 	}
-	e.h, err = NewHandler(Deps{Store: st, Keystone: ks, Pages: pages, Registry: e.reg, Logger: logger,
-		Now: e.clock.Now, Random: rand.Reader, Settings: s})
+	d := Deps{Store: st, Keystone: ks, Pages: pages, Registry: e.reg, Logger: logger,
+		Now: e.clock.Now, Random: rand.Reader, Settings: s}
+	if tweakDeps != nil {
+		tweakDeps(e, &d)
+	}
+	e.h, err = NewHandler(d)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,23 +31,8 @@ type Issued struct {
 // So the password is always required ("400 password required").
 func (h *handler) issue(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	subject := r.Header.Get("X-Auth-Token")
-	if subject == "" {
-		apiError(w, http.StatusUnauthorized, "an X-Auth-Token header with a Keystone token is required")
-		return
-	}
-	actor, err := h.Keystone.CheckAdmin(ctx, subject)
-	switch {
-	case errors.Is(err, ErrUnauthenticated):
-		apiError(w, http.StatusUnauthorized, "the token is not valid")
-		return
-	case errors.Is(err, ErrForbidden):
-		h.Logger.Warn("token issue refused: caller is not admin on the admin project", "actor", actor)
-		apiError(w, http.StatusForbidden, "the token does not carry the admin role on the admin project")
-		return
-	case err != nil:
-		h.keystoneFailed("check-admin", err)
-		apiError(w, http.StatusServiceUnavailable, "the identity service is unavailable; try again")
+	actor, ok := h.adminCaller(w, r, "token issue")
+	if !ok {
 		return
 	}
 
@@ -97,6 +82,31 @@ func (h *handler) issue(w http.ResponseWriter, r *http.Request) {
 	_, _ = io.WriteString(w, issued.Token)
 }
 
+// adminCaller checks the caller's X-Auth-Token as PUT /token does and
+// answers the refusals; ok is false when it did.
+func (h *handler) adminCaller(w http.ResponseWriter, r *http.Request, what string) (actor string, ok bool) {
+	subject := r.Header.Get("X-Auth-Token")
+	if subject == "" {
+		apiError(w, http.StatusUnauthorized, "an X-Auth-Token header with a Keystone token is required")
+		return "", false
+	}
+	actor, err := h.Keystone.CheckAdmin(r.Context(), subject)
+	switch {
+	case errors.Is(err, ErrUnauthenticated):
+		apiError(w, http.StatusUnauthorized, "the token is not valid")
+		return "", false
+	case errors.Is(err, ErrForbidden):
+		h.Logger.Warn(what+" refused: caller is not admin on the admin project", "actor", actor)
+		apiError(w, http.StatusForbidden, "the token does not carry the admin role on the admin project")
+		return "", false
+	case err != nil:
+		h.keystoneFailed("check-admin", err)
+		apiError(w, http.StatusServiceUnavailable, "the identity service is unavailable; try again")
+		return "", false
+	}
+	return actor, true
+}
+
 // issueToken stores a new token for the user, replacing any earlier one
 // (which also resets the attempts and unlocks).
 func (h *handler) issueToken(ctx context.Context, userID string, req IssueRequest) (Issued, error) {
@@ -107,14 +117,10 @@ func (h *handler) issueToken(ctx context.Context, userID string, req IssueReques
 	if req.PIN != nil {
 		pinHMAC = pinMAC(h.Settings.SecretKey, userID, *req.PIN)
 	} else {
-		old, err := h.Store.GetTokenByUser(ctx, userID)
-		if errors.Is(err, store.ErrNotFound) || (err == nil && len(old.PINHMAC) == 0) {
-			return Issued{}, badRequest("pin required: the user has no earlier link to keep the PIN from")
+		var err error
+		if pinHMAC, err = h.carriedPIN(ctx, userID); err != nil {
+			return Issued{}, err
 		}
-		if err != nil {
-			return Issued{}, fmt.Errorf("reading the user's current token: %w", err)
-		}
-		pinHMAC = old.PINHMAC
 	}
 	token, err := newToken(h.Random)
 	if err != nil {
@@ -127,12 +133,32 @@ func (h *handler) issueToken(ctx context.Context, userID string, req IssueReques
 	now := h.Now()
 	t := store.Token{
 		Hash: tokenHash(token), UserID: userID, PINHMAC: pinHMAC, SealedPassword: sealed,
-		Purpose: "welcome", CreatedAt: now, ExpiresAt: now.Add(h.Settings.TokenTTL),
+		Purpose: purposeWelcome, CreatedAt: now, ExpiresAt: now.Add(h.Settings.TokenTTL),
 	}
 	if err := h.Store.PutToken(ctx, t); err != nil {
 		return Issued{}, fmt.Errorf("storing the token: %w", err)
 	}
 	return Issued{Token: token, URL: linkURL(h.Settings.BaseURL, token), ExpiresAt: t.ExpiresAt}, nil
+}
+
+// carriedPIN is the PIN of a re-issue that omits it: that of the user's
+// earlier link, else the user's PIN on file.
+func (h *handler) carriedPIN(ctx context.Context, userID string) ([]byte, error) {
+	old, err := h.Store.GetTokenByUser(ctx, userID)
+	switch {
+	case err == nil && len(old.PINHMAC) > 0:
+		return old.PINHMAC, nil
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return nil, fmt.Errorf("reading the user's current token: %w", err)
+	}
+	pin, err := h.Store.GetPIN(ctx, userID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, badRequest("pin required: the user has no earlier link and no PIN on file to keep the PIN from")
+	case err != nil:
+		return nil, fmt.Errorf("reading the user's PIN on file: %w", err)
+	}
+	return pin, nil
 }
 
 // linkURL is base with ?token=.

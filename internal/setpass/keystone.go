@@ -29,11 +29,15 @@ type Keystone interface {
 	Ping(ctx context.Context) error
 }
 
-// User is what the password rules need to know about a user.
+// User is what the password rules (and the reset page) need to know about
+// a user.
 type User struct {
-	ID    string
-	Name  string
-	Email string
+	ID       string
+	Name     string
+	Email    string // the "email" attribute, "" when unset
+	FullName string // the description, where kaizen keeps the person's name
+	DomainID string
+	Enabled  bool
 }
 
 var (
@@ -166,8 +170,7 @@ func (k *KeystoneClient) User(ctx context.Context, userID string) (User, error) 
 		}
 		return User{}, wrapKeystone("looking up a user", err)
 	}
-	email, _ := u.Extra["email"].(string)
-	return User{ID: u.ID, Name: u.Name, Email: email}, nil
+	return userOf(*u), nil
 }
 
 func (k *KeystoneClient) ChangePassword(ctx context.Context, userID, original, replacement string) error {

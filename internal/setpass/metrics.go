@@ -17,6 +17,11 @@ type Metrics struct {
 	keystoneErrs *prometheus.CounterVec
 	rateLimited  prometheus.Counter
 	purged       prometheus.Counter
+	// Password resets. No counter tells outcomes of /reset apart: the
+	// page answers the same whether or not the account exists, and a
+	// public /metrics must not tell an address's owner either.
+	resetsIssued  prometheus.Counter
+	resetRequests prometheus.Counter
 }
 
 // NewMetrics registers the counters with reg (the program's own registry,
@@ -35,9 +40,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Keystone calls that failed for reasons other than the caller's input."}, []string{"op"}),
 		rateLimited: c("rate_limited_total", "Form submissions refused by the per-client rate limit."),
 		purged:      c("tokens_purged_total", "Expired or used links deleted."),
+		resetsIssued: c("reset_links_issued_total",
+			"Password-reset links issued through PUT /reset (the helpdesk). Links of the /reset page are not counted."),
+		resetRequests: c("reset_requests_total", "POSTs to the self-service /reset page."),
 	}
 	for _, col := range []prometheus.Collector{m.issued, m.consumed, m.pinFailures, m.lockouts,
-		m.expiriesSeen, m.keystoneErrs, m.rateLimited, m.purged} {
+		m.expiriesSeen, m.keystoneErrs, m.rateLimited, m.purged, m.resetsIssued, m.resetRequests} {
 		if err := reg.Register(col); err != nil {
 			return nil, fmt.Errorf("registering setpass metrics: %w", err)
 		}

@@ -24,9 +24,12 @@ const (
 	pageInvalid = "invalid"
 	pageDone    = "done"
 	pageProblem = "problem"
+	// The self-service reset page and its one answer.
+	pageReset     = "reset"
+	pageResetSent = "reset-sent"
 )
 
-var pageNames = []string{pageForm, pageInvalid, pageDone, pageProblem}
+var pageNames = []string{pageForm, pageInvalid, pageDone, pageProblem, pageReset, pageResetSent}
 
 // Branding is what every page shows.
 type Branding struct {
@@ -43,6 +46,10 @@ type pageData struct {
 	Errors    map[string]string // field ("pin", "password", "confirm", "form") to message
 	Heading   string            // problem page
 	Message   string            // problem page
+	Reset     bool              // form: the link is a password reset
+	// ByHelpdesk: the reset pages say the helpdesk will get in touch,
+	// rather than that a link is mailed.
+	ByHelpdesk bool
 }
 
 // Pages are the parsed web pages and the style sheet. Safe for concurrent use.
@@ -102,7 +109,7 @@ func LoadPages(embedded fs.FS, overrideDir string, brand Branding) (*Pages, erro
 		return nil, err
 	}
 	example := pageData{Token: "example", MinLength: 12, Heading: "Example", Message: "Example",
-		Errors: map[string]string{"form": "x", "pin": "x", "password": "x", "confirm": "x"}}
+		Errors: map[string]string{"form": "x", "pin": "x", "password": "x", "confirm": "x", "email": "x"}}
 	for _, name := range pageNames {
 		if _, err := p.render(name, example); err != nil {
 			return nil, fmt.Errorf("%w (checked with example data at start-up)", err)

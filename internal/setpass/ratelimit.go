@@ -109,7 +109,15 @@ type limiterEntry struct {
 }
 
 func newLimiters(perMinute, burst, max int) *limiters {
-	every := rate.Limit(float64(perMinute) / 60)
+	return newLimitersRate(rate.Limit(float64(perMinute)/60), burst, max)
+}
+
+// newLimitersEvery allows one request per interval, in bursts of burst.
+func newLimitersEvery(interval time.Duration, burst, max int) *limiters {
+	return newLimitersRate(rate.Every(interval), burst, max)
+}
+
+func newLimitersRate(every rate.Limit, burst, max int) *limiters {
 	// Idle once the bucket has refilled: forgetting it then changes nothing.
 	idle := time.Duration(float64(burst)/float64(every)*float64(time.Second)) + time.Minute
 	return &limiters{every: every, burst: burst, max: max, idle: idle, entries: make(map[string]*limiterEntry)}

@@ -1,8 +1,9 @@
 // Package store keeps Kaizen's state: set-password tokens, the mail outbox,
-// the reminders ledger, the audit trail and named locks. Two backends sit
-// behind one interface — a SQLite file (the single-host default) and
-// PostgreSQL (for several setpass or reminders hosts on one database) — and
-// one conformance suite (storetest) holds both to the same behaviour.
+// the reminders ledger, the audit trail, named locks and each project's
+// quota record. Two backends sit behind one interface — a SQLite file (the
+// single-host default) and PostgreSQL (for several setpass or reminders
+// hosts on one database) — and one conformance suite (storetest) holds both
+// to the same behaviour.
 //
 // The store never reads a clock: callers pass "now", so expiry, leases and
 // backoff are testable with an injected clock.
@@ -28,10 +29,12 @@ var (
 // concurrent use by many goroutines and by several processes.
 type Store interface {
 	Tokens
+	PINs
 	Outbox
 	Ledger
 	Audit
 	Locks
+	QuotaRecords
 	// Ping checks that the database answers (for /healthz).
 	Ping(ctx context.Context) error
 	Close() error
@@ -98,6 +101,19 @@ type Tokens interface {
 	// createdBefore, oldest first, at most limit (0: no limit), for the link
 	// reminders.
 	PendingTokens(ctx context.Context, createdBefore time.Time, limit int) ([]Token, error)
+}
+
+// PINs keeps each user's PIN on file: after a user's first password is set
+// through a link, setpass keeps that link's PIN HMAC (keyed by the server
+// secret and the user ID, never the PIN itself), so that later password
+// resets are PIN-gated without the sign-up sheet. A helpdesk that has
+// verified the person may replace it.
+type PINs interface {
+	// PutPIN stores pinHMAC as the user's PIN on file at now, replacing any
+	// earlier one (the last writer wins).
+	PutPIN(ctx context.Context, userID string, pinHMAC []byte, now time.Time) error
+	// GetPIN returns the user's PIN HMAC on file; ErrNotFound when none.
+	GetPIN(ctx context.Context, userID string) ([]byte, error)
 }
 
 // MessageStatus is where a queued message stands.

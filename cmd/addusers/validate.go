@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/kaizen-onboard/kaizen/internal/cli"
+	"github.com/kaizen-onboard/kaizen/internal/drift"
+	"github.com/kaizen-onboard/kaizen/internal/onboard"
+)
+
+const validateUsage = `Usage: addusers [--config PATH] validate [--apply] [flags]
+
+validate checks every processed row (Status done) of the sign-up sheet
+against the cloud: the domain, the project and the users exist, the users
+hold import.roles on the project (direct assignments), and the project's
+quotas equal what kaizen set (its store record: preset + overrides +
+approved quota changes; for a project imported before records were kept,
+the row's preset and overrides). It prints the drift it finds.
+
+--apply repairs it: missing role assignments are made again and drifted
+quotas set again, each repair recorded in the audit log (repair.role.assign,
+repair.quota.set). A missing domain, project or user is reported, never
+recreated: it may have been deleted on purpose, and recreating it would not
+bring back what it held (clear the row's Status to import it afresh).
+
+Flags:
+  --apply            repair role assignments and quotas
+  --sheet PATH       read the sign-up rows from a CSV file instead of the
+                     Google Sheet (nothing is written to it)
+  --output FORMAT    table (default) or json (for monitoring)
+
+Exit status: 0 no drift, or all of it repaired; 1 drift found and not
+repaired (or the check failed); 2 usage or configuration error.
+`
+
+// errDrift: validate found drift it did not repair.
+var errDrift = errors.New("drift found")
+
+type validateFlags struct {
+	sheet, output string
+	apply         bool
+}
+
+func parseValidateFlags(args []string, stdout io.Writer) (validateFlags, error) {
+	var f validateFlags
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() { fmt.Fprint(stdout, validateUsage) }
+	fs.StringVar(&f.sheet, "sheet", "", "")
+	fs.StringVar(&f.output, "output", "table", "")
+	fs.BoolVar(&f.apply, "apply", false, "")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return f, err
+		}
+		return f, cli.Usagef("validate: %v", err)
+	}
+	if fs.NArg() > 0 {
+		return f, cli.Usagef("validate: unexpected argument %q", fs.Arg(0))
+	}
+	if f.output != "table" && f.output != "json" {
+		return f, cli.Usagef("--output must be table or json, not %q", f.output)
+	}
+	return f, nil
+}
+
+func validateCmd(ctx context.Context, env cli.Env, args []string) error {
+	f, err := parseValidateFlags(args, env.Stdout)
+	if err != nil {
+		return err
+	}
+	cfg, err := env.Global.LoadConfig(env.Getenv)
+	if err != nil {
+		return err
+	}
+	logger := cli.NewLogger(cfg.Log, env.Stderr).With("program", "addusers")
+	setup, err := drift.FromConfig(ctx, cfg, drift.SetupOptions{CSVPath: f.sheet, Apply: f.apply, Logger: logger})
+	if errors.Is(err, onboard.ErrNoSheet) && f.sheet != "" {
+		return cli.Usagef("--sheet: %v", err)
+	}
+	if err != nil {
+		return err
+	}
+	defer setup.Close()
+	rep, err := drift.Check(ctx, setup.Deps, setup.Options)
+	if err != nil {
+		return err
+	}
+	if f.output == "json" {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else if err := printDrift(env.Stdout, rep); err != nil {
+		return err
+	}
+	if n := rep.Unrepaired(); n > 0 {
+		if f.apply {
+			return fmt.Errorf("%w: %d of %d difference(s) not repaired", errDrift, n, len(rep.Drift))
+		}
+		return fmt.Errorf("%w: %d difference(s); addusers validate --apply repairs role assignments and quotas", errDrift, n)
+	}
+	return nil
+}
+
+func printDrift(w io.Writer, rep drift.Report) error {
+	if len(rep.Drift) > 0 {
+		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ROW\tPROJECT\tKIND\tDETAIL\tREPAIR")
+		for _, d := range rep.Drift {
+			repair := "report only"
+			switch {
+			case d.Repaired:
+				repair = "repaired"
+			case d.RepairError != "":
+				repair = "failed: " + d.RepairError
+			case d.Repairable:
+				repair = "--apply repairs"
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", d.Row, d.Project, d.Kind, d.Detail, repair)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintf(w, "%d rows, %d projects, %d users checked; %d difference(s), %d not repaired", rep.Rows, rep.Projects, rep.Users,
+		len(rep.Drift), rep.Unrepaired())
+	if rep.Unreadable > 0 {
+		fmt.Fprintf(w, "; %d processed row(s) no longer parse and were not checked", rep.Unreadable)
+	}
+	_, err := fmt.Fprintln(w)
+	return err
+}

@@ -1,0 +1,54 @@
+package drift
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/roles"
+
+	"github.com/kaizen-onboard/kaizen/internal/cloud"
+	"github.com/kaizen-onboard/kaizen/internal/store"
+)
+
+// assign repairs a missing role assignment (an idempotent PUT).
+func (c *checker) assign(ctx context.Context, d *Drift, u cloud.User, p cloud.Project, role string) {
+	err := roles.Assign(ctx, c.deps.Identity, c.roleIDs[role], roles.AssignOpts{UserID: u.ID, ProjectID: p.ID}).ExtractErr()
+	if err != nil {
+		d.RepairError = fmt.Sprintf("assigning %s to %s: %v", role, u.Name, err)
+		return
+	}
+	d.Repaired = true
+	c.audit(ctx, "repair.role.assign", p.ID, map[string]string{"role": role, "user": u.ID, "user_name": u.Name, "row": strconv.Itoa(d.Row)})
+}
+
+// setQuotas repairs drifted quotas in one write per service; the drift at
+// indexes found is marked repaired, or given the error.
+func (c *checker) setQuotas(ctx context.Context, pr *project, fix cloud.QuotaSet, found []int) {
+	_, err := c.deps.Quotas.Apply(ctx, pr.p.ID, fix)
+	details := map[string]string{}
+	for _, i := range found {
+		d := &c.rep.Drift[i]
+		if err != nil {
+			d.RepairError = err.Error()
+			continue
+		}
+		d.Repaired = true
+		details[d.Resource] = fmt.Sprintf("%d -> %d", *d.Got, *d.Want)
+	}
+	if err == nil {
+		c.audit(ctx, "repair.quota.set", pr.p.ID, details)
+	}
+}
+
+// audit records one repair; a failing write is logged, not fatal.
+func (c *checker) audit(ctx context.Context, action, target string, details map[string]string) {
+	c.opts.Logger.Info("audit", "actor", c.opts.Actor, "action", action, "target", target, "details", details)
+	_, err := c.deps.Store.AppendEvent(context.WithoutCancel(ctx), store.Event{
+		At: c.opts.Now().UTC(), Actor: c.opts.Actor, Action: action, Target: target,
+		Source: "validate " + c.opts.Source, Details: details,
+	})
+	if err != nil {
+		c.opts.Logger.Error("writing an audit record", "action", action, "target", target, "err", err)
+	}
+}

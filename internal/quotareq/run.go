@@ -1,0 +1,254 @@
+package quotareq
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/kaizen-onboard/kaizen/internal/cloud"
+	"github.com/kaizen-onboard/kaizen/internal/sheet"
+	"github.com/kaizen-onboard/kaizen/internal/store"
+)
+
+// Sentinel errors of Run and RevertExpired.
+var (
+	// ErrLocked: another addusers quotas run is changing quotas.
+	ErrLocked = errors.New("another addusers quotas run is changing quotas")
+	// ErrSomeFailed: the run finished, but some rows or projects failed.
+	ErrSomeFailed = errors.New("some quota requests failed")
+)
+
+// lockName keeps requests and reverts, of any sheet, one at a time: both
+// read a project's quotas and record, then change them.
+const lockName = "addusers:quotas"
+
+type runner struct {
+	deps    Deps
+	opts    Options
+	dirs    *cloud.Directories
+	domains map[string]string // name -> ID, "" for none
+}
+
+func newRunner(deps Deps, opts Options) *runner {
+	return &runner{deps: deps, opts: opts, dirs: cloud.NewDirectories(deps.Identity), domains: map[string]string{}}
+}
+
+// Run reads the quota-request worksheet and applies every approved (or
+// auto-approved) request not yet finished, writing each outcome back. The
+// error is for the run as a whole, or ErrSomeFailed.
+func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
+	opts.defaults()
+	sum := Summary{Counts: map[string]int{}, DryRun: opts.DryRun, Started: opts.Now().UTC()}
+	if err := checkDeps(deps, opts.DryRun, true); err != nil {
+		return sum, err
+	}
+	if !opts.DryRun {
+		release, err := lock(ctx, deps.Store, opts)
+		if err != nil {
+			return sum, err
+		}
+		defer release()
+	}
+	t, err := deps.Sheet.Read(ctx)
+	if err != nil {
+		return sum, fmt.Errorf("reading the quota requests: %w", err)
+	}
+	parsed, err := Parse(t, opts.Parse)
+	if err != nil {
+		return sum, fmt.Errorf("quota-request worksheet: %w", err)
+	}
+	sum.Finished, sum.Waiting = parsed.Finished, parsed.Waiting
+	r := newRunner(deps, opts)
+	w := &writer{r: r}
+	var results []*RowResult
+	for _, inv := range parsed.Invalid {
+		res := &RowResult{Row: inv.Row, Email: inv.Email, Project: inv.Project, Outcome: Failed, Detail: inv.Error()}
+		results = append(results, res)
+		w.add(inv.Row, inv.ID, inv.Status, res)
+	}
+	for _, q := range parsed.Requests {
+		if ctx.Err() != nil {
+			break
+		}
+		res := r.process(ctx, q)
+		results = append(results, &res)
+		w.add(q.Row, q.ID, q.Status, &res)
+		if len(w.batch) >= opts.FlushRows {
+			w.flush()
+		}
+	}
+	w.flush()
+	for _, res := range results {
+		sum.add(*res)
+	}
+	sum.Ended = opts.Now().UTC()
+	if err := ctx.Err(); err != nil {
+		return sum, err
+	}
+	if sum.Counts[string(Failed)] > 0 {
+		return sum, ErrSomeFailed
+	}
+	return sum, nil
+}
+
+func checkDeps(d Deps, dry, needSheet bool) error {
+	var missing []string
+	if d.Identity == nil {
+		missing = append(missing, "Identity")
+	}
+	if d.Quotas == nil {
+		missing = append(missing, "Quotas")
+	}
+	if d.Store == nil {
+		missing = append(missing, "Store")
+	}
+	if needSheet && d.Sheet == nil {
+		missing = append(missing, "Sheet")
+	}
+	if !dry && d.Mail == nil {
+		missing = append(missing, "Mail")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("quotareq: missing dependencies: %v", missing)
+	}
+	return nil
+}
+
+// maxStatus bounds the text written into the Status cell.
+const maxStatus = 300
+
+// statusOf is the Status cell for a row's outcome.
+func statusOf(res *RowResult) string {
+	var s string
+	switch res.Outcome {
+	case Applied:
+		s = StatusDone
+		if res.EndsOn != "" {
+			s += "; temporary until " + res.EndsOn
+		}
+		if res.Approval != "" && res.Approval != "sheet" && res.Approval != "decided in an earlier run" {
+			s += "; " + res.Approval
+		}
+	case Unchanged:
+		s = StatusDone + ": " + res.Detail
+	case Refused:
+		s = StatusRefused + ": " + res.Detail
+	case Pending:
+		s = StatusPending + ": " + res.Detail
+	default:
+		s = StatusError + ": " + res.Detail
+	}
+	s = strings.Join(strings.Fields(s), " ")
+	if rs := []rune(s); len(rs) > maxStatus {
+		s = string(rs[:maxStatus]) + "..."
+	}
+	return s
+}
+
+// writer gathers rows' outcomes and writes them back in batches (one
+// re-read and one write per batch: Google allows 60 requests a minute).
+// Nothing is written in a dry run, nor a Status the cell holds already
+// (a row pending or failing the same way run after run).
+type writer struct {
+	r     *runner
+	batch []sheet.Write
+	res   []*RowResult
+}
+
+func (w *writer) add(row int, id sheet.Identity, status string, res *RowResult) {
+	if w.r.opts.DryRun || w.r.deps.Sheet == nil {
+		return
+	}
+	s := statusOf(res)
+	if s == status && res.Outcome != Applied {
+		return
+	}
+	c := w.r.opts.Parse.Columns
+	w.batch = append(w.batch, sheet.Write{Row: row, ID: id, Values: map[string]string{
+		c.Status: s, c.ProcessedAt: w.r.opts.Now().UTC().Format(time.RFC3339),
+	}})
+	w.res = append(w.res, res)
+}
+
+func (w *writer) flush() {
+	if len(w.batch) == 0 {
+		return
+	}
+	// Written even when the run is being cancelled: the cloud changed.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	results, err := w.r.deps.Sheet.WriteBatch(ctx, w.batch)
+	for i, res := range w.res {
+		switch {
+		case err != nil:
+			res.WriteBack = err.Error()
+		case i < len(results) && results[i].Err != nil:
+			res.WriteBack = results[i].Err.Error()
+		}
+		if res.WriteBack != "" {
+			w.r.opts.Logger.Error("writing a quota request's outcome back", "row", res.Row, "err", res.WriteBack)
+		}
+	}
+	w.batch, w.res = nil, nil
+}
+
+// audit records one change in the store and the log; a failing write is
+// logged, not fatal: the change already happened.
+func (r *runner) audit(ctx context.Context, action, target string, details map[string]string) {
+	r.opts.Logger.Info("audit", "actor", r.opts.Actor, "action", action, "target", target, "details", details)
+	_, err := r.deps.Store.AppendEvent(context.WithoutCancel(ctx), store.Event{
+		At: r.opts.Now().UTC(), Actor: r.opts.Actor, Action: action, Target: target,
+		Source: r.opts.Source, Details: details,
+	})
+	if err != nil {
+		r.opts.Logger.Error("writing an audit record", "action", action, "target", target, "err", err)
+	}
+}
+
+// lock takes the quotas lock and renews it until released.
+func lock(ctx context.Context, s Store, opts Options) (release func(), err error) {
+	random := opts.Random
+	if random == nil {
+		random = rand.Reader
+	}
+	var b [8]byte
+	if _, err := io.ReadFull(random, b[:]); err != nil {
+		return nil, fmt.Errorf("choosing a lock owner: %w", err)
+	}
+	owner := opts.Actor + "/" + hex.EncodeToString(b[:])
+	if err := s.AcquireLock(ctx, lockName, owner, opts.Now(), opts.LockTTL); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil, fmt.Errorf("%w; it holds the lock for at most %s after it stops", ErrLocked, opts.LockTTL)
+		}
+		return nil, fmt.Errorf("taking the quotas lock: %w", err)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(opts.LockTTL / 3)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if err := s.AcquireLock(context.WithoutCancel(ctx), lockName, owner, opts.Now(), opts.LockTTL); err != nil {
+					opts.Logger.Error("renewing the quotas lock", "err", err)
+				}
+			}
+		}
+	}()
+	return func() {
+		close(stop)
+		<-done
+		if err := s.ReleaseLock(context.WithoutCancel(ctx), lockName, owner); err != nil {
+			opts.Logger.Warn("releasing the quotas lock", "err", err)
+		}
+	}, nil
+}

@@ -1,0 +1,157 @@
+package setpass
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/roles"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
+)
+
+// Directory is what the self-service /reset page needs from Keystone
+// besides [Keystone]: finding an account by the address typed, and its
+// roles. setpass's own (admin) client serves it.
+type Directory interface {
+	// FindUsers returns every user, in any domain, whose name equals name
+	// ignoring case (kaizen names users by their address).
+	FindUsers(ctx context.Context, name string) ([]User, error)
+	// UserRoles returns the names of every role the user holds, on any
+	// project, domain or the system, directly or through a group, and the
+	// roles those imply.
+	UserRoles(ctx context.Context, userID string) ([]string, error)
+}
+
+// Resetter sets a password without the old one, with setpass's dedicated
+// reset credential (setpass.reset_user). nil in Deps when none is
+// configured.
+type Resetter interface {
+	// SetPassword sets the user's password. A *PasswordRefusedError when
+	// Keystone refuses the new password; ErrResetDenied when Keystone does
+	// not accept the credential or its role; ErrUnknownUser.
+	SetPassword(ctx context.Context, userID, password string) error
+	// RevokeTokens disables the user and enables it again: Keystone revokes
+	// every token of a user it disables. A disabled user is left alone.
+	RevokeTokens(ctx context.Context, userID string) error
+}
+
+// ErrResetDenied: Keystone refused setpass's reset credential (401) or
+// the policy refused it the password update (403). Nothing changed.
+var ErrResetDenied = errors.New("setpass: Keystone refused the reset credential")
+
+// FindUsers asks GET /v3/users?name__icontains=<name> across domains and
+// keeps the names equal to name under Unicode case folding.
+func (k *KeystoneClient) FindUsers(ctx context.Context, name string) ([]User, error) {
+	pages, err := users.List(k.admin, users.ListOpts{
+		Filters: map[string]string{"name__icontains": strings.ToLower(name)},
+	}).AllPages(ctx)
+	if err != nil {
+		return nil, wrapKeystone("finding users by name", err)
+	}
+	all, err := users.ExtractUsers(pages)
+	if err != nil {
+		return nil, fmt.Errorf("keystone: reading users: %w", err)
+	}
+	var out []User
+	for _, u := range all {
+		if strings.EqualFold(u.Name, name) {
+			out = append(out, userOf(u))
+		}
+	}
+	return out, nil
+}
+
+// UserRoles lists the user's effective role assignments by name
+// (GET /v3/role_assignments?user.id=&effective&include_names): group
+// memberships, inherited assignments and implied roles are expanded.
+func (k *KeystoneClient) UserRoles(ctx context.Context, userID string) ([]string, error) {
+	yes := true
+	pages, err := roles.ListAssignments(k.admin, roles.ListAssignmentsOpts{
+		UserID: userID, Effective: &yes, IncludeNames: &yes,
+	}).AllPages(ctx)
+	if err != nil {
+		return nil, wrapKeystone("listing role assignments", err)
+	}
+	as, err := roles.ExtractRoleAssignments(pages)
+	if err != nil {
+		return nil, fmt.Errorf("keystone: reading role assignments: %w", err)
+	}
+	var names []string
+	for _, a := range as {
+		n := a.Role.Name
+		if n == "" {
+			n = a.Role.ID // names not included: compare the ID (never a match, so fail closed below)
+		}
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	return names, nil
+}
+
+func userOf(u users.User) User {
+	email, _ := u.Extra["email"].(string)
+	return User{ID: u.ID, Name: u.Name, Email: email, FullName: u.Description, DomainID: u.DomainID, Enabled: u.Enabled}
+}
+
+// KeystoneResetter is the real [Resetter]: an identity client
+// authenticated as setpass.reset_user (it re-authenticates by itself).
+type KeystoneResetter struct{ c *gophercloud.ServiceClient }
+
+// NewResetter wraps the reset credential's identity client.
+func NewResetter(c *gophercloud.ServiceClient) *KeystoneResetter { return &KeystoneResetter{c: c} }
+
+func (k *KeystoneResetter) SetPassword(ctx context.Context, userID, password string) error {
+	_, err := users.Update(ctx, k.c, userID, users.UpdateOpts{Password: password}).Extract()
+	if err == nil {
+		return nil
+	}
+	switch statusOf(err) {
+	case http.StatusBadRequest:
+		var e gophercloud.ErrUnexpectedResponseCode
+		errors.As(err, &e)
+		return &PasswordRefusedError{Reason: plainReason(e.Body)}
+	case http.StatusUnauthorized, http.StatusForbidden:
+		return ErrResetDenied
+	case http.StatusNotFound:
+		return ErrUnknownUser
+	}
+	return wrapKeystone("resetting a password", err)
+}
+
+// revokeRetries bounds the attempts to enable a user again after the
+// disable that revoked its tokens.
+const revokeRetries = 5
+
+func (k *KeystoneResetter) RevokeTokens(ctx context.Context, userID string) error {
+	u, err := users.Get(ctx, k.c, userID).Extract()
+	if err != nil {
+		return wrapKeystone("reading a user before revoking its tokens", err)
+	}
+	if !u.Enabled {
+		return nil // a disabled user's tokens are not accepted; and it must stay disabled
+	}
+	off, on := false, true
+	if _, err := users.Update(ctx, k.c, userID, users.UpdateOpts{Enabled: &off}).Extract(); err != nil {
+		return wrapKeystone("disabling a user to revoke its tokens", err)
+	}
+	// From here the user must be enabled again whatever happens to ctx.
+	var last error
+	for i := range revokeRetries {
+		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		_, err := users.Update(ectx, k.c, userID, users.UpdateOpts{Enabled: &on}).Extract()
+		cancel()
+		if err == nil {
+			return nil
+		}
+		last = err
+		time.Sleep(time.Duration(i+1) * 200 * time.Millisecond)
+	}
+	return fmt.Errorf("the user is left DISABLED: enabling it again after revoking its tokens failed: %w",
+		wrapKeystone("enabling a user", last))
+}
