@@ -29,7 +29,7 @@ type runner struct {
 	opts Options
 	dirs *cloud.Directories
 
-	mu      sync.Mutex
+	// Written by prepare before any row runs, then only read.
 	roleIDs map[string]string // role name -> ID
 	domains map[string]string // domain name -> ID; "" when it would be created (dry run)
 

@@ -7,7 +7,6 @@ import (
 	"maps"
 	"math"
 	"slices"
-	"strings"
 	"time"
 )
 
@@ -214,14 +213,4 @@ func portRule(current, want map[string]int64, portAsked bool) {
 	if ports != cur {
 		want["port"] = ports
 	}
-}
-
-// describe lists asked values for messages: "cores=40 ram=81920".
-func describe(q map[string]int64) string {
-	keys := slices.Sorted(maps.Keys(q))
-	parts := make([]string, len(keys))
-	for i, k := range keys {
-		parts[i] = fmt.Sprintf("%s=%d", k, q[k])
-	}
-	return strings.Join(parts, " ")
 }
