@@ -107,7 +107,10 @@ type SheetColumns struct {
 	ExistingProject    string `toml:"existing_project"`
 	QuotaPreset        string `toml:"quota_preset"`
 	Domain             string `toml:"domain"`
-	Approved           string `toml:"approved"`
+	// DomainManager (yes/no) makes the requester the SCS domain manager of
+	// the row's domain.
+	DomainManager string `toml:"domain_manager"`
+	Approved      string `toml:"approved"`
 	// Written by the tool.
 	Status      string `toml:"status"`
 	ProcessedAt string `toml:"processed_at"`
@@ -123,7 +126,7 @@ func DefaultSheetColumns() SheetColumns {
 		Organization: "Organization", Role: "Role", Phone: "Phone", Sponsor: "Sponsor", PIN: "PIN",
 		Comment: "Comment", ExistingAccount: "Existing Account", ProjectName: "Project Name",
 		ProjectDescription: "Project Description", AdditionalUsers: "Additional Users",
-		ExistingProject: "Existing Project", QuotaPreset: "Quota Preset", Domain: "Domain",
+		ExistingProject: "Existing Project", QuotaPreset: "Quota Preset", Domain: "Domain", DomainManager: "Domain Manager",
 		Approved: "Approved", Status: "Status", ProcessedAt: "Processed At", UserID: "User ID",
 		ProjectID: "Project ID",
 	}

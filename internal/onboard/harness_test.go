@@ -75,7 +75,7 @@ var header = func() []string {
 	c := config.DefaultSheetColumns()
 	return []string{c.Timestamp, c.Email, c.FirstName, c.LastName, c.Organization, c.PIN,
 		c.ExistingAccount, c.ProjectName, c.ProjectDescription, c.AdditionalUsers, c.ExistingProject,
-		c.QuotaPreset, ramColumn, c.Approved, c.Status, c.ProcessedAt, c.UserID, c.ProjectID}
+		c.QuotaPreset, ramColumn, c.DomainManager, c.Approved, c.Status, c.ProcessedAt, c.UserID, c.ProjectID}
 }()
 
 var cols = config.DefaultSheetColumns()

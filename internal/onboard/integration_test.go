@@ -6,6 +6,7 @@ package onboard_test
 // the services' own APIs, not onboard's view of them.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/projects"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/roles"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
 
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
@@ -979,5 +981,56 @@ func TestFilters(t *testing.T) {
 		if !ok {
 			break
 		}
+	}
+}
+
+// TestDomainManagerColumn: a Domain Manager cell of yes makes the requester
+// the manager of the row's domain (a role on the domain, not the project).
+func TestDomainManagerColumn(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	// The role is global: a name of this test's own, removed afterwards.
+	role := "kz-manager-" + strings.ToLower(strings.ReplaceAll(e.domain, "_", "-"))
+	if len(role) > 60 {
+		role = role[:60]
+	}
+	t.Cleanup(func() {
+		if id, err := cloud.RoleID(context.Background(), e.ks.Identity, role); err == nil {
+			roles.Delete(context.Background(), e.ks.Identity, id)
+		}
+	})
+	withRole := func(o *onboard.Options) { o.ManagerRole = role }
+	e.write(
+		row("mgr@example.org", "tenant-lab", cols.DomainManager, "yes"),
+		row("plain@example.org", "plain-lab", cols.Timestamp, "3/15/2026 09:00:00", cols.DomainManager, "no"),
+	)
+
+	plan, err := e.run(withRole, func(o *onboard.Options) { o.DryRun = true })
+	if err != nil {
+		t.Fatalf("plan: %v", err)
+	}
+	if got := strings.Join(result(t, plan, 2).Changes, "; "); !strings.Contains(got, "would make mgr@example.org manager of domain") {
+		t.Errorf("plan of row 2 = %q, want it to say the requester would become domain manager", got)
+	}
+
+	e.mustRun(withRole)
+	id, err := cloud.RoleID(t.Context(), e.ks.Identity, role)
+	if err != nil {
+		t.Fatalf("the manager role was not created: %v", err)
+	}
+	for _, c := range []struct {
+		user string
+		want bool
+	}{{"mgr@example.org", true}, {"plain@example.org", false}} {
+		has, err := cloud.HasDomainRole(t.Context(), e.ks.Identity, e.user(c.user).ID, e.domainID, id)
+		if err != nil || has != c.want {
+			t.Errorf("%s manager of the domain = %v, %v; want %v", c.user, has, err, c.want)
+		}
+	}
+	if ids := e.roleIDs(e.user("mgr@example.org").ID, e.project("tenant-lab").ID); slices.Contains(ids, id) {
+		t.Errorf("the manager role was granted on the project too")
+	}
+	if sum := e.mustRun(withRole); sum.Counts[string(onboard.Unchanged)] != 2 {
+		t.Errorf("re-run = %v, want both rows unchanged", sum.Counts)
 	}
 }

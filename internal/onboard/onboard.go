@@ -84,6 +84,11 @@ type Options struct {
 	// Roles are granted on the project to the requester and each
 	// additional user (default member).
 	Roles []string
+	// ManagerRole is granted on the row's domain to a requester whose
+	// Domain Manager cell says yes (SCS scs-0302; default "manager");
+	// ManagerForbidden are roles it must neither be nor imply.
+	ManagerRole      string
+	ManagerForbidden []string
 	// CreateAdditional creates accounts for Additional Users who have none;
 	// otherwise they are reported on the row.
 	CreateAdditional bool
@@ -168,6 +173,9 @@ type Summary struct {
 func (o *Options) defaults() {
 	if len(o.Roles) == 0 {
 		o.Roles = []string{"member"}
+	}
+	if o.ManagerRole == "" {
+		o.ManagerRole = "manager"
 	}
 	if o.Workers <= 0 {
 		o.Workers = 8

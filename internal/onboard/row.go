@@ -30,8 +30,9 @@ type runner struct {
 	dirs *cloud.Directories
 
 	// Written by prepare before any row runs, then only read.
-	roleIDs map[string]string // role name -> ID
-	domains map[string]string // domain name -> ID; "" when it would be created (dry run)
+	roleIDs   map[string]string // role name -> ID
+	managerID string            // the domain-manager role, when a row asks for it
+	domains   map[string]string // domain name -> ID; "" when it would be created (dry run)
 
 	// planned holds the projects a dry run would create, by domain and
 	// name, so that later rows joining them plan as they would run.
@@ -52,6 +53,23 @@ func (r *runner) prepare(ctx context.Context, todo []request.Request) error {
 			return fmt.Errorf("import.roles: %w", err)
 		}
 		r.roleIDs[name] = id
+	}
+	for _, q := range todo {
+		if !q.DomainManager {
+			continue
+		}
+		var err error
+		if r.opts.DryRun {
+			// Plan: the role must be acceptable; it may not exist yet.
+			r.managerID, _ = cloud.RoleID(ctx, r.deps.Identity, r.opts.ManagerRole)
+			err = cloud.CheckManagerRole(ctx, r.deps.Identity, r.opts.ManagerRole, r.managerID, r.opts.ManagerForbidden)
+		} else {
+			r.managerID, _, err = cloud.EnsureManagerRole(ctx, r.deps.Identity, r.opts.ManagerRole, r.opts.ManagerForbidden)
+		}
+		if err != nil {
+			return fmt.Errorf("domain_manager.role: %w", err)
+		}
+		break
 	}
 	seen := map[string]bool{}
 	for _, q := range todo {
@@ -196,6 +214,11 @@ func (r *runner) applyRow(ctx context.Context, rr *rowRun) error {
 	}
 	if ownProject {
 		if err := r.quotas(ctx, rr, project); err != nil {
+			return err
+		}
+	}
+	if q.DomainManager {
+		if err := r.manager(ctx, rr, requester); err != nil {
 			return err
 		}
 	}
@@ -383,6 +406,28 @@ func (r *runner) roles(ctx context.Context, rr *rowRun, u cloud.User, p cloud.Pr
 		}
 		rr.change("assigned %s to %s", name, u.Name)
 		r.audit(ctx, rr.q, "role.assign", p.ID, map[string]string{"role": name, "user": u.ID, "user_name": u.Name})
+	}
+	return nil
+}
+
+// manager makes the requester the domain manager of the row's domain.
+func (r *runner) manager(ctx context.Context, rr *rowRun, u cloud.User) error {
+	if r.opts.DryRun {
+		if u.ID != "" && rr.domainID != "" && r.managerID != "" {
+			if has, err := cloud.HasDomainRole(ctx, r.deps.Identity, u.ID, rr.domainID, r.managerID); err != nil || has {
+				return err
+			}
+		}
+		rr.change("would make %s manager of domain %q", u.Name, rr.q.Domain)
+		return nil
+	}
+	assigned, err := cloud.EnsureDomainRole(ctx, r.deps.Identity, u.ID, rr.domainID, r.managerID)
+	if err != nil {
+		return err
+	}
+	if assigned {
+		rr.change("made %s manager of domain %q", u.Name, rr.q.Domain)
+		r.audit(ctx, rr.q, "role.assign", rr.domainID, map[string]string{"role": r.opts.ManagerRole, "user": u.ID, "user_name": u.Name, "scope": "domain"})
 	}
 	return nil
 }

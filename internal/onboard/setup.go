@@ -109,6 +109,8 @@ func FromConfig(ctx context.Context, cfg *config.Config, so SetupOptions) (_ *Se
 		Presets:          cfg.Quotas.Presets,
 		Roles:            cfg.Import.Roles,
 		CreateAdditional: cfg.Import.AdditionalUsers == "create",
+		ManagerRole:      cfg.DomainManager.Role,
+		ManagerForbidden: cfg.DomainManager.ForbiddenRoles,
 		Workers:          cfg.Import.Workers,
 		Actor:            Actor(cfg),
 		Source:           source,

@@ -53,7 +53,7 @@ func Parse(header []string, rows []Row, opts Options) (Result, error) {
 	required := []string{c.Timestamp, c.Email, c.FirstName, c.LastName, c.PIN, c.ProjectName, c.Approved,
 		c.Status, c.ProcessedAt, c.UserID, c.ProjectID}
 	optional := []string{c.Organization, c.Role, c.Phone, c.Sponsor, c.Comment, c.ExistingAccount,
-		c.ProjectDescription, c.AdditionalUsers, c.ExistingProject, c.QuotaPreset, c.Domain}
+		c.ProjectDescription, c.AdditionalUsers, c.ExistingProject, c.QuotaPreset, c.Domain, c.DomainManager}
 	if opts.AllApproved {
 		required = slices.DeleteFunc(required, func(h string) bool { return h == c.Approved })
 		optional = append(optional, c.Approved)
@@ -225,6 +225,7 @@ func (p *parser) row(r Row) (Request, []FieldError) {
 			req.Domain = domain
 		}
 	}
+	req.DomainManager = boolean(c.DomainManager)
 	req.QuotaOverrides = p.quotas(r, fail)
 	req.Status = get(c.Status)
 	req.Done = strings.EqualFold(req.Status, StatusDone)

@@ -50,6 +50,7 @@ type Columns struct {
 	ExistingProject    string
 	QuotaPreset        string
 	Domain             string
+	DomainManager      string
 	Approved           string
 	Status             string
 	ProcessedAt        string
@@ -146,7 +147,9 @@ type Request struct {
 	// requester's own.
 	AdditionalUsers []string
 	Domain          string
-	QuotaPreset     string
+	// DomainManager asks to make the requester the manager of Domain.
+	DomainManager bool
+	QuotaPreset   string
 	// QuotaOverrides replace single quotas of the preset; "ram" is in MiB.
 	QuotaOverrides map[string]int64
 	// Status is the Status cell as read; Done reports it is "done" (an
