@@ -2,12 +2,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	netmail "net/mail"
 	"strings"
 	"text/tabwriter"
@@ -20,7 +18,6 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/config"
 	"github.com/kaizen-onboard/kaizen/internal/mail"
 	"github.com/kaizen-onboard/kaizen/internal/onboard"
-	"github.com/kaizen-onboard/kaizen/internal/setpass"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 )
 
@@ -86,9 +83,7 @@ func parseDomainManagerFlags(args []string, stdout io.Writer) (dmFlags, error) {
 	default:
 		return f, cli.Usagef("unknown domain-manager subcommand %q (assign, revoke or list)", f.sub)
 	}
-	fs := flag.NewFlagSet("domain-manager "+f.sub, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() { fmt.Fprint(stdout, domainManagerUsage) }
+	fs := newFlagSet("domain-manager "+f.sub, domainManagerUsage, stdout)
 	fs.StringVar(&f.domain, "domain", "", "")
 	switch f.sub {
 	case "assign":
@@ -103,21 +98,12 @@ func parseDomainManagerFlags(args []string, stdout io.Writer) (dmFlags, error) {
 	case "list":
 		fs.StringVar(&f.output, "output", "table", "")
 	}
-	if err := fs.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return f, err
-		}
-		return f, cli.Usagef("domain-manager %s: %v", f.sub, err)
-	}
-	if fs.NArg() > 0 {
-		return f, cli.Usagef("domain-manager %s: unexpected argument %q", f.sub, fs.Arg(0))
+	if err := parseFlags(fs, args[1:], "domain-manager "+f.sub+": "); err != nil {
+		return f, err
 	}
 	f.domain, f.user, f.email = strings.TrimSpace(f.domain), strings.TrimSpace(f.user), strings.TrimSpace(f.email)
 	if f.sub == "list" {
-		if f.output != "table" && f.output != "json" {
-			return f, cli.Usagef("--output must be table or json, not %q", f.output)
-		}
-		return f, nil
+		return f, checkOutput(f.output)
 	}
 	if f.domain == "" {
 		return f, cli.Usagef("domain-manager %s: --domain is required", f.sub)
@@ -177,12 +163,14 @@ func domainManagerCmd(ctx context.Context, env cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	logger := cli.NewLogger(cfg.Log, env.Stderr).With("program", "addusers")
+	logger := newLogger(cfg, env)
 	clients, err := cloud.Connect(ctx, cfg.OpenStack)
 	if err != nil {
 		return err
 	}
-	dm := &domainManager{cfg: cfg, identity: clients.Identity, logger: logger, out: env.Stdout, actor: onboard.Actor(cfg)}
+	dm := &domainManager{cfg: cfg, identity: clients.Identity, recorder: recorder{
+		logger: logger, out: env.Stdout, actor: onboard.Actor(cfg), source: "addusers domain-manager",
+	}}
 	if f.sub == "list" {
 		return dm.list(ctx, f)
 	}
@@ -198,62 +186,22 @@ func domainManagerCmd(ctx context.Context, env cli.Env, args []string) error {
 	if f.createUser {
 		// Wired before any change, so that a mistake in the mail or setpass
 		// settings stops the command before it has done anything.
-		closeMail, err := dm.wireMail(clients.Provider, f.noDeliver)
+		m, closeMail, err := newUserMail(cfg, clients.Provider, st, f.noDeliver, logger)
 		if err != nil {
 			return err
 		}
 		defer closeMail()
+		dm.mailer = m
 	}
 	return dm.assign(ctx, f)
 }
 
 // domainManager is one domain-manager command at work.
 type domainManager struct {
+	recorder
 	cfg      *config.Config
 	identity *gophercloud.ServiceClient
-	store    store.Store // nil for list
-	logger   *slog.Logger
-	out      io.Writer
-	actor    string
-
-	// Set by wireMail, for --create-user only.
-	setpass *setpass.Client
-	outbox  *mail.Outbox
-	deliver bool
-}
-
-// wireMail builds the setpass client and the outbox as import does.
-func (dm *domainManager) wireMail(provider *gophercloud.ProviderClient, noDeliver bool) (closeFn func(), err error) {
-	if dm.setpass, err = onboard.NewSetpassClient(dm.cfg, provider); err != nil {
-		return nil, err
-	}
-	outbox, closer, err := onboard.NewOutbox(dm.cfg, dm.store, !noDeliver, dm.logger)
-	if err != nil {
-		return nil, err
-	}
-	dm.outbox, dm.deliver = outbox, !noDeliver
-	return func() {
-		if closer != nil {
-			closer.Close()
-		}
-	}, nil
-}
-
-func (dm *domainManager) say(format string, args ...any) {
-	fmt.Fprintf(dm.out, format+"\n", args...)
-}
-
-// audit records one change in the store and the log, like onboard: a
-// failing audit write is logged, not fatal, since the change happened.
-func (dm *domainManager) audit(ctx context.Context, action, target string, details map[string]string) {
-	const source = "addusers domain-manager"
-	dm.logger.Info("audit", "actor", dm.actor, "action", action, "target", target, "source", source, "details", details)
-	_, err := dm.store.AppendEvent(context.WithoutCancel(ctx), store.Event{
-		At: time.Now().UTC(), Actor: dm.actor, Action: action, Target: target, Source: source, Details: details,
-	})
-	if err != nil {
-		dm.logger.Error("writing an audit record", "action", action, "target", target, "err", err)
-	}
+	mailer   *userMail // for --create-user only
 }
 
 // assign checks everything that can refuse first (the role, the domain
@@ -390,7 +338,7 @@ func (dm *domainManager) welcome(ctx context.Context, f dmFlags, d cloud.Domain,
 		temp = t
 		dm.audit(ctx, "user.password.unused-reset", u.ID, map[string]string{"name": u.Name})
 	}
-	issued, err := dm.setpass.Issue(ctx, u.ID, temp, f.pin)
+	issued, err := dm.mailer.setpass.Issue(ctx, u.ID, temp, f.pin)
 	if err != nil {
 		return fmt.Errorf("registering %s with setpass: %w", u.Name, err)
 	}
@@ -404,7 +352,7 @@ func (dm *domainManager) welcome(ctx context.Context, f dmFlags, d cloud.Domain,
 		addr = f.email
 	}
 	data := mail.WelcomeData{Name: u.Name, Username: u.Name, Domain: domain, Link: issued.URL, ExpiresAt: issued.ExpiresAt}
-	_, queued, err := dm.outbox.Queue(ctx, key, mail.KindWelcome, []netmail.Address{{Address: addr}}, data)
+	_, queued, err := dm.mailer.outbox.Queue(ctx, key, mail.KindWelcome, []netmail.Address{{Address: addr}}, data)
 	if err != nil {
 		return fmt.Errorf("queuing the welcome mail for %s: %w", addr, err)
 	}
@@ -412,18 +360,7 @@ func (dm *domainManager) welcome(ctx context.Context, f dmFlags, d cloud.Domain,
 		dm.audit(ctx, "mail.queue", u.ID, map[string]string{"kind": mail.KindWelcome, "key": key})
 	}
 	dm.say("queued a welcome with a set-password link for %s to %s", u.Name, addr)
-	if !dm.deliver {
-		return nil
-	}
-	rep, err := dm.outbox.Drain(ctx)
-	dm.say("mail: %d delivered", rep.Sent)
-	for _, fl := range rep.Failures {
-		dm.say("mail error: %s to %s: %s", fl.Key, strings.Join(fl.To, ", "), fl.Err)
-	}
-	if err != nil {
-		return fmt.Errorf("delivering mail: %w", err)
-	}
-	return nil
+	return dm.mailer.drain(ctx, &dm.recorder)
 }
 
 func (dm *domainManager) revoke(ctx context.Context, f dmFlags) error {
@@ -481,9 +418,7 @@ func (dm *domainManager) list(ctx context.Context, f dmFlags) error {
 		}
 	}
 	if f.output == "json" {
-		enc := json.NewEncoder(dm.out)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rows)
+		return printJSON(dm.out, rows)
 	}
 	tw := tabwriter.NewWriter(dm.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "DOMAIN\tUSER\tUSER DOMAIN\tROLE")

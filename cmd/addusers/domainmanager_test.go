@@ -11,7 +11,6 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
-	"net/http/httptest"
 	netmail "net/mail"
 	"net/url"
 	"os"
@@ -27,13 +26,11 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/domains"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/roles"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
-	"github.com/kaizen-onboard/kaizen/internal/setpass"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
-	"github.com/kaizen-onboard/kaizen/templates"
+	"github.com/kaizen-onboard/kaizen/internal/testenv/setpasstest"
 )
 
 // TestDomainManagerUsage: command lines that cannot run exit 2 before
@@ -103,38 +100,13 @@ type dmEnv struct {
 
 func newDMEnv(t *testing.T) *dmEnv {
 	ks := testenv.Keystone(t)
-	ctx := t.Context()
 	e := &dmEnv{t: t, ks: ks, dir: t.TempDir(), smtp: testenv.NewSMTP(t)}
 	e.role = "kzt-manager-" + strings.ToLower(rand.Text()[:12])
 	// Roles are global: a unique name per test, deleted at the end (with
 	// every assignment of it).
 	t.Cleanup(func() { dmDeleteRoleNamed(t, ks.Identity, e.role) })
 
-	spStore, err := store.Open(ctx, "sqlite://"+filepath.Join(e.dir, "setpass.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { spStore.Close() })
-	pages, err := setpass.LoadPages(templates.FS, "", setpass.Branding{CloudName: "Kaizen Test Cloud", Support: "support@example.org"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(nil)
-	e.setpassURL = "http://" + srv.Listener.Addr().String() + "/"
-	srv.Config.Handler, err = setpass.NewHandler(setpass.Deps{
-		Store:    spStore,
-		Keystone: setpass.NewKeystone(ks.Identity, ks.Admin.ProjectName, ks.Admin.ProjectDomainName),
-		Pages:    pages, Registry: prometheus.NewRegistry(), Now: time.Now, Random: rand.Reader,
-		Settings: setpass.Settings{
-			SecretKey: []byte(rand.Text() + rand.Text()), BaseURL: e.setpassURL, TokenTTL: 72 * time.Hour,
-			MaxAttempts: 5, MinPasswordLength: 12, RateLimit: 1000, RateBurst: 1000,
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Start()
-	t.Cleanup(srv.Close)
+	e.setpassURL = setpasstest.New(t, ks, setpasstest.Options{}).URL
 	e.storeURL = "sqlite://" + filepath.Join(e.dir, "kaizen.db")
 	return e
 }
@@ -142,12 +114,29 @@ func newDMEnv(t *testing.T) *dmEnv {
 // settings writes a settings file whose domain-manager role is role and
 // returns its path.
 func (e *dmEnv) settings(role string, forbidden ...string) string {
-	caFile := filepath.Join(e.dir, "smtp-ca.pem")
-	if err := os.WriteFile(caFile, e.smtp.CACertPEM(), 0o600); err != nil {
+	fb, _ := json.Marshal(append([]string{"admin"}, forbidden...))
+	s := mailSettings(e.t, e.smtp, e.setpassURL) + fmt.Sprintf(`
+[store]
+url = %q
+
+[domain_manager]
+role = %q
+forbidden_roles = %s
+
+[log]
+level = "warn"
+`, e.storeURL, role, fb)
+	p := filepath.Join(e.dir, "settings-"+strings.ToLower(rand.Text()[:6])+".toml")
+	if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
 		e.t.Fatal(err)
 	}
-	fb, _ := json.Marshal(append([]string{"admin"}, forbidden...))
-	s := fmt.Sprintf(`
+	return p
+}
+
+// mailSettings is the [setpass] and [mail] sections of a settings file
+// for the setpass at setpassURL and the in-process SMTP server.
+func mailSettings(t *testing.T, smtp *testenv.SMTPServer, setpassURL string) string {
+	return fmt.Sprintf(`
 [setpass]
 url = %q
 
@@ -164,22 +153,7 @@ tls = "starttls"
 ca_file = %q
 username = %q
 password = %q
-
-[store]
-url = %q
-
-[domain_manager]
-role = %q
-forbidden_roles = %s
-
-[log]
-level = "warn"
-`, e.setpassURL, e.smtp.Host(), e.smtp.Port(), caFile, e.smtp.Username(), e.smtp.Password(), e.storeURL, role, fb)
-	p := filepath.Join(e.dir, "settings-"+strings.ToLower(rand.Text()[:6])+".toml")
-	if err := os.WriteFile(p, []byte(s), 0o600); err != nil {
-		e.t.Fatal(err)
-	}
-	return p
+`, setpassURL, smtp.Host(), smtp.Port(), smtp.CAFile(t), smtp.Username(), smtp.Password())
 }
 
 // dmGetenv is the test's environment, OS_* included, without KAIZEN_*

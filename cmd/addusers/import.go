@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -46,26 +44,18 @@ type importFlags struct {
 
 func parseImportFlags(args []string, stdout io.Writer) (importFlags, error) {
 	var f importFlags
-	fs := flag.NewFlagSet("import", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() { fmt.Fprint(stdout, importUsage) }
+	fs := newFlagSet("import", importUsage, stdout)
 	fs.StringVar(&f.sheet, "sheet", "", "")
 	fs.StringVar(&f.user, "user", "", "")
 	fs.StringVar(&f.project, "project", "", "")
 	fs.StringVar(&f.output, "output", "table", "")
 	fs.IntVar(&f.workers, "workers", 0, "")
 	fs.BoolVar(&f.noDeliver, "no-deliver", false, "")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return f, err
-		}
-		return f, cli.Usagef("%v", err)
+	if err := parseFlags(fs, args, ""); err != nil {
+		return f, err
 	}
-	if fs.NArg() > 0 {
-		return f, cli.Usagef("unexpected argument %q", fs.Arg(0))
-	}
-	if f.output != "table" && f.output != "json" {
-		return f, cli.Usagef("--output must be table or json, not %q", f.output)
+	if err := checkOutput(f.output); err != nil {
+		return f, err
 	}
 	if f.workers < 0 || f.workers > 64 {
 		return f, cli.Usagef("--workers must be between 1 and 64")
@@ -101,7 +91,7 @@ type report struct {
 }
 
 func runImport(ctx context.Context, cfg *config.Config, f importFlags, dry bool, env cli.Env) error {
-	logger := cli.NewLogger(cfg.Log, env.Stderr).With("program", "addusers")
+	logger := newLogger(cfg, env)
 	setup, err := onboard.FromConfig(ctx, cfg, onboard.SetupOptions{
 		CSVPath: f.sheet, DryRun: dry, NoDeliver: f.noDeliver, Logger: logger,
 	})
@@ -147,12 +137,11 @@ func runImport(ctx context.Context, cfg *config.Config, f importFlags, dry bool,
 		rep.Error = runErr.Error()
 	}
 	if f.output == "json" {
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			return err
-		}
-	} else if err := printTable(env.Stdout, rep, dry); err != nil {
+		err = printJSON(env.Stdout, rep)
+	} else {
+		err = printTable(env.Stdout, rep, dry)
+	}
+	if err != nil {
 		return err
 	}
 	if errors.Is(runErr, onboard.ErrSomeFailed) {

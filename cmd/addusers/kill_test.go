@@ -12,7 +12,6 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
-	"net/http/httptest"
 	netmail "net/mail"
 	"net/url"
 	"os"
@@ -27,14 +26,12 @@ import (
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
-	"github.com/gophercloud/gophercloud/v2/openstack"
 	bsquotas "github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/quotasets"
 	computequotas "github.com/gophercloud/gophercloud/v2/openstack/compute/v2/quotasets"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/projects"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/roles"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
 	netquotas "github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/quotas"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/config"
@@ -44,7 +41,7 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/sheet"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
-	"github.com/kaizen-onboard/kaizen/templates"
+	"github.com/kaizen-onboard/kaizen/internal/testenv/setpasstest"
 )
 
 const (
@@ -240,23 +237,9 @@ func newKillEnv(t *testing.T) *killEnv {
 	e := &killEnv{t: t, ks: ks, dir: t.TempDir(), http: &http.Client{Timeout: 30 * time.Second}}
 	e.domainID, e.domainName = ks.Domain(t)
 
-	region := os.Getenv("OS_REGION_NAME")
-	if region == "" {
-		region = "RegionOne"
-	}
-	eo := gophercloud.EndpointOpts{Region: region}
-	provider := ks.Identity.ProviderClient
-	e.quota = map[string]*gophercloud.ServiceClient{}
+	q := ks.QuotaClients(t)
+	e.quota = map[string]*gophercloud.ServiceClient{"compute": q.Compute, "block-storage": q.Volume, "network": q.Network}
 	var err error
-	if e.quota["compute"], err = openstack.NewComputeV2(provider, eo); err != nil {
-		t.Fatal(err)
-	}
-	if e.quota["block-storage"], err = openstack.NewBlockStorageV3(provider, eo); err != nil {
-		t.Fatal(err)
-	}
-	if e.quota["network"], err = openstack.NewNetworkV2(provider, eo); err != nil {
-		t.Fatal(err)
-	}
 	// Deleting the domain (a cleanup registered earlier, so run later)
 	// leaves the quotas Nova, Cinder and Neutron keep per project.
 	t.Cleanup(e.resetQuotas)
@@ -267,37 +250,11 @@ func newKillEnv(t *testing.T) *killEnv {
 
 	// Mail: the in-process server, STARTTLS and AUTH required.
 	e.smtp = testenv.NewSMTP(t)
-	caFile := filepath.Join(e.dir, "smtp-ca.pem")
-	if err := os.WriteFile(caFile, e.smtp.CACertPEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
 
 	// setpass: the real handler on its own store, against the real Keystone.
-	spStore, err := store.Open(ctx, "sqlite://"+filepath.Join(e.dir, "setpass.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { spStore.Close() })
-	pages, err := setpass.LoadPages(templates.FS, "", setpass.Branding{CloudName: "Kaizen Test Cloud", Support: "support@example.org"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(nil)
-	e.setpassURL = "http://" + srv.Listener.Addr().String() + "/"
-	srv.Config.Handler, err = setpass.NewHandler(setpass.Deps{
-		Store:    spStore,
-		Keystone: setpass.NewKeystone(ks.Identity, ks.Admin.ProjectName, ks.Admin.ProjectDomainName),
-		Pages:    pages, Registry: prometheus.NewRegistry(), Now: time.Now, Random: rand.Reader,
-		Settings: setpass.Settings{
-			SecretKey: []byte(rand.Text() + rand.Text()), BaseURL: e.setpassURL, TokenTTL: 72 * time.Hour,
-			MaxAttempts: 5, MinPasswordLength: 12, RateLimit: 10000, RateBurst: 10000,
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Start()
-	t.Cleanup(srv.Close)
+	e.setpassURL = setpasstest.New(t, ks, setpasstest.Options{
+		Settings: setpass.Settings{RateLimit: 10000, RateBurst: 10000},
+	}).URL
 
 	storeURL := "sqlite://" + filepath.Join(e.dir, "kaizen.db")
 	e.cfgPath = filepath.Join(e.dir, "settings.toml")
@@ -308,30 +265,13 @@ domain = %q
 # slow request of another test (deleting a big domain) holds up Keystone,
 # and so Nova, Cinder and Neutron, for up to a minute.
 timeout = "3m"
-
-[setpass]
-url = %q
-
-[mail]
-transport = "smtp"
-from = "Kaizen Test Cloud <kaizen@example.org>"
-support = "support@example.org"
-cloud_name = "Kaizen Test Cloud"
-
-[mail.smtp]
-host = %q
-port = %d
-tls = "starttls"
-ca_file = %q
-username = %q
-password = %q
-
+`, e.domainName) + mailSettings(t, e.smtp, e.setpassURL) + fmt.Sprintf(`
 [store]
 url = %q
 
 [log]
 level = "warn"
-`, e.domainName, e.setpassURL, e.smtp.Host(), e.smtp.Port(), caFile, e.smtp.Username(), e.smtp.Password(), storeURL)
+`, storeURL)
 	if err := os.WriteFile(e.cfgPath, []byte(settings), 0o600); err != nil {
 		t.Fatal(err)
 	}

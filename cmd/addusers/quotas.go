@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -58,25 +56,17 @@ type quotasFlags struct {
 
 func parseQuotasFlags(args []string, stdout io.Writer) (quotasFlags, error) {
 	var f quotasFlags
-	fs := flag.NewFlagSet("quotas", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() { fmt.Fprint(stdout, quotasUsage) }
+	fs := newFlagSet("quotas", quotasUsage, stdout)
 	fs.StringVar(&f.sheet, "sheet", "", "")
 	fs.StringVar(&f.output, "output", "table", "")
 	fs.BoolVar(&f.revert, "revert-expired", false, "")
 	fs.BoolVar(&f.dry, "dry-run", false, "")
 	fs.BoolVar(&f.noDeliver, "no-deliver", false, "")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return f, err
-		}
-		return f, cli.Usagef("quotas: %v", err)
+	if err := parseFlags(fs, args, "quotas: "); err != nil {
+		return f, err
 	}
-	if fs.NArg() > 0 {
-		return f, cli.Usagef("quotas: unexpected argument %q", fs.Arg(0))
-	}
-	if f.output != "table" && f.output != "json" {
-		return f, cli.Usagef("--output must be table or json, not %q", f.output)
+	if err := checkOutput(f.output); err != nil {
+		return f, err
 	}
 	if f.revert && f.sheet != "" {
 		return f, cli.Usagef("--revert-expired reads no sheet; drop --sheet")
@@ -106,7 +96,7 @@ type quotasReport struct {
 }
 
 func runQuotas(ctx context.Context, cfg *config.Config, f quotasFlags, env cli.Env) error {
-	logger := cli.NewLogger(cfg.Log, env.Stderr).With("program", "addusers")
+	logger := newLogger(cfg, env)
 	setup, err := quotareq.FromConfig(ctx, cfg, quotareq.SetupOptions{
 		CSVPath: f.sheet, NoSheet: f.revert, DryRun: f.dry, NoDeliver: f.noDeliver, Logger: logger,
 	})
@@ -134,12 +124,11 @@ func runQuotas(ctx context.Context, cfg *config.Config, f quotasFlags, env cli.E
 		rep.Error = runErr.Error()
 	}
 	if f.output == "json" {
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			return err
-		}
-	} else if err := printQuotas(env.Stdout, rep, f.revert); err != nil {
+		err = printJSON(env.Stdout, rep)
+	} else {
+		err = printQuotas(env.Stdout, rep, f.revert)
+	}
+	if err != nil {
 		return err
 	}
 	if errors.Is(runErr, quotareq.ErrSomeFailed) {

@@ -3,10 +3,8 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	netmail "net/mail"
 	"strings"
@@ -61,22 +59,13 @@ type rpFlags struct {
 
 func parseResetPasswordFlags(args []string, stdout io.Writer) (rpFlags, error) {
 	var f rpFlags
-	fs := flag.NewFlagSet("reset-password", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() { fmt.Fprint(stdout, resetPasswordUsage) }
+	fs := newFlagSet("reset-password", resetPasswordUsage, stdout)
 	fs.StringVar(&f.user, "user", "", "")
 	fs.StringVar(&f.pin, "pin", "", "")
 	fs.StringVar(&f.domain, "domain", "", "")
 	fs.BoolVar(&f.noDeliver, "no-deliver", false, "")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
-			return f, err
-		}
-		return f, cli.Usagef("reset-password: %v", err)
-	}
-	if fs.NArg() > 0 {
-		return f, cli.Usagef("reset-password: unexpected argument %q", fs.Arg(0))
+	if err := parseFlags(fs, args, "reset-password: "); err != nil {
+		return f, err
 	}
 	f.user, f.domain = strings.TrimSpace(f.user), strings.TrimSpace(f.domain)
 	if f.user == "" {
@@ -97,7 +86,7 @@ func resetPasswordCmd(ctx context.Context, env cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	logger := cli.NewLogger(cfg.Log, env.Stderr).With("program", "addusers")
+	logger := newLogger(cfg, env)
 	clients, err := cloud.Connect(ctx, cfg.OpenStack)
 	if err != nil {
 		return err
@@ -109,48 +98,23 @@ func resetPasswordCmd(ctx context.Context, env cli.Env, args []string) error {
 	defer st.Close()
 	// Wired before anything is asked of setpass, so that a mistake in the
 	// mail or setpass settings stops the command before it changes anything.
-	sp, err := onboard.NewSetpassClient(cfg, clients.Provider)
+	m, closeMail, err := newUserMail(cfg, clients.Provider, st, f.noDeliver, logger)
 	if err != nil {
 		return err
 	}
-	outbox, closer, err := onboard.NewOutbox(cfg, st, !f.noDeliver, logger)
-	if err != nil {
-		return err
-	}
-	if closer != nil {
-		defer closer.Close()
-	}
-	pr := &passwordReset{cfg: cfg, identity: clients.Identity, store: st, setpass: sp, outbox: outbox,
-		deliver: !f.noDeliver, logger: logger, out: env.Stdout, actor: onboard.Actor(cfg)}
+	defer closeMail()
+	pr := &passwordReset{cfg: cfg, identity: clients.Identity, mailer: m, recorder: recorder{
+		store: st, logger: logger, out: env.Stdout, actor: onboard.Actor(cfg), source: "addusers reset-password",
+	}}
 	return pr.run(ctx, f)
 }
 
 // passwordReset is one reset-password command at work.
 type passwordReset struct {
+	recorder
 	cfg      *config.Config
 	identity *gophercloud.ServiceClient
-	store    store.Store
-	setpass  *setpass.Client
-	outbox   *mail.Outbox
-	deliver  bool
-	logger   *slog.Logger
-	out      io.Writer
-	actor    string
-}
-
-func (pr *passwordReset) say(format string, args ...any) {
-	fmt.Fprintf(pr.out, format+"\n", args...)
-}
-
-func (pr *passwordReset) audit(ctx context.Context, action, target string, details map[string]string) {
-	const source = "addusers reset-password"
-	pr.logger.Info("audit", "actor", pr.actor, "action", action, "target", target, "source", source, "details", details)
-	_, err := pr.store.AppendEvent(context.WithoutCancel(ctx), store.Event{
-		At: time.Now().UTC(), Actor: pr.actor, Action: action, Target: target, Source: source, Details: details,
-	})
-	if err != nil {
-		pr.logger.Error("writing an audit record", "action", action, "target", target, "err", err)
-	}
+	mailer   *userMail
 }
 
 func (pr *passwordReset) run(ctx context.Context, f rpFlags) error {
@@ -167,7 +131,7 @@ func (pr *passwordReset) run(ctx context.Context, f rpFlags) error {
 		pr.say("note: %s is disabled in Keystone; the link sets a password, but the account cannot log in until it is enabled", u.Name)
 	}
 
-	issued, err := pr.setpass.Reset(ctx, u.ID, f.pin, "")
+	issued, err := pr.mailer.setpass.Reset(ctx, u.ID, f.pin, "")
 	fellBack := false
 	switch {
 	case errors.Is(err, setpass.ErrResetNoPIN):
@@ -209,7 +173,7 @@ func (pr *passwordReset) fallback(ctx context.Context, u cloud.User, pin string)
 	pr.say("WARNING: setpass has no reset credential (setpass.reset_user), so this falls back to MOC's behaviour:")
 	pr.say("  %s's password was replaced just now by a random temporary one. The old password NO LONGER WORKS;", u.Name)
 	pr.say("  %s must use the link to choose a new one.", u.Name)
-	issued, err := pr.setpass.Reset(ctx, u.ID, pin, temp)
+	issued, err := pr.mailer.setpass.Reset(ctx, u.ID, pin, temp)
 	if err != nil {
 		return setpass.Issued{}, fmt.Errorf("asking setpass for a reset link for %s after replacing the password "+
 			"(the account now has a temporary password no one knows; run the command again): %w", u.Name, err)
@@ -222,24 +186,13 @@ func (pr *passwordReset) fallback(ctx context.Context, u cloud.User, pin string)
 func (pr *passwordReset) mail(ctx context.Context, u cloud.User, to string, issued setpass.Issued) error {
 	key := fmt.Sprintf("%s:%s:%d", mail.KindPasswordReset, u.ID, issued.ExpiresAt.UnixNano())
 	data := mail.PasswordResetData{Name: u.Name, Username: u.Name, Link: issued.URL, ExpiresAt: issued.ExpiresAt}
-	if _, queued, err := pr.outbox.Queue(ctx, key, mail.KindPasswordReset, []netmail.Address{{Address: to}}, data); err != nil {
+	if _, queued, err := pr.mailer.outbox.Queue(ctx, key, mail.KindPasswordReset, []netmail.Address{{Address: to}}, data); err != nil {
 		return fmt.Errorf("queuing the password-reset mail to %s: %w", to, err)
 	} else if queued {
 		pr.audit(ctx, "mail.queue", u.ID, map[string]string{"kind": mail.KindPasswordReset, "key": key})
 	}
 	pr.say("queued the password-reset mail for %s to %s (the address Keystone holds)", u.Name, to)
-	if !pr.deliver {
-		return nil
-	}
-	rep, err := pr.outbox.Drain(ctx)
-	pr.say("mail: %d delivered", rep.Sent)
-	for _, fl := range rep.Failures {
-		pr.say("mail error: %s to %s: %s", fl.Key, strings.Join(fl.To, ", "), fl.Err)
-	}
-	if err != nil {
-		return fmt.Errorf("delivering mail: %w", err)
-	}
-	return nil
+	return pr.mailer.drain(ctx, &pr.recorder)
 }
 
 // findUser takes --user as a user ID first (when it can be one), then as a

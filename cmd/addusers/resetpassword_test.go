@@ -10,7 +10,6 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
-	"net/http/httptest"
 	netmail "net/mail"
 	"net/url"
 	"os"
@@ -24,13 +23,12 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/projects"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/roles"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/setpass"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
-	"github.com/kaizen-onboard/kaizen/templates"
+	"github.com/kaizen-onboard/kaizen/internal/testenv/setpasstest"
 )
 
 func TestResetPasswordUsage(t *testing.T) {
@@ -116,67 +114,20 @@ func newRPEnv(t *testing.T, withCredential bool) *rpEnv {
 		resetter = setpass.NewResetter(c)
 	}
 
-	var err error
-	e.spStore, err = store.Open(ctx, "sqlite://"+filepath.Join(e.dir, "setpass.db"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.spStore.Close() })
-	pages, err := setpass.LoadPages(templates.FS, "", setpass.Branding{CloudName: "Kaizen Test Cloud", Support: "support@example.org"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(nil)
-	e.setpassURL = "http://" + srv.Listener.Addr().String() + "/"
-	srv.Config.Handler, err = setpass.NewHandler(setpass.Deps{
-		Store:    e.spStore,
-		Keystone: setpass.NewKeystone(ks.Identity, ks.Admin.ProjectName, ks.Admin.ProjectDomainName),
-		Resetter: resetter,
-		Pages:    pages, Registry: prometheus.NewRegistry(), Now: time.Now, Random: rand.Reader,
-		Settings: setpass.Settings{
-			SecretKey: []byte(rand.Text() + rand.Text()), BaseURL: e.setpassURL, TokenTTL: 72 * time.Hour,
-			MaxAttempts: 5, MinPasswordLength: 12, RateLimit: 1000, RateBurst: 1000,
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Start()
-	t.Cleanup(srv.Close)
+	sp := setpasstest.New(t, ks, setpasstest.Options{Resetter: resetter})
+	e.setpassURL, e.spStore = sp.URL, sp.Store
 
-	caFile := filepath.Join(e.dir, "smtp-ca.pem")
-	if err := os.WriteFile(caFile, e.smtp.CACertPEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
 	e.settings = filepath.Join(e.dir, "settings.toml")
 	s := fmt.Sprintf(`
 [openstack]
 domain = %q
-
-[setpass]
-url = %q
-
-[mail]
-transport = "smtp"
-from = "Kaizen Test Cloud <kaizen@example.org>"
-support = "support@example.org"
-cloud_name = "Kaizen Test Cloud"
-
-[mail.smtp]
-host = %q
-port = %d
-tls = "starttls"
-ca_file = %q
-username = %q
-password = %q
-
+`, e.domain) + mailSettings(t, e.smtp, e.setpassURL) + fmt.Sprintf(`
 [store]
 url = %q
 
 [log]
 level = "warn"
-`, e.domain, e.setpassURL, e.smtp.Host(), e.smtp.Port(), caFile, e.smtp.Username(), e.smtp.Password(),
-		"sqlite://"+filepath.Join(e.dir, "kaizen.db"))
+`, "sqlite://"+filepath.Join(e.dir, "kaizen.db"))
 	if err := os.WriteFile(e.settings, []byte(s), 0o600); err != nil {
 		t.Fatal(err)
 	}

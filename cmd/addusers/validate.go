@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -49,23 +47,15 @@ type validateFlags struct {
 
 func parseValidateFlags(args []string, stdout io.Writer) (validateFlags, error) {
 	var f validateFlags
-	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() { fmt.Fprint(stdout, validateUsage) }
+	fs := newFlagSet("validate", validateUsage, stdout)
 	fs.StringVar(&f.sheet, "sheet", "", "")
 	fs.StringVar(&f.output, "output", "table", "")
 	fs.BoolVar(&f.apply, "apply", false, "")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return f, err
-		}
-		return f, cli.Usagef("validate: %v", err)
+	if err := parseFlags(fs, args, "validate: "); err != nil {
+		return f, err
 	}
-	if fs.NArg() > 0 {
-		return f, cli.Usagef("validate: unexpected argument %q", fs.Arg(0))
-	}
-	if f.output != "table" && f.output != "json" {
-		return f, cli.Usagef("--output must be table or json, not %q", f.output)
+	if err := checkOutput(f.output); err != nil {
+		return f, err
 	}
 	return f, nil
 }
@@ -79,7 +69,7 @@ func validateCmd(ctx context.Context, env cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	logger := cli.NewLogger(cfg.Log, env.Stderr).With("program", "addusers")
+	logger := newLogger(cfg, env)
 	setup, err := drift.FromConfig(ctx, cfg, drift.SetupOptions{CSVPath: f.sheet, Apply: f.apply, Logger: logger})
 	if errors.Is(err, onboard.ErrNoSheet) && f.sheet != "" {
 		return cli.Usagef("--sheet: %v", err)
@@ -93,12 +83,11 @@ func validateCmd(ctx context.Context, env cli.Env, args []string) error {
 		return err
 	}
 	if f.output == "json" {
-		enc := json.NewEncoder(env.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			return err
-		}
-	} else if err := printDrift(env.Stdout, rep); err != nil {
+		err = printJSON(env.Stdout, rep)
+	} else {
+		err = printDrift(env.Stdout, rep)
+	}
+	if err != nil {
 		return err
 	}
 	if n := rep.Unrepaired(); n > 0 {

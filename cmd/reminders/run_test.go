@@ -10,12 +10,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/kaizen-onboard/kaizen/internal/cli"
 	"github.com/kaizen-onboard/kaizen/internal/store"
+	"github.com/kaizen-onboard/kaizen/internal/testenv"
 )
 
 // osEnv is a complete set of admin credentials: settings are only valid
@@ -216,7 +216,7 @@ func TestServe(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	done := make(chan error, 1)
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	go func() {
 		done <- serveConfig(ctx, cfg, cli.Env{Global: g, Getenv: getenv, Stdout: &logs, Stderr: &logs}, ln, false)
 	}()
@@ -279,22 +279,4 @@ func TestServe(t *testing.T) {
 	if !strings.Contains(logs.String(), "stopped") {
 		t.Errorf("logs:\n%s", logs.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the daemon's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -170,15 +170,7 @@ func EnsureManagerRole(ctx context.Context, c *gophercloud.ServiceClient, name s
 // domainID by a direct assignment (not through a group or inheritance).
 // One API call: HEAD /domains/D/users/U/roles/R.
 func HasDomainRole(ctx context.Context, c *gophercloud.ServiceClient, userID, domainID, roleID string) (bool, error) {
-	err := roles.Validate(ctx, c, roleID, roles.ValidateOpts{UserID: userID, DomainID: domainID}).ExtractErr()
-	switch {
-	case err == nil:
-		return true, nil
-	case isNotFound(err):
-		return false, nil
-	default:
-		return false, fmt.Errorf("checking role %q of user %q on domain %q: %w", roleID, userID, domainID, err)
-	}
+	return hasRole(ctx, c, userID, roleID, onDomain(domainID))
 }
 
 // EnsureDomainRole assigns role roleID on domain domainID (the domain
@@ -188,15 +180,7 @@ func HasDomainRole(ctx context.Context, c *gophercloud.ServiceClient, userID, do
 //
 // API calls: already assigned 1 (HEAD); new 2 (HEAD, PUT).
 func EnsureDomainRole(ctx context.Context, c *gophercloud.ServiceClient, userID, domainID, roleID string) (assigned bool, err error) {
-	has, err := HasDomainRole(ctx, c, userID, domainID, roleID)
-	if err != nil || has {
-		return false, err
-	}
-	err = roles.Assign(ctx, c, roleID, roles.AssignOpts{UserID: userID, DomainID: domainID}).ExtractErr()
-	if err != nil {
-		return false, fmt.Errorf("assigning role %q to user %q on domain %q: %w", roleID, userID, domainID, err)
-	}
-	return true, nil
+	return ensureRole(ctx, c, userID, roleID, onDomain(domainID))
 }
 
 // RevokeDomainRole removes user userID's direct assignment of role roleID

@@ -38,6 +38,21 @@ const (
 // "port", ...); -1 means unlimited.
 type QuotaSet map[string]int64
 
+// Keys lists q's keys in reading order, for people: compute, block
+// storage, network, each in config.QuotaKeys order. Keys of no service
+// are left out.
+func (q QuotaSet) Keys() []string {
+	var out []string
+	for _, svc := range []string{ServiceCompute, ServiceBlockStorage, ServiceNetwork} {
+		for _, k := range config.QuotaKeys[svc] {
+			if _, ok := q[k]; ok {
+				out = append(out, k)
+			}
+		}
+	}
+	return out
+}
+
 // Sentinel errors of the quota layer; test with errors.Is.
 var (
 	// ErrServiceMissing: a configured quota service has no endpoint in the

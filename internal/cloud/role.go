@@ -33,15 +33,7 @@ func RoleID(ctx context.Context, c *gophercloud.ServiceClient, name string) (str
 // projectID by a direct assignment (not through a group or inheritance).
 // One API call: HEAD /projects/P/users/U/roles/R.
 func HasProjectRole(ctx context.Context, c *gophercloud.ServiceClient, userID, projectID, roleID string) (bool, error) {
-	err := roles.Validate(ctx, c, roleID, roles.ValidateOpts{UserID: userID, ProjectID: projectID}).ExtractErr()
-	switch {
-	case err == nil:
-		return true, nil
-	case isNotFound(err):
-		return false, nil
-	default:
-		return false, fmt.Errorf("checking role %q of user %q on project %q: %w", roleID, userID, projectID, err)
-	}
+	return hasRole(ctx, c, userID, roleID, onProject(projectID))
 }
 
 // EnsureProjectRole assigns role roleID on project projectID to user userID
@@ -51,13 +43,46 @@ func HasProjectRole(ctx context.Context, c *gophercloud.ServiceClient, userID, p
 //
 // API calls: already assigned 1 (HEAD); new 2 (HEAD, PUT).
 func EnsureProjectRole(ctx context.Context, c *gophercloud.ServiceClient, userID, projectID, roleID string) (assigned bool, err error) {
-	has, err := HasProjectRole(ctx, c, userID, projectID, roleID)
+	return ensureRole(ctx, c, userID, roleID, onProject(projectID))
+}
+
+// roleScope is what a role is held on: a project or a domain (the domain
+// itself, not its projects). Exactly one of the IDs is set.
+type roleScope struct{ projectID, domainID string }
+
+func onProject(id string) roleScope { return roleScope{projectID: id} }
+func onDomain(id string) roleScope  { return roleScope{domainID: id} }
+
+// String is how errors name the scope: project "P" or domain "D".
+func (s roleScope) String() string {
+	if s.domainID != "" {
+		return fmt.Sprintf("domain %q", s.domainID)
+	}
+	return fmt.Sprintf("project %q", s.projectID)
+}
+
+// hasRole is HEAD /<scope>/users/U/roles/R: direct assignments only.
+func hasRole(ctx context.Context, c *gophercloud.ServiceClient, userID, roleID string, s roleScope) (bool, error) {
+	err := roles.Validate(ctx, c, roleID, roles.ValidateOpts{UserID: userID, ProjectID: s.projectID, DomainID: s.domainID}).ExtractErr()
+	switch {
+	case err == nil:
+		return true, nil
+	case isNotFound(err):
+		return false, nil
+	default:
+		return false, fmt.Errorf("checking role %q of user %q on %s: %w", roleID, userID, s, err)
+	}
+}
+
+// ensureRole assigns the role unless the user holds it directly already.
+func ensureRole(ctx context.Context, c *gophercloud.ServiceClient, userID, roleID string, s roleScope) (assigned bool, err error) {
+	has, err := hasRole(ctx, c, userID, roleID, s)
 	if err != nil || has {
 		return false, err
 	}
-	err = roles.Assign(ctx, c, roleID, roles.AssignOpts{UserID: userID, ProjectID: projectID}).ExtractErr()
+	err = roles.Assign(ctx, c, roleID, roles.AssignOpts{UserID: userID, ProjectID: s.projectID, DomainID: s.domainID}).ExtractErr()
 	if err != nil {
-		return false, fmt.Errorf("assigning role %q to user %q on project %q: %w", roleID, userID, projectID, err)
+		return false, fmt.Errorf("assigning role %q to user %q on %s: %w", roleID, userID, s, err)
 	}
 	return true, nil
 }

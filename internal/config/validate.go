@@ -218,12 +218,15 @@ func (v *validator) sheet(s *Sheet) {
 	if _, err := regexp.Compile(s.ProjectNamePattern); err != nil {
 		v.addf("sheet.project_name_pattern", "invalid regular expression: %v", err)
 	}
-	v.sheetColumns(s)
+	v.columns("sheet", s.Columns, s.QuotaColumns, false)
 }
 
-// sheetColumns checks that every column has a header and that no two
-// columns (named or quota) share one, as HeaderKey compares them.
-func (v *validator) sheetColumns(s *Sheet) {
+// columns checks a worksheet's columns, under prefix ("sheet" or
+// "quota_requests"): every named column (a struct of headers, keyed by its
+// toml tags) has a header, every quota column names a known quota, and no
+// two columns, named or quota, share a header as HeaderKey compares them.
+// With onePerQuota, no two quota columns may ask for the same quota either.
+func (v *validator) columns(prefix string, named any, quotaColumns map[string]string, onePerQuota bool) {
 	seen := map[string]string{} // HeaderKey -> key path
 	claim := func(key, header string) {
 		n := HeaderKey(header)
@@ -233,10 +236,10 @@ func (v *validator) sheetColumns(s *Sheet) {
 		}
 		seen[n] = key
 	}
-	cv := reflect.ValueOf(s.Columns)
+	cv := reflect.ValueOf(named)
 	for i := range cv.NumField() {
 		name, _, _ := strings.Cut(cv.Type().Field(i).Tag.Get("toml"), ",")
-		key := "sheet.columns." + name
+		key := prefix + ".columns." + name
 		header := cv.Field(i).String()
 		if strings.TrimSpace(header) == "" {
 			v.addf(key, "required (the column's header)")
@@ -250,15 +253,25 @@ func (v *validator) sheetColumns(s *Sheet) {
 			known[k] = true
 		}
 	}
-	for _, header := range sortedKeys(s.QuotaColumns) {
-		target := s.QuotaColumns[header]
-		key := join("sheet.quota_columns", header)
+	targets := map[string]string{} // quota -> key path
+	for _, header := range sortedKeys(quotaColumns) {
+		target := quotaColumns[header]
+		key := join(prefix+".quota_columns", header)
 		if strings.TrimSpace(header) == "" {
 			v.addf(key, "a quota column needs a header")
 			continue
 		}
 		if !known[target] {
 			v.addf(key, "unknown quota %q (known: %s)", target, strings.Join(sortedKeys(known), ", "))
+		}
+		if onePerQuota {
+			if target == QuotaColumnRAMGB {
+				target = "ram"
+			}
+			if other, dup := targets[target]; dup {
+				v.addf(key, "asks for quota %s, as %s does", target, other)
+			}
+			targets[target] = key
 		}
 		claim(key, header)
 	}

@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"reflect"
 	"slices"
 	"strings"
 )
@@ -17,52 +16,7 @@ func (v *validator) quotaRequests(q *QuotaRequests, s *Sheet, presets map[string
 		}
 	}
 	v.required("quota_requests.worksheet", q.Worksheet)
-	seen := map[string]string{} // HeaderKey -> key path
-	claim := func(key, header string) {
-		n := HeaderKey(header)
-		if other, dup := seen[n]; dup {
-			v.addf(key, "header %q is also used by %s", header, other)
-			return
-		}
-		seen[n] = key
-	}
-	cv := reflect.ValueOf(q.Columns)
-	for i := range cv.NumField() {
-		name, _, _ := strings.Cut(cv.Type().Field(i).Tag.Get("toml"), ",")
-		key := "quota_requests.columns." + name
-		header := cv.Field(i).String()
-		if strings.TrimSpace(header) == "" {
-			v.addf(key, "required (the column's header)")
-			continue
-		}
-		claim(key, header)
-	}
-	known := map[string]bool{QuotaColumnRAMGB: true}
-	for _, keys := range QuotaKeys {
-		for _, k := range keys {
-			known[k] = true
-		}
-	}
-	targets := map[string]string{}
-	for _, header := range sortedKeys(q.QuotaColumns) {
-		target := q.QuotaColumns[header]
-		key := join("quota_requests.quota_columns", header)
-		if strings.TrimSpace(header) == "" {
-			v.addf(key, "a quota column needs a header")
-			continue
-		}
-		if !known[target] {
-			v.addf(key, "unknown quota %q (known: %s)", target, strings.Join(sortedKeys(known), ", "))
-		}
-		if target == QuotaColumnRAMGB {
-			target = "ram"
-		}
-		if other, dup := targets[target]; dup {
-			v.addf(key, "asks for quota %s, as %s does", target, other)
-		}
-		targets[target] = key
-		claim(key, header)
-	}
+	v.columns("quota_requests", q.Columns, q.QuotaColumns, true)
 	a := &q.AutoApprove
 	if a.DaysBetweenAutoapprove < 0 {
 		v.addf("quota_requests.auto_approve.days_between_autoapprove", "must not be negative")

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
-	"github.com/kaizen-onboard/kaizen/internal/config"
 	"github.com/kaizen-onboard/kaizen/internal/request"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 )
@@ -257,7 +256,7 @@ func (c *checker) quotas(ctx context.Context, pr *project) error {
 	}
 	fix := cloud.QuotaSet{}
 	var found []int
-	for _, k := range quotaOrder(pr.want) {
+	for _, k := range cloud.QuotaSet(pr.want).Keys() {
 		g, managed := got[k]
 		w := pr.want[k]
 		if !managed || g == w {
@@ -283,17 +282,4 @@ func (c *checker) quotas(ctx context.Context, pr *project) error {
 		}
 	}
 	return nil
-}
-
-// quotaOrder lists q's keys in reading order.
-func quotaOrder(q map[string]int64) []string {
-	var out []string
-	for _, svc := range []string{cloud.ServiceCompute, cloud.ServiceBlockStorage, cloud.ServiceNetwork} {
-		for _, k := range config.QuotaKeys[svc] {
-			if _, ok := q[k]; ok {
-				out = append(out, k)
-			}
-		}
-	}
-	return out
 }

@@ -2,9 +2,7 @@ package drift
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
@@ -18,7 +16,7 @@ import (
 type Setup struct {
 	Deps    Deps
 	Options Options
-	closers []io.Closer
+	closers onboard.Closers
 }
 
 // SetupOptions say what to wire.
@@ -60,12 +58,9 @@ func FromConfig(ctx context.Context, cfg *config.Config, so SetupOptions) (_ *Se
 	if err != nil {
 		return nil, err
 	}
-	st := so.Store
-	if st == nil {
-		if st, err = store.Open(ctx, cfg.Store.URL.Reveal(), logger); err != nil {
-			return nil, err
-		}
-		s.closers = append(s.closers, st)
+	st, err := s.closers.OpenStore(ctx, cfg, so.Store, logger)
+	if err != nil {
+		return nil, err
 	}
 	s.Deps = Deps{Identity: clients.Identity, Quotas: q, Sheet: src, Store: st}
 	s.Options = Options{
@@ -77,10 +72,5 @@ func FromConfig(ctx context.Context, cfg *config.Config, so SetupOptions) (_ *Se
 
 // Close releases what FromConfig opened.
 func (s *Setup) Close() error {
-	var errs []error
-	for i := len(s.closers) - 1; i >= 0; i-- {
-		errs = append(errs, s.closers[i].Close())
-	}
-	s.closers = nil
-	return errors.Join(errs...)
+	return s.closers.Close()
 }

@@ -2,17 +2,13 @@ package onboard_test
 
 import (
 	"context"
-	"crypto/rand"
 	"io"
 	"log/slog"
 	"maps"
 	"mime"
 	"mime/multipart"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -23,14 +19,9 @@ import (
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
-	"github.com/gophercloud/gophercloud/v2/openstack"
-	bsquotas "github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/quotasets"
-	computequotas "github.com/gophercloud/gophercloud/v2/openstack/compute/v2/quotasets"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/projects"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/roles"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
-	netquotas "github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/quotas"
-	"github.com/prometheus/client_golang/prometheus"
 	sheetsapi "google.golang.org/api/sheets/v4"
 
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
@@ -42,8 +33,9 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/sheet"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
+	"github.com/kaizen-onboard/kaizen/internal/testenv/mailtest"
+	"github.com/kaizen-onboard/kaizen/internal/testenv/setpasstest"
 	"github.com/kaizen-onboard/kaizen/internal/testenv/sheetsfake"
-	"github.com/kaizen-onboard/kaizen/templates"
 )
 
 const (
@@ -115,12 +107,12 @@ type env struct {
 	// counted (counter), so that a test can tell what a run asked of
 	// Keystone and the quota services. Assertions and setup use ks.Identity
 	// and the direct quota clients below, uncounted.
-	provider               *gophercloud.ProviderClient
-	identity               *gophercloud.ServiceClient
-	quotas                 *cloud.Quotas
-	counter                *countingTransport
-	compute, volume, netwk *gophercloud.ServiceClient // direct, for assertions
-	memberRoleID           string
+	provider     *gophercloud.ProviderClient
+	identity     *gophercloud.ServiceClient
+	quotas       *cloud.Quotas
+	counter      *countingTransport
+	direct       testenv.QuotaClients // for assertions
+	memberRoleID string
 
 	sheets *sheetsfake.Fake
 	sheet  *sheet.Google
@@ -150,22 +142,9 @@ func newEnv(t *testing.T) *env {
 	e := &env{t: t, ks: ks, logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))}
 	e.domainID, e.domain = ks.Domain(t)
 
-	region := os.Getenv("OS_REGION_NAME")
-	if region == "" {
-		region = "RegionOne"
-	}
-	eo := gophercloud.EndpointOpts{Region: region}
+	e.direct = ks.QuotaClients(t)
+	eo := e.direct.Endpoint
 	var err error
-	direct := ks.Identity.ProviderClient
-	if e.compute, err = openstack.NewComputeV2(direct, eo); err != nil {
-		t.Fatalf("compute client: %v", err)
-	}
-	if e.volume, err = openstack.NewBlockStorageV3(direct, eo); err != nil {
-		t.Fatalf("block-storage client: %v", err)
-	}
-	if e.netwk, err = openstack.NewNetworkV2(direct, eo); err != nil {
-		t.Fatalf("network client: %v", err)
-	}
 
 	// Onboard's connection: a second admin session, counted.
 	own := testenv.Keystone(t)
@@ -179,8 +158,8 @@ func newEnv(t *testing.T) *env {
 	if e.quotas, err = cloud.NewQuotas(ctx, &cloud.Clients{Provider: e.provider, Identity: e.identity, Endpoint: eo}, services); err != nil {
 		t.Fatalf("NewQuotas: %v", err)
 	}
-	for svc, c := range map[string]*gophercloud.ServiceClient{"identity": e.identity, cloud.ServiceCompute: e.compute,
-		cloud.ServiceBlockStorage: e.volume, cloud.ServiceNetwork: e.netwk} {
+	for svc, c := range map[string]*gophercloud.ServiceClient{"identity": e.identity, cloud.ServiceCompute: e.direct.Compute,
+		cloud.ServiceBlockStorage: e.direct.Volume, cloud.ServiceNetwork: e.direct.Network} {
 		u, err := url.Parse(c.Endpoint)
 		if err != nil {
 			t.Fatal(err)
@@ -227,64 +206,15 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(func() { e.store.Close() })
 	e.smtp = testenv.NewSMTP(t)
-	sc := config.Defaults().Mail.SMTP
-	sc.Host, sc.Port = e.smtp.Host(), e.smtp.Port()
-	sc.Username, sc.Password = e.smtp.Username(), config.NewSecret(e.smtp.Password(), "test")
-	sc.EHLOName = "kaizen.test"
-	sc.Timeout = config.Dur(10 * time.Second)
-	tr, err := mail.NewSMTP(sc, mail.SMTPOptions{RootCAs: e.smtp.RootCAs(), Logger: e.logger})
-	if err != nil {
-		t.Fatalf("mail.NewSMTP: %v", err)
-	}
-	t.Cleanup(func() { _ = tr.Close() })
-	renderer, err := mail.NewRenderer(templates.FS, "", mail.Common{
-		CloudName: "Test Cloud", From: "Test Cloud <cloud@example.org>", Support: "support@example.org",
-		Helpdesk: "helpdesk@example.org",
-	})
-	if err != nil {
-		t.Fatalf("NewRenderer: %v", err)
-	}
-	composer, err := mail.NewComposer("Test Cloud <cloud@example.org>", "support@example.org", time.Now, rand.Reader)
-	if err != nil {
-		t.Fatalf("NewComposer: %v", err)
-	}
-	e.outbox = mail.NewOutbox(e.store, renderer, composer, tr, mail.OutboxOptions{Logger: e.logger})
+	e.outbox = mailtest.Outbox(t, e.store, e.smtp, e.logger)
 
 	// setpass: the real handler on its own store, against the real Keystone.
-	spStore, err := store.Open(ctx, "sqlite://"+filepath.Join(dir, "setpass.db"), e.logger)
-	if err != nil {
-		t.Fatalf("setpass store: %v", err)
-	}
-	t.Cleanup(func() { spStore.Close() })
-	pages, err := setpass.LoadPages(templates.FS, "", setpass.Branding{CloudName: "Test Cloud", Support: "support@example.org"})
-	if err != nil {
-		t.Fatalf("LoadPages: %v", err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.setpassURL = "http://" + ln.Addr().String() + "/"
-	h, err := setpass.NewHandler(setpass.Deps{
-		Store: spStore, Keystone: setpass.NewKeystone(ks.Identity, ks.Admin.ProjectName, ks.Admin.ProjectDomainName),
-		Pages: pages, Registry: prometheus.NewRegistry(), Logger: e.logger, Now: time.Now, Random: rand.Reader,
-		Settings: setpass.Settings{
-			SecretKey: []byte(rand.Text() + rand.Text()), BaseURL: e.setpassURL, TokenTTL: 72 * time.Hour,
-			MaxAttempts: 5, MinPasswordLength: 12, RateLimit: 1000, RateBurst: 1000,
-		},
-	})
-	if err != nil {
-		t.Fatalf("setpass.NewHandler: %v", err)
-	}
-	srv := &httptest.Server{Listener: ln, Config: &http.Server{Handler: h}}
-	srv.Start()
-	t.Cleanup(srv.Close)
-	e.setpassHTTP = srv.Client()
 	provider := e.provider
-	if e.setpass, err = setpass.NewClient(srv.URL, srv.Client(),
-		func(context.Context) (string, error) { return provider.Token(), nil }); err != nil {
-		t.Fatalf("setpass.NewClient: %v", err)
-	}
+	sp := setpasstest.New(t, ks, setpasstest.Options{
+		Logger: e.logger, Branding: setpass.Branding{CloudName: "Test Cloud", Support: "support@example.org"},
+		Token: func(context.Context) (string, error) { return provider.Token(), nil },
+	})
+	e.setpassURL, e.setpassHTTP, e.setpass = sp.URL, sp.HTTP.Client(), sp.Client
 
 	names := slices.Sorted(maps.Keys(presets))
 	e.opts = onboard.Options{
@@ -559,25 +489,7 @@ func (e *env) roleIDs(userID, projectID string) []string {
 // themselves, under the preset keys.
 func (e *env) quotaSet(projectID string) map[string]int64 {
 	e.t.Helper()
-	ctx := e.t.Context()
-	c, err := computequotas.Get(ctx, e.compute, projectID).Extract()
-	if err != nil {
-		e.t.Fatalf("compute quotas: %v", err)
-	}
-	b, err := bsquotas.Get(ctx, e.volume, projectID).Extract()
-	if err != nil {
-		e.t.Fatalf("block-storage quotas: %v", err)
-	}
-	n, err := netquotas.Get(ctx, e.netwk, projectID).Extract()
-	if err != nil {
-		e.t.Fatalf("network quotas: %v", err)
-	}
-	return map[string]int64{
-		"instances": int64(c.Instances), "cores": int64(c.Cores), "ram": int64(c.RAM),
-		"volumes": int64(b.Volumes), "gigabytes": int64(b.Gigabytes),
-		"network": int64(n.Network), "subnet": int64(n.Subnet), "router": int64(n.Router),
-		"floatingip": int64(n.FloatingIP), "port": int64(n.Port),
-	}
+	return e.direct.Get(e.t, projectID)
 }
 
 // events lists the store's audit trail.

@@ -18,7 +18,6 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/roles"
 
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
-	"github.com/kaizen-onboard/kaizen/internal/config"
 	kmail "github.com/kaizen-onboard/kaizen/internal/mail"
 	"github.com/kaizen-onboard/kaizen/internal/request"
 	"github.com/kaizen-onboard/kaizen/internal/store"
@@ -587,16 +586,11 @@ func welcomedKey(userID, projectID string) string {
 	return "onboard:welcomed:" + userID + ":" + projectID
 }
 
-// quotaLimits lists q in reading order: compute, block storage, network,
-// each in config.QuotaKeys order.
+// quotaLimits lists q for the welcome mail, in reading order (QuotaSet.Keys).
 func quotaLimits(q cloud.QuotaSet) []kmail.QuotaLimit {
 	var out []kmail.QuotaLimit
-	for _, svc := range []string{cloud.ServiceCompute, cloud.ServiceBlockStorage, cloud.ServiceNetwork} {
-		for _, k := range config.QuotaKeys[svc] {
-			if v, ok := q[k]; ok {
-				out = append(out, kmail.QuotaLimit{Resource: k, Limit: v})
-			}
-		}
+	for _, k := range q.Keys() {
+		out = append(out, kmail.QuotaLimit{Resource: k, Limit: q[k]})
 	}
 	return out
 }

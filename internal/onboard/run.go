@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/request"
@@ -235,35 +234,12 @@ func lock(ctx context.Context, s Store, opts Options) (release func(), err error
 	}
 	name := "addusers:" + opts.Source
 	owner := opts.Actor + "/" + hex.EncodeToString(b[:])
-	if err := s.AcquireLock(ctx, name, owner, opts.Now(), opts.LockTTL); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return nil, fmt.Errorf("%w (%s); if that run was killed, its lock lapses within %s: try again then", ErrLocked, opts.Source, opts.LockTTL)
-		}
+	release, err = store.HoldLock(ctx, s, name, owner, opts.Now, opts.LockTTL, opts.Logger)
+	if errors.Is(err, store.ErrConflict) {
+		return nil, fmt.Errorf("%w (%s); if that run was killed, its lock lapses within %s: try again then", ErrLocked, opts.Source, opts.LockTTL)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("taking the lock on %s: %w", opts.Source, err)
 	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(opts.LockTTL / 3)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				if err := s.AcquireLock(context.WithoutCancel(ctx), name, owner, opts.Now(), opts.LockTTL); err != nil {
-					opts.Logger.Error("renewing the addusers lock", "lock", name, "err", err)
-				}
-			}
-		}
-	}()
-	return func() {
-		close(stop)
-		wg.Wait()
-		if err := s.ReleaseLock(context.WithoutCancel(ctx), name, owner); err != nil {
-			opts.Logger.Warn("releasing the addusers lock", "lock", name, "err", err)
-		}
-	}, nil
+	return release, nil
 }

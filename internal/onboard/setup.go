@@ -36,7 +36,7 @@ type Setup struct {
 	Outbox *mail.Outbox
 	// Deliver is false when the outbox was built without a transport.
 	Deliver bool
-	closers []io.Closer
+	closers Closers
 }
 
 // SetupOptions say what to wire.
@@ -76,12 +76,9 @@ func FromConfig(ctx context.Context, cfg *config.Config, so SetupOptions) (_ *Se
 	if err != nil {
 		return nil, err
 	}
-	st := so.Store
-	if st == nil {
-		if st, err = store.Open(ctx, cfg.Store.URL.Reveal(), logger); err != nil {
-			return nil, err
-		}
-		s.closers = append(s.closers, st)
+	st, err := s.closers.OpenStore(ctx, cfg, so.Store, logger)
+	if err != nil {
+		return nil, err
 	}
 	s.Deps = Deps{Identity: clients.Identity, Sheet: src, Store: st}
 	if !so.DryRun {
@@ -97,9 +94,7 @@ func FromConfig(ctx context.Context, cfg *config.Config, so SetupOptions) (_ *Se
 		if err != nil {
 			return nil, err
 		}
-		if closer != nil {
-			s.closers = append(s.closers, closer)
-		}
+		s.closers.Add(closer)
 		s.Outbox, s.Deliver = outbox, !so.NoDeliver
 		s.Deps.Quotas, s.Deps.Setpass, s.Deps.Mail = q, sp, s.Outbox
 	}
@@ -177,12 +172,7 @@ func NewPassword() (string, error) { return newPassword(rand.Reader) }
 // Close releases the store (unless the caller passed its own) and the
 // mail transport.
 func (s *Setup) Close() error {
-	var errs []error
-	for i := len(s.closers) - 1; i >= 0; i-- {
-		errs = append(errs, s.closers[i].Close())
-	}
-	s.closers = nil
-	return errors.Join(errs...)
+	return s.closers.Close()
 }
 
 // OpenSheet returns the request source: a CSV file when path is set, else

@@ -8,7 +8,6 @@ package quotareq_test
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/csv"
 	"io"
 	"log/slog"
@@ -23,14 +22,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gophercloud/gophercloud/v2"
-	"github.com/gophercloud/gophercloud/v2/openstack"
-	bsquotas "github.com/gophercloud/gophercloud/v2/openstack/blockstorage/v3/quotasets"
-	computequotas "github.com/gophercloud/gophercloud/v2/openstack/compute/v2/quotasets"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/projects"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/roles"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
-	netquotas "github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/quotas"
 
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/config"
@@ -39,7 +33,7 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/sheet"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
-	"github.com/kaizen-onboard/kaizen/templates"
+	"github.com/kaizen-onboard/kaizen/internal/testenv/mailtest"
 )
 
 // presets are far from the services' defaults, so that a set quota cannot
@@ -80,8 +74,8 @@ type env struct {
 	domain   string
 	quotas   *cloud.Quotas
 	// Direct clients of the quota APIs, for assertions.
-	compute, volume, netwk *gophercloud.ServiceClient
-	memberRoleID           string
+	direct       testenv.QuotaClients
+	memberRoleID string
 
 	store  store.Store
 	outbox *mail.Outbox
@@ -102,22 +96,9 @@ func newEnv(t *testing.T) *env {
 	ctx := t.Context()
 	e := &env{t: t, ks: ks, now: time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)}
 	e.domainID, e.domain = ks.Domain(t)
-	region := os.Getenv("OS_REGION_NAME")
-	if region == "" {
-		region = "RegionOne"
-	}
-	eo := gophercloud.EndpointOpts{Region: region}
+	e.direct = ks.QuotaClients(t)
+	eo := e.direct.Endpoint
 	var err error
-	p := ks.Identity.ProviderClient
-	if e.compute, err = openstack.NewComputeV2(p, eo); err != nil {
-		t.Fatal(err)
-	}
-	if e.volume, err = openstack.NewBlockStorageV3(p, eo); err != nil {
-		t.Fatal(err)
-	}
-	if e.netwk, err = openstack.NewNetworkV2(p, eo); err != nil {
-		t.Fatal(err)
-	}
 	own := testenv.Keystone(t) // the tool's own admin session
 	if e.quotas, err = cloud.NewQuotas(ctx, &cloud.Clients{Provider: own.Identity.ProviderClient, Identity: own.Identity, Endpoint: eo},
 		map[string]string{cloud.ServiceCompute: cloud.MethodQuotaSets, cloud.ServiceBlockStorage: cloud.MethodQuotaSets, cloud.ServiceNetwork: cloud.MethodQuotaSets}); err != nil {
@@ -151,25 +132,7 @@ func newEnv(t *testing.T) *env {
 	}
 	t.Cleanup(func() { e.store.Close() })
 	e.smtp = testenv.NewSMTP(t)
-	sc := config.Defaults().Mail.SMTP
-	sc.Host, sc.Port = e.smtp.Host(), e.smtp.Port()
-	sc.Username, sc.Password = e.smtp.Username(), config.NewSecret(e.smtp.Password(), "test")
-	sc.EHLOName, sc.Timeout = "kaizen.test", config.Dur(10*time.Second)
-	tr, err := mail.NewSMTP(sc, mail.SMTPOptions{RootCAs: e.smtp.RootCAs(), Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = tr.Close() })
-	renderer, err := mail.NewRenderer(templates.FS, "", mail.Common{CloudName: "Test Cloud", From: "Test Cloud <cloud@example.org>",
-		Support: "support@example.org", Helpdesk: "helpdesk@example.org"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	composer, err := mail.NewComposer("Test Cloud <cloud@example.org>", "support@example.org", time.Now, rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.outbox = mail.NewOutbox(e.store, renderer, composer, tr, mail.OutboxOptions{Logger: logger})
+	e.outbox = mailtest.Outbox(t, e.store, e.smtp, logger)
 
 	e.csv = filepath.Join(dir, "requests.csv")
 	order, err := quotareq.OrderPresets(presets, nil)
@@ -341,25 +304,7 @@ func (e *env) member(userID, projectID string) {
 // quotaSet reads a project's quotas from Nova, Cinder and Neutron.
 func (e *env) quotaSet(projectID string) map[string]int64 {
 	e.t.Helper()
-	ctx := e.t.Context()
-	c, err := computequotas.Get(ctx, e.compute, projectID).Extract()
-	if err != nil {
-		e.t.Fatalf("compute quotas: %v", err)
-	}
-	b, err := bsquotas.Get(ctx, e.volume, projectID).Extract()
-	if err != nil {
-		e.t.Fatalf("block-storage quotas: %v", err)
-	}
-	n, err := netquotas.Get(ctx, e.netwk, projectID).Extract()
-	if err != nil {
-		e.t.Fatalf("network quotas: %v", err)
-	}
-	return map[string]int64{
-		"instances": int64(c.Instances), "cores": int64(c.Cores), "ram": int64(c.RAM),
-		"volumes": int64(b.Volumes), "gigabytes": int64(b.Gigabytes),
-		"network": int64(n.Network), "subnet": int64(n.Subnet), "router": int64(n.Router),
-		"floatingip": int64(n.FloatingIP), "port": int64(n.Port),
-	}
+	return e.direct.Get(e.t, projectID)
 }
 
 // wantQuotas fails unless the project has base changed by mods.

@@ -28,17 +28,11 @@ import (
 // reported as failed, for a person.
 func RevertExpired(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 	opts.defaults()
-	sum := Summary{Counts: map[string]int{}, DryRun: opts.DryRun, Started: opts.Now().UTC()}
-	if err := checkDeps(deps, opts.DryRun, false); err != nil {
+	sum, release, err := start(ctx, deps, opts, false)
+	if err != nil {
 		return sum, err
 	}
-	if !opts.DryRun {
-		release, err := lock(ctx, deps.Store, opts)
-		if err != nil {
-			return sum, err
-		}
-		defer release()
-	}
+	defer release()
 	r := newRunner(deps, opts)
 	today := civilDate(opts.Now(), opts.Location)
 	recs, err := deps.Store.EndedQuotaRecords(ctx, today)
@@ -103,7 +97,7 @@ func (r *runner) revert(ctx context.Context, rec store.QuotaRecord, today time.T
 		}
 		return res
 	}
-	for _, k := range ordered(rec.Previous) {
+	for _, k := range cloud.QuotaSet(rec.Previous).Keys() {
 		if old := rec.Quotas[k]; old != rec.Previous[k] {
 			res.Changes = append(res.Changes, Change{Resource: k, Old: old, New: rec.Previous[k]})
 		}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
-	"github.com/kaizen-onboard/kaizen/internal/config"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 )
 
@@ -145,7 +144,7 @@ func (r *runner) decide(ctx context.Context, q Request, res *RowResult) (*change
 	portRule(current, want, portAsked || portInPreset)
 
 	var changes []Change
-	for _, k := range ordered(want) {
+	for _, k := range cloud.QuotaSet(want).Keys() {
 		if current[k] != want[k] {
 			changes = append(changes, Change{Resource: k, Old: current[k], New: want[k]})
 		}
@@ -217,7 +216,7 @@ func (r *runner) decide(ctx context.Context, q Request, res *RowResult) (*change
 func (r *runner) resume(p cloud.Project, key string, rec store.QuotaRecord, q Request) *change {
 	var changes []Change
 	apply := cloud.QuotaSet{}
-	for _, k := range ordered(rec.Quotas) {
+	for _, k := range cloud.QuotaSet(rec.Quotas).Keys() {
 		if b, ok := rec.Before[k]; ok && b != rec.Quotas[k] {
 			changes = append(changes, Change{Resource: k, Old: b, New: rec.Quotas[k]})
 			apply[k] = rec.Quotas[k]
@@ -347,20 +346,6 @@ func (r *runner) project(ctx context.Context, domain, name string) (cloud.Projec
 		return cloud.Project{}, nil, refuse("no project %q in domain %q", name, domain)
 	}
 	return p, dir, nil
-}
-
-// ordered lists q's keys in reading order: compute, block storage,
-// network, each in config.QuotaKeys order.
-func ordered(q map[string]int64) []string {
-	var out []string
-	for _, svc := range []string{cloud.ServiceCompute, cloud.ServiceBlockStorage, cloud.ServiceNetwork} {
-		for _, k := range config.QuotaKeys[svc] {
-			if _, ok := q[k]; ok {
-				out = append(out, k)
-			}
-		}
-	}
-	return out
 }
 
 // civilDate is t's calendar date in loc, as midnight UTC.

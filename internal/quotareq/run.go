@@ -43,17 +43,11 @@ func newRunner(deps Deps, opts Options) *runner {
 // error is for the run as a whole, or ErrSomeFailed.
 func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 	opts.defaults()
-	sum := Summary{Counts: map[string]int{}, DryRun: opts.DryRun, Started: opts.Now().UTC()}
-	if err := checkDeps(deps, opts.DryRun, true); err != nil {
+	sum, release, err := start(ctx, deps, opts, true)
+	if err != nil {
 		return sum, err
 	}
-	if !opts.DryRun {
-		release, err := lock(ctx, deps.Store, opts)
-		if err != nil {
-			return sum, err
-		}
-		defer release()
-	}
+	defer release()
 	t, err := deps.Sheet.Read(ctx)
 	if err != nil {
 		return sum, fmt.Errorf("reading the quota requests: %w", err)
@@ -94,6 +88,20 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 		return sum, ErrSomeFailed
 	}
 	return sum, nil
+}
+
+// start begins a run or a revert: it checks deps and, unless this is a dry
+// run, takes the quotas lock, which release gives back.
+func start(ctx context.Context, deps Deps, opts Options, needSheet bool) (sum Summary, release func(), err error) {
+	sum = Summary{Counts: map[string]int{}, DryRun: opts.DryRun, Started: opts.Now().UTC()}
+	if err := checkDeps(deps, opts.DryRun, needSheet); err != nil {
+		return sum, nil, err
+	}
+	if opts.DryRun {
+		return sum, func() {}, nil
+	}
+	release, err = lock(ctx, deps.Store, opts)
+	return sum, release, err
 }
 
 func checkDeps(d Deps, dry, needSheet bool) error {
@@ -221,34 +229,12 @@ func lock(ctx context.Context, s Store, opts Options) (release func(), err error
 		return nil, fmt.Errorf("choosing a lock owner: %w", err)
 	}
 	owner := opts.Actor + "/" + hex.EncodeToString(b[:])
-	if err := s.AcquireLock(ctx, lockName, owner, opts.Now(), opts.LockTTL); err != nil {
-		if errors.Is(err, store.ErrConflict) {
-			return nil, fmt.Errorf("%w; it holds the lock for at most %s after it stops", ErrLocked, opts.LockTTL)
-		}
+	release, err = store.HoldLock(ctx, s, lockName, owner, opts.Now, opts.LockTTL, opts.Logger)
+	if errors.Is(err, store.ErrConflict) {
+		return nil, fmt.Errorf("%w; it holds the lock for at most %s after it stops", ErrLocked, opts.LockTTL)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("taking the quotas lock: %w", err)
 	}
-	stop := make(chan struct{})
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tick := time.NewTicker(opts.LockTTL / 3)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				if err := s.AcquireLock(context.WithoutCancel(ctx), lockName, owner, opts.Now(), opts.LockTTL); err != nil {
-					opts.Logger.Error("renewing the quotas lock", "err", err)
-				}
-			}
-		}
-	}()
-	return func() {
-		close(stop)
-		<-done
-		if err := s.ReleaseLock(context.WithoutCancel(ctx), lockName, owner); err != nil {
-			opts.Logger.Warn("releasing the quotas lock", "err", err)
-		}
-	}, nil
+	return release, nil
 }

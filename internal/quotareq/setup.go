@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -28,7 +27,7 @@ type Setup struct {
 	// Outbox delivers the queued mail; nil in a dry run.
 	Outbox  *mail.Outbox
 	Deliver bool
-	closers []io.Closer
+	closers onboard.Closers
 }
 
 // SetupOptions say what to wire.
@@ -86,12 +85,9 @@ func FromConfig(ctx context.Context, cfg *config.Config, so SetupOptions) (_ *Se
 	if err != nil {
 		return nil, err
 	}
-	st := so.Store
-	if st == nil {
-		if st, err = store.Open(ctx, cfg.Store.URL.Reveal(), logger); err != nil {
-			return nil, err
-		}
-		s.closers = append(s.closers, st)
+	st, err := s.closers.OpenStore(ctx, cfg, so.Store, logger)
+	if err != nil {
+		return nil, err
 	}
 	s.Deps = Deps{Identity: clients.Identity, Quotas: q, Sheet: src, Store: st}
 	if !so.DryRun {
@@ -99,9 +95,7 @@ func FromConfig(ctx context.Context, cfg *config.Config, so SetupOptions) (_ *Se
 		if err != nil {
 			return nil, err
 		}
-		if closer != nil {
-			s.closers = append(s.closers, closer)
-		}
+		s.closers.Add(closer)
 		s.Outbox, s.Deliver, s.Deps.Mail = outbox, !so.NoDeliver, outbox
 	}
 	qr := cfg.QuotaRequests
@@ -118,12 +112,7 @@ func FromConfig(ctx context.Context, cfg *config.Config, so SetupOptions) (_ *Se
 
 // Close releases what FromConfig opened.
 func (s *Setup) Close() error {
-	var errs []error
-	for i := len(s.closers) - 1; i >= 0; i-- {
-		errs = append(errs, s.closers[i].Close())
-	}
-	s.closers = nil
-	return errors.Join(errs...)
+	return s.closers.Close()
 }
 
 // OpenSheet returns the quota-request worksheet: a CSV file when path is

@@ -400,6 +400,66 @@ func sjDigestJob() config.Job {
 
 const sjDay = 24 * time.Hour
 
+// sjCase is a run of a sheet job over a sheet, step by step.
+type sjCase struct {
+	name   string
+	header []string
+	setup  func(*sjEnv)
+	job    func(*config.Job)
+	deps   func(*reminder.SheetJobDeps)
+	steps  []sjStep
+}
+
+// runSJCases plays each case on a job from newJob built by build.
+func runSJCases(t *testing.T, tests []sjCase, newJob func() config.Job, build func(config.Job, reminder.SheetJobDeps) (reminder.Job, error)) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			job := newJob()
+			if tt.job != nil {
+				tt.job(&job)
+			}
+			e := newSJEnv(t, newSJSheet(tt.header...), job, build)
+			if tt.deps != nil {
+				tt.deps(&e.deps)
+			}
+			if tt.setup != nil {
+				tt.setup(e)
+			}
+			e.play(tt.steps)
+		})
+	}
+}
+
+// sjConfigCase is a job and its dependencies, changed, and the error
+// building the job should give ("": none).
+type sjConfigCase struct {
+	name    string
+	job     func(*config.Job)
+	deps    func(*reminder.SheetJobDeps)
+	wantErr string
+}
+
+// runSJConfigCases builds each case's job from newJob and deps.
+func runSJConfigCases(t *testing.T, tests []sjConfigCase, newJob func() config.Job, deps reminder.SheetJobDeps, build func(config.Job, reminder.SheetJobDeps) (reminder.Job, error)) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			j, d := newJob(), deps
+			if tt.job != nil {
+				tt.job(&j)
+			}
+			if tt.deps != nil {
+				tt.deps(&d)
+			}
+			_, err := build(j, d)
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Errorf("error = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
 func TestApproverDigest(t *testing.T) {
 	ada := func(e *sjEnv) { e.sheet.add(sjRow("Ada", "ada@example.edu", "", 2*sjDay)) }
 	bob := func(e *sjEnv) { e.sheet.add(sjRow("Bob", "bob@example.edu", "", 3*sjDay)) }
@@ -411,14 +471,7 @@ func TestApproverDigest(t *testing.T) {
 			}
 		}
 	}
-	tests := []struct {
-		name   string
-		header []string
-		setup  func(*sjEnv)
-		job    func(*config.Job)
-		deps   func(*reminder.SheetJobDeps)
-		steps  []sjStep
-	}{
+	tests := []sjCase{
 		{
 			name:  "rows younger than start are not sent until due",
 			setup: func(e *sjEnv) { e.sheet.add(sjRow("Ada", "ada@example.edu", "", 2*time.Hour)) },
@@ -673,22 +726,7 @@ func TestApproverDigest(t *testing.T) {
 			}}},
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			job := sjDigestJob()
-			if tt.job != nil {
-				tt.job(&job)
-			}
-			e := newSJEnv(t, newSJSheet(tt.header...), job, reminder.NewApproverDigest)
-			if tt.deps != nil {
-				tt.deps(&e.deps)
-			}
-			if tt.setup != nil {
-				tt.setup(e)
-			}
-			e.play(tt.steps)
-		})
-	}
+	runSJCases(t, tests, sjDigestJob, reminder.NewApproverDigest)
 }
 
 func TestApproverDigestMail(t *testing.T) {
@@ -723,12 +761,7 @@ func TestApproverDigestConfig(t *testing.T) {
 	sh := newSJSheet()
 	st := sjOpenStore(t)
 	deps := reminder.SheetJobDeps{Sheet: sh, Ledger: st, Mail: &sjMailer{}}
-	tests := []struct {
-		name    string
-		job     func(*config.Job)
-		deps    func(*reminder.SheetJobDeps)
-		wantErr string
-	}{
+	tests := []sjConfigCase{
 		{name: "valid"},
 		{name: "no recipients", job: func(j *config.Job) { j.To = nil }, wantErr: `job "digest": approver-digest needs "to"`},
 		{name: "bad recipient", job: func(j *config.Job) { j.To = []string{"not an address"} }, wantErr: `job "digest": to[0]`},
@@ -736,21 +769,7 @@ func TestApproverDigestConfig(t *testing.T) {
 		{name: "no ledger", deps: func(d *reminder.SheetJobDeps) { d.Ledger = nil }, wantErr: `job "digest": no ledger`},
 		{name: "negative interval", job: func(j *config.Job) { j.Interval = config.Dur(-time.Hour) }, wantErr: "negative"},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			j, d := sjDigestJob(), deps
-			if tt.job != nil {
-				tt.job(&j)
-			}
-			if tt.deps != nil {
-				tt.deps(&d)
-			}
-			_, err := reminder.NewApproverDigest(j, d)
-			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
-				t.Errorf("error = %v, want %q", err, tt.wantErr)
-			}
-		})
-	}
+	runSJConfigCases(t, tests, sjDigestJob, deps, reminder.NewApproverDigest)
 }
 
 func TestSheetJobDepsFromConfig(t *testing.T) {

@@ -19,7 +19,6 @@ import (
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/config"
@@ -28,6 +27,7 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/setpass"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
+	"github.com/kaizen-onboard/kaizen/internal/testenv/setpasstest"
 	"github.com/kaizen-onboard/kaizen/templates"
 )
 
@@ -142,30 +142,11 @@ const lrTTL = 72 * time.Hour
 
 func newLRSetpass(t *testing.T, ks *testenv.KeystoneEnv, st store.Store, clock *lrClock) *lrSetpass {
 	t.Helper()
-	var h http.Handler
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
-	t.Cleanup(srv.Close)
-	pages, err := setpass.LoadPages(templates.FS, "", setpass.Branding{CloudName: "Test Cloud", Support: "support@example.org"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err = setpass.NewHandler(setpass.Deps{
-		Store:    st,
-		Keystone: setpass.NewKeystone(ks.Identity, ks.Admin.ProjectName, ks.Admin.ProjectDomainName),
-		Pages:    pages, Registry: prometheus.NewRegistry(), Now: clock.Now, Random: rand.Reader,
-		Settings: setpass.Settings{
-			SecretKey: []byte("0123456789abcdef0123456789abcdef-reminder-test"), BaseURL: srv.URL + "/",
-			TokenTTL: lrTTL, MaxAttempts: 5, MinPasswordLength: 12, RateLimit: 1000, RateBurst: 1000,
-		},
+	sp := setpasstest.New(t, ks, setpasstest.Options{
+		Store: st, Now: clock.Now, Branding: setpass.Branding{CloudName: "Test Cloud", Support: "support@example.org"},
+		Settings: setpass.Settings{SecretKey: []byte("0123456789abcdef0123456789abcdef-reminder-test"), TokenTTL: lrTTL},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	client, err := setpass.NewClient(srv.URL, srv.Client(), func(context.Context) (string, error) { return ks.Identity.Token(), nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &lrSetpass{srv: srv, client: client}
+	return &lrSetpass{srv: sp.HTTP, client: sp.Client}
 }
 
 // get opens a link as a browser would and returns the status.

@@ -27,14 +27,7 @@ var sjNoStampHeader = []string{"Timestamp", "Email", "First Name", "Last Name", 
 func TestHelpdeskNotify(t *testing.T) {
 	ada := func(e *sjEnv) { e.sheet.add(sjRow("Ada", "ada@example.edu", "approved", time.Hour)) }
 	bob := func(e *sjEnv) { e.sheet.add(sjRow("Bob", "bob@example.edu", "", time.Hour)) }
-	tests := []struct {
-		name   string
-		header []string
-		setup  func(*sjEnv)
-		job    func(*config.Job)
-		deps   func(*reminder.SheetJobDeps)
-		steps  []sjStep
-	}{
+	tests := []sjCase{
 		{
 			name:  "each approved row is announced once across runs",
 			setup: func(e *sjEnv) { ada(e); bob(e) },
@@ -171,22 +164,7 @@ func TestHelpdeskNotify(t *testing.T) {
 			},
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			job := sjNotifyJob()
-			if tt.job != nil {
-				tt.job(&job)
-			}
-			e := newSJEnv(t, newSJSheet(tt.header...), job, reminder.NewHelpdeskNotify)
-			if tt.deps != nil {
-				tt.deps(&e.deps)
-			}
-			if tt.setup != nil {
-				tt.setup(e)
-			}
-			e.play(tt.steps)
-		})
-	}
+	runSJCases(t, tests, sjNotifyJob, reminder.NewHelpdeskNotify)
 }
 
 func TestHelpdeskNotifyMail(t *testing.T) {
@@ -294,31 +272,12 @@ func TestHelpdeskNotifyCSVSheet(t *testing.T) {
 func TestHelpdeskNotifyConfig(t *testing.T) {
 	st := sjOpenStore(t)
 	deps := reminder.SheetJobDeps{Sheet: newSJSheet(), Ledger: st, Mail: &sjMailer{}, Helpdesk: "helpdesk@example.org"}
-	tests := []struct {
-		name    string
-		job     func(*config.Job)
-		deps    func(*reminder.SheetJobDeps)
-		wantErr string
-	}{
+	tests := []sjConfigCase{
 		{name: "helpdesk by default"},
 		{name: "own recipients", job: func(j *config.Job) { j.To = []string{"tickets@example.org"} }, deps: func(d *reminder.SheetJobDeps) { d.Helpdesk = "" }},
 		{name: "all approved is fine", deps: func(d *reminder.SheetJobDeps) { d.AllApproved = true }},
 		{name: "no recipient at all", deps: func(d *reminder.SheetJobDeps) { d.Helpdesk = "" }, wantErr: `job "notify": helpdesk-notify needs "to" or mail.helpdesk`},
 		{name: "no sheet", deps: func(d *reminder.SheetJobDeps) { d.Sheet = nil }, wantErr: `job "notify": no sheet`},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			j, d := sjNotifyJob(), deps
-			if tt.job != nil {
-				tt.job(&j)
-			}
-			if tt.deps != nil {
-				tt.deps(&d)
-			}
-			_, err := reminder.NewHelpdeskNotify(j, d)
-			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
-				t.Errorf("error = %v, want %q", err, tt.wantErr)
-			}
-		})
-	}
+	runSJConfigCases(t, tests, sjNotifyJob, deps, reminder.NewHelpdeskNotify)
 }

@@ -11,7 +11,6 @@ import (
 	"mime"
 	"mime/multipart"
 	"net/http"
-	"net/http/httptest"
 	netmail "net/mail"
 	"os"
 	"path/filepath"
@@ -24,7 +23,6 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/projects"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/roles"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
-	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/api/sheets/v4"
 
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
@@ -35,6 +33,7 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/setpass"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
+	"github.com/kaizen-onboard/kaizen/internal/testenv/setpasstest"
 	"github.com/kaizen-onboard/kaizen/internal/testenv/sheetsfake"
 	"github.com/kaizen-onboard/kaizen/templates"
 )
@@ -165,10 +164,7 @@ func TestThirtyDays(t *testing.T) {
 
 	// The SMTP server; its CA goes in a file, as an operator's would.
 	smtpSrv := testenv.NewSMTP(t)
-	caFile := filepath.Join(dir, "smtp-ca.pem")
-	if err := os.WriteFile(caFile, smtpSrv.CACertPEM(), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	caFile := smtpSrv.CAFile(t)
 
 	// The sign-up sheet at the start: Ann waits for approval; Eve was
 	// processed by addusers and Fay announced by hand long ago, so neither
@@ -200,8 +196,8 @@ func TestThirtyDays(t *testing.T) {
 	}
 
 	// setpass's server; its handler is built from the settings below.
-	spSrv := httptest.NewUnstartedServer(nil)
-	spURL := "http://" + spSrv.Listener.Addr().String() + "/"
+	spSrv := setpasstest.NewUnstarted(t)
+	spURL := spSrv.URL
 
 	settingsFile := filepath.Join(dir, "settings.toml")
 	doc := fmt.Sprintf(simSettings, "sqlite://"+filepath.Join(dir, "kaizen.db"), simBook, simTab, fake.ServiceAccountFile(t),
@@ -226,32 +222,20 @@ func TestThirtyDays(t *testing.T) {
 	}
 	t.Cleanup(func() { st.Close() })
 
-	pages, err := setpass.LoadPages(templates.FS, "", setpass.Branding{CloudName: cfg.Mail.CloudName, Support: cfg.Mail.Support})
-	if err != nil {
-		t.Fatal(err)
-	}
-	spHandler, err := setpass.NewHandler(setpass.Deps{
-		Store: st, Keystone: setpass.NewKeystone(ks.Identity, ks.Admin.ProjectName, ks.Admin.ProjectDomainName),
-		Pages: pages, Registry: prometheus.NewRegistry(), Logger: logger, Now: clock.Now, Random: rand.Reader,
+	adminToken := func(context.Context) (string, error) { return ks.Identity.Token(), nil }
+	spSrv.Start(t, ks, setpasstest.Options{
+		Store: st, Logger: logger, Now: clock.Now,
+		Branding: setpass.Branding{CloudName: cfg.Mail.CloudName, Support: cfg.Mail.Support},
 		Settings: setpass.Settings{
 			SecretKey: []byte(cfg.Setpass.SecretKey.Reveal()), BaseURL: cfg.Setpass.URL, TokenTTL: cfg.Setpass.TokenTTL.D,
 			MaxAttempts: cfg.Setpass.MaxAttempts, MinPasswordLength: cfg.Setpass.MinPasswordLength,
 			RateLimit: cfg.Setpass.RateLimit, RateBurst: cfg.Setpass.RateBurst,
 		},
+		Token: adminToken,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	spSrv.Config.Handler = spHandler
-	spSrv.Start()
-	t.Cleanup(spSrv.Close)
-	adminToken := func(context.Context) (string, error) { return ks.Identity.Token(), nil }
 	// addusers' client, which issues the first links.
-	addusers, err := setpass.NewClient(cfg.Setpass.URL, spSrv.Client(), adminToken)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sp := &lrSetpass{srv: spSrv, client: addusers}
+	addusers := spSrv.Client
+	sp := &lrSetpass{srv: spSrv.HTTP, client: addusers}
 
 	// Keystone: three new users with a temporary password, whose links
 	// addusers issues on days 7 and 12; two projects with a temporary quota

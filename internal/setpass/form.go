@@ -189,17 +189,11 @@ func (h *handler) change(w http.ResponseWriter, r *http.Request, f Form, t store
 	// unknown.
 	kctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), keystoneTimeout)
 	defer cancel()
-	usedAt := h.Now()
-	err := h.Store.ConsumeToken(kctx, t.Hash, usedAt)
-	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
-		h.invalidLink(w)
+	usedAt, ok := h.consume(kctx, w, t)
+	if !ok {
 		return
 	}
-	if err != nil {
-		h.storeFailed(w, "consuming the token", err)
-		return
-	}
-	err = h.Keystone.ChangePassword(kctx, t.UserID, temp, f.Password)
+	err := h.Keystone.ChangePassword(kctx, t.UserID, temp, f.Password)
 	var refused *PasswordRefusedError
 	switch {
 	case err == nil:
@@ -219,6 +213,23 @@ func (h *handler) change(w http.ResponseWriter, r *http.Request, f Form, t store
 		h.problem(w, http.StatusBadGateway, "We could not confirm the change",
 			"The cloud's identity service did not answer in time. Try to log in with your new password; if that fails, ask for a new link.")
 	}
+}
+
+// consume spends link t before its password is set, at usedAt; ok is false
+// when the link was spent or replaced already, or the store failed, and the
+// browser has been answered.
+func (h *handler) consume(ctx context.Context, w http.ResponseWriter, t store.Token) (usedAt time.Time, ok bool) {
+	usedAt = h.Now()
+	err := h.Store.ConsumeToken(ctx, t.Hash, usedAt)
+	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+		h.invalidLink(w)
+		return usedAt, false
+	}
+	if err != nil {
+		h.storeFailed(w, "consuming the token", err)
+		return usedAt, false
+	}
+	return usedAt, true
 }
 
 // restore reopens the consumed token after Keystone refused the password,

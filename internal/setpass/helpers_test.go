@@ -1,7 +1,6 @@
 package setpass
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -18,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kaizen-onboard/kaizen/internal/store"
+	"github.com/kaizen-onboard/kaizen/internal/testenv"
 	"github.com/kaizen-onboard/kaizen/templates"
 )
 
@@ -119,25 +119,8 @@ type testEnv struct {
 	clock   *fakeClock
 	dbPath  string
 	reg     *prometheus.Registry
-	logs    *syncBuffer
+	logs    *testenv.SyncBuffer
 	keystne Keystone
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func testSettings() Settings {
@@ -157,7 +140,7 @@ func newEnv(t *testing.T, ks Keystone, tweak func(*Settings)) *testEnv {
 // newEnvDeps is newEnv with a last say on the handler's Deps.
 func newEnvDeps(t *testing.T, ks Keystone, tweak func(*Settings), tweakDeps func(*testEnv, *Deps)) *testEnv {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	dbPath := t.TempDir() + "/s.db"
 	st, err := store.Open(t.Context(), "sqlite://"+dbPath, logger)

@@ -36,27 +36,8 @@ func (h *handler) issue(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxIssueBody))
-	if err != nil {
-		apiError(w, http.StatusRequestEntityTooLarge, "the body is too large")
-		return
-	}
-	req, err := ParseIssueRequest(body)
-	if err != nil {
-		apiError(w, http.StatusBadRequest, strings.TrimPrefix(err.Error(), errBadRequest.Error()+": "))
-		return
-	}
-	userID := r.PathValue("user_id")
-	if !validUserID(userID) {
-		apiError(w, http.StatusNotFound, "no such user")
-		return
-	}
-	if _, err := h.Keystone.User(ctx, userID); errors.Is(err, ErrUnknownUser) {
-		apiError(w, http.StatusNotFound, "no such user")
-		return
-	} else if err != nil {
-		h.keystoneFailed("get-user", err)
-		apiError(w, http.StatusServiceUnavailable, "the identity service is unavailable; try again")
+	userID, req, ok := h.issueRequest(w, r)
+	if !ok {
 		return
 	}
 
@@ -80,6 +61,35 @@ func (h *handler) issue(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, _ = io.WriteString(w, issued.Token)
+}
+
+// issueRequest reads the body of PUT /token/<user_id> or PUT
+// /reset/<user_id> and checks that Keystone has the user; ok is false when
+// it answered the caller with a refusal instead.
+func (h *handler) issueRequest(w http.ResponseWriter, r *http.Request) (userID string, req IssueRequest, ok bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxIssueBody))
+	if err != nil {
+		apiError(w, http.StatusRequestEntityTooLarge, "the body is too large")
+		return "", req, false
+	}
+	if req, err = ParseIssueRequest(body); err != nil {
+		apiError(w, http.StatusBadRequest, strings.TrimPrefix(err.Error(), errBadRequest.Error()+": "))
+		return "", req, false
+	}
+	userID = r.PathValue("user_id")
+	if !validUserID(userID) {
+		apiError(w, http.StatusNotFound, "no such user")
+		return "", req, false
+	}
+	if _, err := h.Keystone.User(r.Context(), userID); errors.Is(err, ErrUnknownUser) {
+		apiError(w, http.StatusNotFound, "no such user")
+		return "", req, false
+	} else if err != nil {
+		h.keystoneFailed("get-user", err)
+		apiError(w, http.StatusServiceUnavailable, "the identity service is unavailable; try again")
+		return "", req, false
+	}
+	return userID, req, true
 }
 
 // adminCaller checks the caller's X-Auth-Token as PUT /token does and

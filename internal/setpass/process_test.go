@@ -240,7 +240,7 @@ func (k recordingKeystone) Ping(ctx context.Context) error { return nil }
 type setpassChild struct {
 	cmd    *exec.Cmd
 	base   string // http://127.0.0.1:port/
-	output *syncBuffer
+	output *testenv.SyncBuffer
 }
 
 // startSetpassChild re-executes the test binary as a setpass process and
@@ -249,7 +249,7 @@ type setpassChild struct {
 func startSetpassChild(t *testing.T, env []string) *setpassChild {
 	t.Helper()
 	kill, cancel := context.WithCancel(context.Background())
-	c := &setpassChild{output: &syncBuffer{}}
+	c := &setpassChild{output: &testenv.SyncBuffer{}}
 	c.cmd = exec.CommandContext(kill, os.Args[0], "-test.run=^TestSetpassHelperProcess$", "-test.count=1",
 		"-test.timeout="+procTimeout.String())
 	c.cmd.Env = append(os.Environ(), env...)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/kaizen-onboard/kaizen/internal/store"
@@ -48,27 +47,8 @@ func (h *handler) issueReset(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxIssueBody))
-	if err != nil {
-		apiError(w, http.StatusRequestEntityTooLarge, "the body is too large")
-		return
-	}
-	req, err := ParseIssueRequest(body)
-	if err != nil {
-		apiError(w, http.StatusBadRequest, strings.TrimPrefix(err.Error(), errBadRequest.Error()+": "))
-		return
-	}
-	userID := r.PathValue("user_id")
-	if !validUserID(userID) {
-		apiError(w, http.StatusNotFound, "no such user")
-		return
-	}
-	if _, err := h.Keystone.User(ctx, userID); errors.Is(err, ErrUnknownUser) {
-		apiError(w, http.StatusNotFound, "no such user")
-		return
-	} else if err != nil {
-		h.keystoneFailed("get-user", err)
-		apiError(w, http.StatusServiceUnavailable, "the identity service is unavailable; try again")
+	userID, req, ok := h.issueRequest(w, r)
+	if !ok {
 		return
 	}
 	issued, err := h.helpdeskReset(ctx, userID, req)
@@ -160,17 +140,11 @@ func (h *handler) putResetToken(ctx context.Context, userID string, pinHMAC []by
 func (h *handler) reset(w http.ResponseWriter, r *http.Request, f Form, t store.Token) {
 	kctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), keystoneTimeout)
 	defer cancel()
-	usedAt := h.Now()
-	err := h.Store.ConsumeToken(kctx, t.Hash, usedAt)
-	if errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
-		h.invalidLink(w)
+	usedAt, ok := h.consume(kctx, w, t)
+	if !ok {
 		return
 	}
-	if err != nil {
-		h.storeFailed(w, "consuming the token", err)
-		return
-	}
-	err = h.Resetter.SetPassword(kctx, t.UserID, f.Password)
+	err := h.Resetter.SetPassword(kctx, t.UserID, f.Password)
 	var refused *PasswordRefusedError
 	switch {
 	case err == nil:

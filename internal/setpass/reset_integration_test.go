@@ -373,7 +373,7 @@ func TestResetPageAgainstKeystone(t *testing.T) {
 	}
 	k := NewKeystone(f.ks.Identity, f.ks.Admin.ProjectName, f.ks.Admin.ProjectDomainName)
 	mailer := &fakeMailer{}
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	var bg sync.WaitGroup
 	s := testSettings()
 	s.Reset = ResetSettings{MinTime: floor, Helpdesk: resetHelpdesk}

@@ -101,7 +101,7 @@ func TestResetAnswersAlike(t *testing.T) {
 	}
 	var first *httptest.ResponseRecorder
 	for _, c := range cases {
-		re.logs.b.Reset()
+		re.logs.Reset()
 		w := re.ask(c.email)
 		if w.Code != http.StatusOK {
 			t.Errorf("%s: status %d", c.name, w.Code)

@@ -13,6 +13,8 @@ import (
 	"maps"
 	"net"
 	"net/mail"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -208,6 +210,17 @@ func (s *SMTPServer) RootCAs() *x509.CertPool { return s.pki.roots.Clone() }
 // CACertPEM is the test CA's certificate in PEM, for clients that read
 // their trusted CAs from a file (mail.smtp.ca_file).
 func (s *SMTPServer) CACertPEM() []byte { return bytes.Clone(s.pki.caPEM) }
+
+// CAFile writes CACertPEM to a new file in t's temporary directory and
+// returns its path, for mail.smtp.ca_file.
+func (s *SMTPServer) CAFile(t testing.TB) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "smtp-ca.pem")
+	if err := os.WriteFile(p, s.CACertPEM(), 0o600); err != nil {
+		t.Fatalf("testenv: writing the SMTP CA: %v", err)
+	}
+	return p
+}
 
 // TLSConfig returns a new client configuration that verifies the server as
 // Host(); set ServerName to "localhost" when dialing by name.

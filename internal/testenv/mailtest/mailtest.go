@@ -1,0 +1,45 @@
+// Package mailtest builds the real outbox over SMTP to the in-process
+// server of testenv. It is apart from testenv because mail's own tests
+// use testenv.
+package mailtest
+
+import (
+	"crypto/rand"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/kaizen-onboard/kaizen/internal/config"
+	"github.com/kaizen-onboard/kaizen/internal/mail"
+	"github.com/kaizen-onboard/kaizen/internal/store"
+	"github.com/kaizen-onboard/kaizen/internal/testenv"
+	"github.com/kaizen-onboard/kaizen/templates"
+)
+
+// Outbox is the real outbox on st, delivering over SMTP with STARTTLS and
+// AUTH to srv, with the "Test Cloud" templates and the wall clock. The
+// transport is closed when the test ends.
+func Outbox(t testing.TB, st store.Store, srv *testenv.SMTPServer, logger *slog.Logger) *mail.Outbox {
+	t.Helper()
+	sc := config.Defaults().Mail.SMTP
+	sc.Host, sc.Port = srv.Host(), srv.Port()
+	sc.Username, sc.Password = srv.Username(), config.NewSecret(srv.Password(), "test")
+	sc.EHLOName, sc.Timeout = "kaizen.test", config.Dur(10*time.Second)
+	tr, err := mail.NewSMTP(sc, mail.SMTPOptions{RootCAs: srv.RootCAs(), Logger: logger})
+	if err != nil {
+		t.Fatalf("mail.NewSMTP: %v", err)
+	}
+	t.Cleanup(func() { _ = tr.Close() })
+	renderer, err := mail.NewRenderer(templates.FS, "", mail.Common{
+		CloudName: "Test Cloud", From: "Test Cloud <cloud@example.org>", Support: "support@example.org",
+		Helpdesk: "helpdesk@example.org",
+	})
+	if err != nil {
+		t.Fatalf("NewRenderer: %v", err)
+	}
+	composer, err := mail.NewComposer("Test Cloud <cloud@example.org>", "support@example.org", time.Now, rand.Reader)
+	if err != nil {
+		t.Fatalf("NewComposer: %v", err)
+	}
+	return mail.NewOutbox(st, renderer, composer, tr, mail.OutboxOptions{Logger: logger})
+}
