@@ -29,7 +29,9 @@ type item struct {
 }
 
 func newWriter(s Sheet, opts Options) *writer {
-	w := &writer{sheet: s, opts: opts, in: make(chan item), done: make(chan struct{})}
+	// Buffered so that workers go on applying rows while a batch is being
+	// written (a Sheets API write can take a second).
+	w := &writer{sheet: s, opts: opts, in: make(chan item, 4*opts.FlushRows), done: make(chan struct{})}
 	go w.loop()
 	return w
 }
