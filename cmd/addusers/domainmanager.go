@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -291,7 +292,7 @@ func (dm *domainManager) assign(ctx context.Context, f dmFlags) error {
 // createUser creates the user --user in domain d with a temporary password,
 // returned for the set-password link.
 func (dm *domainManager) createUser(ctx context.Context, f dmFlags, d cloud.Domain) (u cloud.User, temp string, err error) {
-	if temp, err = onboard.NewPassword(); err != nil {
+	if temp, err = cloud.TempPassword(rand.Reader); err != nil {
 		return cloud.User{}, "", err
 	}
 	u, created, err := cloud.EnsureUser(ctx, dm.identity, cloud.UserSpec{
@@ -328,7 +329,7 @@ func (dm *domainManager) welcome(ctx context.Context, f dmFlags, d cloud.Domain,
 		return fmt.Errorf("checking for %s's welcome mail: %w", u.Name, err)
 	}
 	if temp == "" {
-		t, err := onboard.NewPassword()
+		t, err := cloud.TempPassword(rand.Reader)
 		if err != nil {
 			return err
 		}

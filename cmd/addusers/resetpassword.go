@@ -2,16 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	netmail "net/mail"
 	"strings"
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
 
 	"github.com/kaizen-onboard/kaizen/internal/cli"
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
@@ -162,7 +161,7 @@ func (pr *passwordReset) run(ctx context.Context, f rpFlags) error {
 // a random temporary password replaces the user's password now, and the
 // link changes it as the user.
 func (pr *passwordReset) fallback(ctx context.Context, u cloud.User, pin string) (setpass.Issued, error) {
-	temp, err := onboard.NewPassword()
+	temp, err := cloud.TempPassword(rand.Reader)
 	if err != nil {
 		return setpass.Issued{}, err
 	}
@@ -199,13 +198,9 @@ func (pr *passwordReset) mail(ctx context.Context, u cloud.User, to string, issu
 // name in --domain, matched ignoring case.
 func (pr *passwordReset) findUser(ctx context.Context, f rpFlags) (cloud.User, error) {
 	if looksLikeID(f.user) {
-		u, err := users.Get(ctx, pr.identity, f.user).Extract()
-		switch {
-		case err == nil:
-			email, _ := u.Extra["email"].(string)
-			return cloud.User{ID: u.ID, Name: u.Name, DomainID: u.DomainID, Enabled: u.Enabled, Email: email}, nil
-		case !gophercloud.ResponseCodeIs(err, http.StatusNotFound):
-			return cloud.User{}, fmt.Errorf("looking up user %s: %w", f.user, err)
+		u, err := cloud.GetUser(ctx, pr.identity, f.user)
+		if err == nil || !errors.Is(err, cloud.ErrNoUser) {
+			return u, err
 		}
 	}
 	domain := f.domain

@@ -32,7 +32,7 @@ func newUserMail(cfg *config.Config, provider *gophercloud.ProviderClient, st st
 	if err != nil {
 		return nil, nil, err
 	}
-	outbox, closer, err := onboard.NewOutbox(cfg, st, !noDeliver, logger)
+	outbox, closer, err := mail.FromConfig(cfg, st, !noDeliver, nil, logger)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -26,7 +26,6 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/reminder"
 	"github.com/kaizen-onboard/kaizen/internal/setpass"
 	"github.com/kaizen-onboard/kaizen/internal/store"
-	"github.com/kaizen-onboard/kaizen/templates"
 )
 
 // now is the clock of list and run (tests set it).
@@ -193,24 +192,13 @@ func wire(ctx context.Context, cfg *config.Config, logger *slog.Logger, clock fu
 		return reminder.BuildDeps{}, nil, err
 	}
 	closers = append(closers, st)
-	renderer, err := mail.NewRenderer(templates.FS, cfg.Mail.TemplatesDir, mail.CommonFromConfig(cfg.Mail))
+	outbox, closer, err := mail.FromConfig(cfg, st, true, clock, logger)
 	if err != nil {
 		return reminder.BuildDeps{}, nil, err
 	}
-	composer, err := mail.NewComposer(cfg.Mail.From, cfg.Mail.Support, clock, rand.Reader)
-	if err != nil {
-		return reminder.BuildDeps{}, nil, err
+	if closer != nil {
+		closers = append(closers, closer)
 	}
-	transport, err := mail.NewTransport(cfg.Mail, clock, rand.Reader, mail.SMTPOptions{})
-	if err != nil {
-		return reminder.BuildDeps{}, nil, err
-	}
-	if c, ok := transport.(io.Closer); ok {
-		closers = append(closers, c)
-	}
-	outbox := mail.NewOutbox(st, renderer, composer, transport, mail.OutboxOptions{
-		MaxAttempts: cfg.Mail.MaxAttempts, Workers: cfg.Mail.SMTP.PoolSize, Now: clock, Logger: logger,
-	})
 	deps := reminder.BuildDeps{Store: st, Outbox: outbox, Logger: logger, Now: clock, Random: rand.Reader}
 
 	needSheet := slices.ContainsFunc(jobs, func(j config.Job) bool { return reminder.NeedsSheet(j.Kind) })

@@ -88,7 +88,7 @@ func serveConfig(ctx context.Context, cfg *config.Config, env cli.Env, ln net.Li
 	var outbox *mail.Outbox
 	if sp.ResetMode != setpass.ResetOff {
 		var closeMail io.Closer
-		if outbox, closeMail, err = newOutbox(cfg, st, logger); err != nil {
+		if outbox, closeMail, err = mail.FromConfig(cfg, st, true, nil, logger); err != nil {
 			return err
 		}
 		if closeMail != nil {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"maps"
 	"net/http"
 	"os"
@@ -476,7 +477,11 @@ func TestQuotasUnifiedLimits(t *testing.T) {
 		ctx := t.Context()
 		const res = "server_metadata_items"
 		if d, ok := registeredLimit(t, ks.Identity, computeID, region, res); ok {
-			t.Skipf("a registered limit for %s exists (default %d); this case needs none", res, d)
+			msg := fmt.Sprintf("a registered limit for %s exists (default %d); this case needs none", res, d)
+			if os.Getenv("CI") == "true" {
+				t.Fatal(msg + " (CI=true: the fresh dev Keystone has none, so something left one behind)")
+			}
+			t.Skip(msg)
 		}
 		project := newQuotaProject(t, ks)
 		c, _ := countingClients(t, ks, region)

@@ -2,8 +2,10 @@ package cloud
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/gophercloud/gophercloud/v2"
@@ -167,4 +169,16 @@ func SetPassword(ctx context.Context, c *gophercloud.ServiceClient, userID, pass
 		return fmt.Errorf("setting a new temporary password for user %q: %w", userID, err)
 	}
 	return nil
+}
+
+// TempPassword draws the temporary password of an account kaizen creates
+// (or of one whose unused link it replaces): 24 bytes of random, 32
+// characters of URL-safe base64. It only ever travels to Keystone and,
+// sealed, to setpass; nobody is told it.
+func TempPassword(random io.Reader) (string, error) {
+	var b [24]byte
+	if _, err := io.ReadFull(random, b[:]); err != nil {
+		return "", fmt.Errorf("drawing a temporary password: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }

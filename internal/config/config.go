@@ -12,6 +12,10 @@ import (
 	"strings"
 	"time"
 
+	// Time zones (reminders.timezone, CRON_TZ=) must load on hosts
+	// without tzdata, such as minimal containers: embed the database.
+	_ "time/tzdata"
+
 	"github.com/gophercloud/gophercloud/v2"
 )
 

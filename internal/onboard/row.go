@@ -2,10 +2,8 @@ package onboard
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"net/mail"
 	"slices"
@@ -98,7 +96,8 @@ type rowRun struct {
 	domainID   string
 	dir        *cloud.Directory // nil: dry run in a domain that does not exist yet
 	created    bool
-	ownProject bool // the project was created for this request
+	ownProject bool           // the project was created for this request
+	want       cloud.QuotaSet // the row's preset with its overrides
 }
 
 func (rr *rowRun) change(format string, args ...any) {
@@ -165,9 +164,11 @@ func (r *runner) applyRow(ctx context.Context, rr *rowRun) error {
 
 	// Checks that can fail the row come before anything is created, so a
 	// failed row leaves nothing behind.
-	if _, err := r.want(q); err != nil {
+	want, err := r.want(q)
+	if err != nil {
 		return err
 	}
+	rr.want = want
 	if q.ExistingAccount {
 		if _, err := r.existing(rr, q.Email); err != nil {
 			return err
@@ -330,7 +331,7 @@ func (r *runner) user(ctx context.Context, rr *rowRun, email, fullName string, m
 		rr.change("would create user %q", email)
 		return cloud.User{Name: email}, true, nil
 	}
-	temp, err := newPassword(r.opts.Random)
+	temp, err := cloud.TempPassword(r.opts.Random)
 	if err != nil {
 		return cloud.User{}, false, err
 	}
@@ -449,9 +450,9 @@ func (r *runner) want(q request.Request) (cloud.QuotaSet, error) {
 }
 
 func (r *runner) quotas(ctx context.Context, rr *rowRun, p cloud.Project) error {
-	want, err := r.want(rr.q)
-	if err != nil || len(want) == 0 {
-		return err
+	want := rr.want
+	if len(want) == 0 {
+		return nil
 	}
 	if r.opts.DryRun {
 		rr.change("would set quotas %s", formatQuotas(want))
@@ -527,7 +528,7 @@ func (r *runner) register(ctx context.Context, rr *rowRun, u cloud.User, isNew b
 	}
 	temp, fresh := r.temps.LoadAndDelete(u.ID)
 	if !fresh {
-		t, err := newPassword(r.opts.Random)
+		t, err := cloud.TempPassword(r.opts.Random)
 		if err != nil {
 			return err
 		}
@@ -564,7 +565,7 @@ func (r *runner) notify(ctx context.Context, rr *rowRun, u cloud.User, requester
 		return nil
 	}
 	if requester && rr.ownProject {
-		want, _ := r.want(rr.q)
+		want := rr.want
 		data := kmail.NewProjectData{Name: rr.q.FullName, Project: p.Name, Domain: r.mailDomain(rr.q), Quota: quotaLimits(want)}
 		return r.queue(ctx, rr, "new-project:"+p.ID, kmail.KindNewProject, u, data)
 	}
@@ -633,16 +634,6 @@ func (r *runner) audit(ctx context.Context, q request.Request, action, target st
 	if err != nil {
 		r.opts.Logger.Error("writing an audit record", "action", action, "target", target, "err", err)
 	}
-}
-
-// newPassword draws a temporary password: 24 bytes from random, 32
-// characters of URL-safe base64.
-func newPassword(random io.Reader) (string, error) {
-	var b [24]byte
-	if _, err := io.ReadFull(random, b[:]); err != nil {
-		return "", fmt.Errorf("drawing a temporary password: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }
 
 func colName(set, def string) string {

@@ -2,15 +2,12 @@ package onboard
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
 
@@ -21,7 +18,6 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/setpass"
 	"github.com/kaizen-onboard/kaizen/internal/sheet"
 	"github.com/kaizen-onboard/kaizen/internal/store"
-	"github.com/kaizen-onboard/kaizen/templates"
 )
 
 // ErrNoSheet: neither a CSV file nor a Google Sheet is configured.
@@ -90,7 +86,7 @@ func FromConfig(ctx context.Context, cfg *config.Config, so SetupOptions) (_ *Se
 		if err != nil {
 			return nil, err
 		}
-		outbox, closer, err := NewOutbox(cfg, st, !so.NoDeliver, logger)
+		outbox, closer, err := mail.FromConfig(cfg, st, !so.NoDeliver, nil, logger)
 		if err != nil {
 			return nil, err
 		}
@@ -139,35 +135,6 @@ func NewSetpassClient(cfg *config.Config, provider *gophercloud.ProviderClient) 
 	}
 	return sp, nil
 }
-
-// NewOutbox builds the mail outbox of the settings over st. With deliver
-// false it only queues (another process delivers). The closer, when not
-// nil, closes the transport.
-func NewOutbox(cfg *config.Config, st store.Store, deliver bool, logger *slog.Logger) (*mail.Outbox, io.Closer, error) {
-	renderer, err := mail.NewRenderer(templates.FS, cfg.Mail.TemplatesDir, mail.CommonFromConfig(cfg.Mail))
-	if err != nil {
-		return nil, nil, err
-	}
-	composer, err := mail.NewComposer(cfg.Mail.From, cfg.Mail.Support, time.Now, rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
-	var transport mail.Transport
-	var closer io.Closer
-	if deliver {
-		if transport, err = mail.NewTransport(cfg.Mail, time.Now, rand.Reader, mail.SMTPOptions{}); err != nil {
-			return nil, nil, err
-		}
-		closer, _ = transport.(io.Closer)
-	}
-	return mail.NewOutbox(st, renderer, composer, transport, mail.OutboxOptions{
-		MaxAttempts: cfg.Mail.MaxAttempts, Workers: cfg.Mail.SMTP.PoolSize, Logger: logger,
-	}), closer, nil
-}
-
-// NewPassword draws a temporary password from crypto/rand: 24 bytes, 32
-// characters of URL-safe base64.
-func NewPassword() (string, error) { return newPassword(rand.Reader) }
 
 // Close releases the store (unless the caller passed its own) and the
 // mail transport.

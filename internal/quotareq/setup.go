@@ -91,7 +91,7 @@ func FromConfig(ctx context.Context, cfg *config.Config, so SetupOptions) (_ *Se
 	}
 	s.Deps = Deps{Identity: clients.Identity, Quotas: q, Sheet: src, Store: st}
 	if !so.DryRun {
-		outbox, closer, err := onboard.NewOutbox(cfg, st, !so.NoDeliver, logger)
+		outbox, closer, err := mail.FromConfig(cfg, st, !so.NoDeliver, nil, logger)
 		if err != nil {
 			return nil, err
 		}

@@ -3,19 +3,16 @@ package reminder
 import (
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	netmail "net/mail"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
 
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/config"
@@ -85,16 +82,14 @@ type KeystoneUsers struct {
 
 // User is one GET /users/{id}; a 404 wraps ErrNoUser.
 func (k KeystoneUsers) User(ctx context.Context, id string) (UserInfo, error) {
-	u, err := users.Get(ctx, k.Identity, id).Extract()
-	if gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
+	u, err := cloud.GetUser(ctx, k.Identity, id)
+	if errors.Is(err, cloud.ErrNoUser) {
 		return UserInfo{}, fmt.Errorf("looking up user %s: %w", id, ErrNoUser)
 	}
 	if err != nil {
-		return UserInfo{}, fmt.Errorf("looking up user %s: %w", id, err)
+		return UserInfo{}, err
 	}
-	email, _ := u.Extra["email"].(string)
-	owner, _ := u.Extra[cloud.OwnerAttr].(string)
-	return UserInfo{ID: u.ID, Name: u.Name, Email: email, FullName: u.Description, Enabled: u.Enabled, Owner: owner}, nil
+	return UserInfo{ID: u.ID, Name: u.Name, Email: u.Email, FullName: u.FullName, Enabled: u.Enabled, Owner: u.Owner}, nil
 }
 
 // SetPassword is cloud.SetPassword: one PATCH /users/{id}.
@@ -495,7 +490,7 @@ func (lr *linkReminder) remind(ctx context.Context, rc RunContext, log *slog.Log
 		return linkOutcome{err: fmt.Errorf("reminding %s (%s): %w", u.Name, t.UserID, err)}
 	}
 
-	temp, err := newTempPassword(lr.d.Random)
+	temp, err := cloud.TempPassword(lr.d.Random)
 	if err != nil {
 		return fail(err)
 	}
@@ -607,14 +602,4 @@ func addressList(as []netmail.Address) string {
 		s[i] = a.Address
 	}
 	return strings.Join(s, ", ")
-}
-
-// newTempPassword draws a temporary password as addusers does: 24 bytes,
-// 32 characters of URL-safe base64.
-func newTempPassword(random io.Reader) (string, error) {
-	var b [24]byte
-	if _, err := io.ReadFull(random, b[:]); err != nil {
-		return "", fmt.Errorf("drawing a temporary password: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(b[:]), nil
 }

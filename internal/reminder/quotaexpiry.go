@@ -18,21 +18,6 @@ import (
 	kmail "github.com/kaizen-onboard/kaizen/internal/mail"
 )
 
-// The quota end tag lives in the cloud package (addusers quotas writes it);
-// these names remain for the job's callers.
-
-// QuotaEndTagPrefix is [cloud.QuotaEndTagPrefix].
-const QuotaEndTagPrefix = cloud.QuotaEndTagPrefix
-
-// QuotaEndTag is [cloud.QuotaEndTag].
-func QuotaEndTag(end time.Time) string { return cloud.QuotaEndTag(end) }
-
-// ParseQuotaEndTag is [cloud.ParseQuotaEndTag].
-func ParseQuotaEndTag(tag string) (time.Time, bool) { return cloud.ParseQuotaEndTag(tag) }
-
-// QuotaEnd is [cloud.QuotaEnd].
-func QuotaEnd(tags []string) (time.Time, bool) { return cloud.QuotaEnd(tags) }
-
 // DefaultQuotaDaysBefore are the warnings' days before the end.
 var DefaultQuotaDaysBefore = []int{30, 7, 1}
 

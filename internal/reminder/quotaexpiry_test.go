@@ -22,26 +22,6 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
 )
 
-func TestQuotaEndTag(t *testing.T) {
-	end := time.Date(2026, 9, 30, 23, 59, 0, 0, time.UTC)
-	tag := reminder.QuotaEndTag(end)
-	if tag != "quota-ends-2026-09-30" || len(tag) > cloud.MaxTagLen {
-		t.Fatalf("QuotaEndTag = %q", tag)
-	}
-	d, ok := reminder.ParseQuotaEndTag(tag)
-	if !ok || !d.Equal(time.Date(2026, 9, 30, 0, 0, 0, 0, time.UTC)) {
-		t.Fatalf("ParseQuotaEndTag(%q) = %v, %v", tag, d, ok)
-	}
-	for _, bad := range []string{"kaizen", "quota-ends-", "quota-ends-2026-9-30", "quota-ends-2026-02-30", "quota-ends-2026-09-30x", "Quota-ends-2026-09-30"} {
-		if _, ok := reminder.ParseQuotaEndTag(bad); ok {
-			t.Errorf("ParseQuotaEndTag(%q) accepted", bad)
-		}
-	}
-	if d, ok := reminder.QuotaEnd([]string{"kaizen", "quota-ends-2026-09-30", "quota-ends-2026-12-31", "quota-ends-2026-01-01"}); !ok || d.Format(time.DateOnly) != "2026-12-31" {
-		t.Errorf("QuotaEnd = %v %v, want the latest", d, ok)
-	}
-}
-
 // TestQuotaExpiryKeystone simulates 50 days against the real Keystone:
 // warnings at 30, 7 and 1 days to every member (direct and through a
 // group), once each across a restart; only the nearest of missed
@@ -82,10 +62,10 @@ func TestQuotaExpiryKeystone(t *testing.T) {
 
 	end1 := start.AddDate(0, 0, 40) // warnings at days 10, 33 and 39; ended on day 41
 	end2 := start.AddDate(0, 0, 5)  // 30 and 7 both missed by day 0: only the 7-day one
-	p1 := newProject("long", cloud.KaizenTag, reminder.QuotaEndTag(end1))
-	p2 := newProject("short", cloud.KaizenTag, "requested-2026-01-01", reminder.QuotaEndTag(end2))
+	p1 := newProject("long", cloud.KaizenTag, cloud.QuotaEndTag(end1))
+	p2 := newProject("short", cloud.KaizenTag, "requested-2026-01-01", cloud.QuotaEndTag(end2))
 	newProject("no-end", cloud.KaizenTag)
-	newProject("not-kaizen", reminder.QuotaEndTag(end2))
+	newProject("not-kaizen", cloud.QuotaEndTag(end2))
 
 	alice := newUser("alice@example.org", map[string]any{"email": "alice@example.org"}, true)
 	bob := newUser("bob", map[string]any{"email": "bob@example.org"}, true)
@@ -174,7 +154,7 @@ func TestQuotaExpiryLocation(t *testing.T) {
 	mailer := &lrMailer{next: lrOutbox(t, st, time.Now)}
 	ny, err := time.LoadLocation("America/New_York")
 	if err != nil {
-		t.Skip(err)
+		t.Fatal(err) // time/tzdata is embedded (internal/config)
 	}
 	f := &qeFakes{projects: []cloud.Project{{ID: "p1", Name: "p1", Enabled: true, Tags: []string{"kaizen", "quota-ends-2026-06-08"}}},
 		members: map[string][]string{"p1": {"u1"}}}

@@ -262,7 +262,7 @@ func TestThirtyDays(t *testing.T) {
 	}
 	project := func(name string, end time.Time, members ...string) {
 		p, err := projects.Create(ctx, ks.Identity, projects.CreateOpts{Name: name, DomainID: domainID,
-			Tags: []string{cloud.KaizenTag, reminder.QuotaEndTag(end)}}).Extract()
+			Tags: []string{cloud.KaizenTag, cloud.QuotaEndTag(end)}}).Extract()
 		if err != nil {
 			t.Fatal(err)
 		}
