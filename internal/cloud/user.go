@@ -89,11 +89,13 @@ const likeWildcards = `%_\`
 // on a SQLite-backed Keystone.
 func UsersNamed(ctx context.Context, c *gophercloud.ServiceClient, domainID, name string) ([]User, error) {
 	lower := strings.ToLower(name)
-	filters := map[string]string{"name__istartswith": lower, "name__iendswith": lower}
+	opts := users.ListOpts{DomainID: domainID}
 	if strings.ContainsAny(lower, likeWildcards) {
-		filters = map[string]string{"name": lower}
+		opts.Name = lower
+	} else {
+		opts.Filters = map[string]string{"name__istartswith": lower, "name__iendswith": lower}
 	}
-	pages, err := users.List(c, users.ListOpts{DomainID: domainID, Filters: filters}).AllPages(ctx)
+	pages, err := users.List(c, opts).AllPages(ctx)
 	if err != nil {
 		return nil, err
 	}
