@@ -78,6 +78,7 @@ func (h *handler) pinLockedNow(ctx context.Context, userID, client string, failu
 	log := h.Logger.With("user_id", userID, "client", client)
 	log.Warn("PIN locked: too many wrong PINs across the user's links; the helpdesk must set a new one",
 		"failures", failures, "window", window)
+	h.Metrics.pinLocks.Inc()
 	if _, err := h.Store.AppendEvent(ctx, store.Event{At: h.Now(), Actor: "setpass", Action: "setpass.pin.locked", Target: userID,
 		Details: map[string]string{"failures": strconv.Itoa(failures), "window": window,
 			"locked_at": lockedAt.UTC().Format(time.RFC3339Nano), "client": client}}); err != nil {

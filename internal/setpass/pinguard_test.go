@@ -3,6 +3,7 @@ package setpass
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"slices"
 	"strconv"
@@ -135,6 +136,9 @@ func TestPINGuessingBoundedPerPerson(t *testing.T) {
 				t.Errorf("PUT /reset without a PIN for a locked person: %d %s, want 409 saying locked", w.Code, w.Body)
 			}
 
+			if m := re.serve(httptest.NewRequest(http.MethodGet, "/metrics", nil)); !strings.Contains(m.Body.String(), "setpass_pin_locks_total 1\n") {
+				t.Error("/metrics does not count the one PIN lock")
+			}
 			// The helpdesk was told once, with what it needs and no secret.
 			hd := helpdesk()
 			if len(hd) != 1 || hd[0].to[0].Address != resetHelpdesk {
