@@ -36,7 +36,10 @@ once, so the old one stops working, and the output says so.
 
 The link asks for the user's PIN on file (kept by setpass since their first
 password was set). --pin replaces it: use it only once you have verified
-the person, and agree the new PIN with them.
+the person, and agree the new PIN with them. It is also how a PIN that
+setpass locked after too many wrong PINs (setpass.pin_failures_per_user;
+the helpdesk is mailed when it happens) is unlocked: without --pin such a
+user's reset is refused.
 
 Flags:
   --user EMAIL|ID   the user: a Keystone user ID, or a name (matched ignoring
@@ -134,8 +137,10 @@ func (pr *passwordReset) run(ctx context.Context, f rpFlags) error {
 	fellBack := false
 	switch {
 	case errors.Is(err, setpass.ErrResetNoPIN):
-		return fmt.Errorf("%s has no PIN on file (no password was set through setpass since PINs are kept): "+
-			"verify the person, agree a new 4-digit PIN with them and run again with --pin NNNN; nothing was changed", u.Name)
+		// 409: no PIN on file, or it is locked after too many wrong PINs
+		// (setpass's message says which).
+		return fmt.Errorf("%s has no PIN on file, or setpass locked it after too many wrong PINs (%v): "+
+			"verify the person, agree a new 4-digit PIN with them and run again with --pin NNNN; nothing was changed", u.Name, err)
 	case errors.Is(err, setpass.ErrResetUnsupported):
 		if issued, err = pr.fallback(ctx, u, f.pin); err != nil {
 			return err

@@ -130,6 +130,7 @@ func serveConfig(ctx context.Context, cfg *config.Config, env cli.Env, ln net.Li
 			TrustedProxies:    proxies,
 			RateLimit:         sp.RateLimit,
 			RateBurst:         sp.RateBurst,
+			PINGuard:          setpass.PINGuardSettings{PerUser: sp.PINFailuresPerUser, Window: sp.PINFailureWindow.D},
 			Reset: setpass.ResetSettings{
 				Mode:           sp.ResetMode,
 				TokenTTL:       sp.ResetTokenTTL.D,

@@ -48,36 +48,70 @@ type User struct {
 
 // FindUser returns the user of domain domainID whose name equals name
 // ignoring case, or an error wrapping [ErrNoUser]. It makes exactly one API
-// call: GET /users?domain_id=D&name__icontains=<name lower-cased>, Keystone's
-// case-insensitive substring filter, then keeps the names equal to name
-// under Unicode case folding. (The plain name= filter is exact and, on
-// Keystone's usual databases, case-sensitive, so it would miss
-// "Ada@Example.org" when looking for "ada@example.org"; a name= lookup
-// followed by a fallback scan would cost two calls on every create.) If a
-// Keystone ignored the inexact filter it would return every user of the
-// domain, and the folding comparison would still find the right one: the
-// fallback scan is built in.
+// call, [UsersNamed]'s, then keeps the names equal to name under Unicode
+// case folding.
 //
 // When several users match ignoring case, the one whose name is exactly
 // the lower-cased name wins; without one the result wraps [ErrAmbiguousUser].
 func FindUser(ctx context.Context, c *gophercloud.ServiceClient, domainID, name string) (User, error) {
-	lower := strings.ToLower(name)
-	pages, err := users.List(c, users.ListOpts{
-		DomainID: domainID,
-		Filters:  map[string]string{"name__icontains": lower},
-	}).AllPages(ctx)
+	found, err := UsersNamed(ctx, c, domainID, name)
 	if err != nil {
 		return User{}, fmt.Errorf("looking up user %q in domain %q: %w", name, domainID, err)
+	}
+	return matchUser(found, domainID, name)
+}
+
+// likeWildcards are the characters Keystone's SQL backend passes on, un-
+// escaped, inside the LIKE pattern of its inexact filters: % and _ are
+// wildcards, and PostgreSQL and MySQL take \ as an escape.
+const likeWildcards = `%_\`
+
+// UsersNamed returns the users of domainID ("" for every domain) whose name
+// equals name ignoring case, in exactly one API call, and never lets name
+// act as a pattern. Keystone's SQL backend builds its name__i* filters into
+// LIKE patterns without escaping % and _, so name__icontains=%@% matches
+// every user. So:
+//
+//   - without %, _ or \ in name: GET /users?name__istartswith=N&name__iendswith=N
+//     with N lower-cased, which Keystone answers with the names that both
+//     start and end with N ignoring case (the name itself, and the rare
+//     name like N...N); only names equal to name under Unicode case folding
+//     are kept. This finds "Ada@Example.org" for "ada@example.org", which
+//     the exact name= filter would miss: it is case-sensitive on SQLite and
+//     PostgreSQL.
+//   - with one of them: GET /users?name=<name lower-cased>, exact. kaizen
+//     creates every user with a lower-cased name, so its own accounts are
+//     found; an account created elsewhere whose name holds one of these
+//     characters and an upper-case letter is not.
+//
+// Case folding in SQLite's LIKE covers ASCII letters only; names that
+// differ from the typed address in the case of other letters are not found
+// on a SQLite-backed Keystone.
+func UsersNamed(ctx context.Context, c *gophercloud.ServiceClient, domainID, name string) ([]User, error) {
+	lower := strings.ToLower(name)
+	opts := users.ListOpts{DomainID: domainID}
+	if strings.ContainsAny(lower, likeWildcards) {
+		opts.Name = lower
+	} else {
+		opts.Filters = map[string]string{"name__istartswith": lower, "name__iendswith": lower}
+	}
+	pages, err := users.List(c, opts).AllPages(ctx)
+	if err != nil {
+		return nil, err
 	}
 	all, err := users.ExtractUsers(pages)
 	if err != nil {
-		return User{}, fmt.Errorf("looking up user %q in domain %q: %w", name, domainID, err)
+		return nil, fmt.Errorf("reading users: %w", err)
 	}
-	found := make([]User, len(all))
-	for i, u := range all {
-		found[i] = userOf(u)
+	var out []User
+	for _, u := range all {
+		// A Keystone that ignored a filter would answer with more; the
+		// comparison keeps only the name.
+		if strings.EqualFold(u.Name, name) && (domainID == "" || u.DomainID == domainID) {
+			out = append(out, userOf(u))
+		}
 	}
-	return matchUser(found, domainID, name)
+	return out, nil
 }
 
 // matchUser picks name out of users as FindUser describes.

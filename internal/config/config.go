@@ -165,6 +165,10 @@ type Setpass struct {
 	RateLimit     int      `toml:"rate_limit"`
 	RateBurst     int      `toml:"rate_burst"`
 	PurgeInterval Duration `toml:"purge_interval"`
+	// PINFailuresPerUser wrong PINs in PINFailureWindow, across all of a
+	// user's links, lock the user's PIN until the helpdesk sets a new one.
+	PINFailuresPerUser int      `toml:"pin_failures_per_user"`
+	PINFailureWindow   Duration `toml:"pin_failure_window"`
 
 	// Password resets. ResetMode is the self-service /reset page: "link"
 	// mails a PIN-gated link, "helpdesk" only tells mail.helpdesk, "off"
@@ -326,6 +330,8 @@ func Defaults() Config {
 			RateLimit:           10,
 			RateBurst:           5,
 			PurgeInterval:       Dur(time.Hour),
+			PINFailuresPerUser:  10,
+			PINFailureWindow:    Dur(24 * time.Hour),
 			ResetMode:           "link",
 			ResetTokenTTL:       Dur(24 * time.Hour),
 			ResetMinTime:        Dur(3 * time.Second),

@@ -292,6 +292,11 @@ func (v *validator) setpass(s *Setpass) {
 	if s.PurgeInterval.err == nil && s.PurgeInterval.D < time.Minute {
 		v.addf("setpass.purge_interval", "must be at least 1m")
 	}
+	v.atLeast("setpass.pin_failures_per_user", s.PINFailuresPerUser, 1)
+	v.duration("setpass.pin_failure_window", s.PINFailureWindow)
+	if s.PINFailureWindow.err == nil && s.PINFailureWindow.D < time.Minute {
+		v.addf("setpass.pin_failure_window", "must be at least 1m")
+	}
 	v.secret("setpass.secret_key", &s.SecretKey, s.SecretKeyFile, "KAIZEN_SETPASS_SECRET_KEY")
 	if s.SecretKey.IsSet() && len(s.SecretKey.Reveal()) < 32 {
 		v.addf("setpass.secret_key", "must be at least 32 characters (e.g. openssl rand -hex 32)")

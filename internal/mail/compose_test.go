@@ -22,7 +22,7 @@ func goldenRecipients(kind string) []mail.Address {
 	switch kind {
 	case KindApproverDigest:
 		return []mail.Address{addr("Approver One", "approver1@example.org"), addr("", "approver2@example.org")}
-	case KindHelpdeskNotify:
+	case KindHelpdeskNotify, KindPINLocked:
 		return []mail.Address{addr("Helpdesk", "helpdesk@example.org")}
 	case KindAddedToProject:
 		return []mail.Address{addr("Charles Babbage", "cb@example.edu")}

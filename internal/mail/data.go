@@ -20,6 +20,7 @@ const (
 	KindLinkReminder   = "link-reminder"
 	KindQuotaExpiry    = "quota-expiry"
 	KindQuotaChanged   = "quota-changed"
+	KindPINLocked      = "pin-locked"
 )
 
 // Kinds returns every message kind, in a stable order.
@@ -27,7 +28,7 @@ func Kinds() []string {
 	return []string{
 		KindWelcome, KindNewProject, KindAddedToProject, KindPasswordReset,
 		KindApproverDigest, KindHelpdeskNotify, KindLinkReminder,
-		KindQuotaExpiry, KindQuotaChanged,
+		KindQuotaExpiry, KindQuotaChanged, KindPINLocked,
 	}
 }
 
@@ -146,6 +147,17 @@ type HelpdeskItem struct {
 	Problem  string
 }
 
+// PINLockedData tells the helpdesk that setpass locked a user's PIN after
+// too many wrong PINs across the user's links. It holds no secret.
+type PINLockedData struct {
+	Name     string // the user's full name; "" leaves it out
+	Username string
+	UserID   string
+	Failures int    // wrong PINs counted in the window
+	Window   string // e.g. "24h"
+	LockedAt time.Time
+}
+
 // QuotaExpiryData warns a project's contact of its end date.
 type QuotaExpiryData struct {
 	Name     string
@@ -209,6 +221,9 @@ func Example(kind string) (any, error) {
 				{Name: "Ada Lovelace", Email: "ada@example.edu", Username: "ada@example.edu", Project: "analytical-engine", Problem: "Project quota preset \"huge\" does not exist"},
 				{Name: "Grace Hopper", Email: "grace@example.edu", Problem: "Welcome mail refused: 550 mailbox unavailable"},
 			}}, nil
+	case KindPINLocked:
+		return PINLockedData{Name: "Ada Lovelace", Username: "ada@example.edu", UserID: "4f1c2d3e5a6b7c8d9e0f1a2b3c4d5e6f",
+			Failures: 10, Window: "24h", LockedAt: at}, nil
 	case KindQuotaExpiry:
 		return QuotaExpiryData{Name: "Ada Lovelace", Project: "analytical-engine", EndsOn: at.AddDate(0, 0, 14), DaysLeft: 14}, nil
 	case KindQuotaChanged:

@@ -39,7 +39,15 @@ func (h *handler) lookup(ctx context.Context, token string) (t store.Token, ok b
 	if err != nil {
 		return store.Token{}, false, fmt.Errorf("reading a token: %w", err)
 	}
-	return t, h.live(t, h.Now()), nil
+	if !h.live(t, h.Now()) {
+		return t, false, nil
+	}
+	// A locked PIN closes every link of the user, as a locked link does.
+	locked, err := h.pinLocked(ctx, t.UserID)
+	if err != nil {
+		return store.Token{}, false, err
+	}
+	return t, !locked, nil
 }
 
 // showForm is GET /?token=. It never changes state: mail scanners open links.
@@ -68,7 +76,8 @@ func (h *handler) form(w http.ResponseWriter, status int, token string, reset bo
 func (h *handler) submitForm(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	now := h.Now()
-	if !h.limits.allow(limiterKey(clientAddr(r, h.Settings.TrustedProxies)), now) {
+	client := limiterKey(clientAddr(r, h.Settings.TrustedProxies))
+	if !h.limits.allow(client, now) {
 		h.Metrics.rateLimited.Inc()
 		w.Header().Set("Retry-After", "60")
 		h.problem(w, http.StatusTooManyRequests, "Too many attempts",
@@ -116,7 +125,14 @@ func (h *handler) submitForm(w http.ResponseWriter, r *http.Request) {
 	}
 	if !pinMatches(h.Settings.SecretKey, t.UserID, f.PIN, t.PINHMAC) {
 		h.Metrics.pinFailures.Inc()
-		if last {
+		// Counted against the person too, across all their links.
+		userLocked, userLeft, err := h.wrongPIN(ctx, t.UserID, client, now)
+		if err != nil {
+			h.storeFailed(w, "counting a wrong PIN", err)
+			return
+		}
+		if last || userLocked {
+			// The page is the same whichever limit was reached.
 			if err := h.Store.LockToken(ctx, hash, now); err != nil {
 				h.Logger.Error("locking a token", "user_id", t.UserID, "err", err)
 			}
@@ -126,7 +142,7 @@ func (h *handler) submitForm(w http.ResponseWriter, r *http.Request) {
 				"The PIN was wrong too many times, so this link no longer works. Ask for a new one.")
 			return
 		}
-		left := h.Settings.MaxAttempts - attempts
+		left := min(h.Settings.MaxAttempts-attempts, userLeft)
 		h.form(w, http.StatusBadRequest, f.Token, isReset, map[string]string{"pin": fmt.Sprintf(
 			"Wrong PIN. %d %s left before this link is locked.", left, plural(left, "attempt", "attempts"))})
 		return

@@ -40,6 +40,7 @@ type Settings struct {
 	RateLimit         int // form POSTs per minute per client
 	RateBurst         int
 	Reset             ResetSettings
+	PINGuard          PINGuardSettings // wrong PINs per user, across links (pinguard.go)
 }
 
 // ResetSettings tune password resets (the setpass.reset_* keys). Zero

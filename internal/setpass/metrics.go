@@ -13,6 +13,7 @@ type Metrics struct {
 	consumed     prometheus.Counter
 	pinFailures  prometheus.Counter
 	lockouts     prometheus.Counter
+	pinLocks     prometheus.Counter
 	expiriesSeen prometheus.Counter
 	keystoneErrs *prometheus.CounterVec
 	rateLimited  prometheus.Counter
@@ -31,10 +32,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "setpass", Name: name, Help: help})
 	}
 	m := &Metrics{
-		issued:       c("tokens_issued_total", "Set-password links issued through PUT /token."),
-		consumed:     c("tokens_consumed_total", "Passwords set through a link."),
-		pinFailures:  c("pin_failures_total", "Wrong PINs entered."),
-		lockouts:     c("lockouts_total", "Links locked after the last allowed wrong PIN."),
+		issued:      c("tokens_issued_total", "Set-password links issued through PUT /token."),
+		consumed:    c("tokens_consumed_total", "Passwords set through a link."),
+		pinFailures: c("pin_failures_total", "Wrong PINs entered."),
+		lockouts:    c("lockouts_total", "Links locked after the last allowed wrong PIN."),
+		pinLocks: c("pin_locks_total",
+			"People's PINs locked after setpass.pin_failures_per_user wrong PINs across their links (the helpdesk must act)."),
 		expiriesSeen: c("expired_links_seen_total", "Requests that presented an expired link."),
 		keystoneErrs: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "setpass", Name: "keystone_errors_total",
 			Help: "Keystone calls that failed for reasons other than the caller's input."}, []string{"op"}),
@@ -44,7 +47,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			"Password-reset links issued through PUT /reset (the helpdesk). Links of the /reset page are not counted."),
 		resetRequests: c("reset_requests_total", "POSTs to the self-service /reset page."),
 	}
-	for _, col := range []prometheus.Collector{m.issued, m.consumed, m.pinFailures, m.lockouts,
+	for _, col := range []prometheus.Collector{m.issued, m.consumed, m.pinFailures, m.lockouts, m.pinLocks,
 		m.expiriesSeen, m.keystoneErrs, m.rateLimited, m.purged, m.resetsIssued, m.resetRequests} {
 		if err := reg.Register(col); err != nil {
 			return nil, fmt.Errorf("registering setpass metrics: %w", err)

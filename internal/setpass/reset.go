@@ -20,6 +20,10 @@ const (
 var (
 	// errNoPIN: a reset without a PIN for a user with no PIN on file.
 	errNoPIN = errors.New("no PIN on file for this user: verify the person and send a PIN")
+	// errPINLocked: a reset without a PIN for a user whose PIN on file is
+	// locked after too many wrong PINs.
+	errPINLocked = errors.New("the PIN on file is locked after too many wrong PINs: " +
+		"verify the person and send a new PIN, which unlocks it")
 	// errNoResetCredential: a reset without a temporary password while
 	// setpass has no reset credential.
 	errNoResetCredential = errors.New(`setpass has no reset credential (setpass.reset_user): ` +
@@ -53,8 +57,8 @@ func (h *handler) issueReset(w http.ResponseWriter, r *http.Request) {
 	}
 	issued, err := h.helpdeskReset(ctx, userID, req)
 	switch {
-	case errors.Is(err, errNoPIN):
-		apiError(w, http.StatusConflict, errNoPIN.Error())
+	case errors.Is(err, errNoPIN), errors.Is(err, errPINLocked):
+		apiError(w, http.StatusConflict, err.Error())
 		return
 	case errors.Is(err, errNoResetCredential):
 		apiError(w, http.StatusNotImplemented, errNoResetCredential.Error())
@@ -65,47 +69,66 @@ func (h *handler) issueReset(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.Metrics.resetsIssued.Inc()
+	if issued.unlocked {
+		h.audit(ctx, actor, "setpass.pin.unlock", userID)
+		h.Logger.Info("PIN unlocked by the helpdesk with a new PIN", "user_id", userID, "actor", actor)
+	}
 	h.audit(ctx, actor, "setpass.reset.issue", userID)
 	h.Logger.Info("reset link issued", "user_id", userID, "actor", actor, "expires_at", issued.ExpiresAt,
 		"pin_replaced", req.PIN != nil, "temporary_password", req.Password != nil)
 	if wantsJSON(r) {
-		writeJSON(w, http.StatusOK, issued)
+		writeJSON(w, http.StatusOK, issued.Issued)
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, _ = io.WriteString(w, issued.Token)
 }
 
+// helpdeskIssued is a reset link the helpdesk asked for; unlocked says
+// that its new PIN lifted a PIN lock.
+type helpdeskIssued struct {
+	Issued
+	unlocked bool
+}
+
 // helpdeskReset resolves the PIN, checks that the link will be able to set
-// a password, replaces the PIN on file when one was given, and stores the
-// link.
-func (h *handler) helpdeskReset(ctx context.Context, userID string, req IssueRequest) (Issued, error) {
+// a password, replaces the PIN on file when one was given (which also
+// lifts a PIN lock and clears the wrong-PIN count: the helpdesk verified
+// the person), and stores the link.
+func (h *handler) helpdeskReset(ctx context.Context, userID string, req IssueRequest) (helpdeskIssued, error) {
+	locked, err := h.pinLocked(ctx, userID)
+	if err != nil {
+		return helpdeskIssued{}, err
+	}
 	var pinHMAC []byte
 	if req.PIN != nil {
 		pinHMAC = pinMAC(h.Settings.SecretKey, userID, *req.PIN)
 	} else {
-		var err error
 		pinHMAC, err = h.Store.GetPIN(ctx, userID)
 		if errors.Is(err, store.ErrNotFound) {
-			return Issued{}, errNoPIN
+			return helpdeskIssued{}, errNoPIN
 		}
 		if err != nil {
-			return Issued{}, fmt.Errorf("reading the PIN on file: %w", err)
+			return helpdeskIssued{}, fmt.Errorf("reading the PIN on file: %w", err)
+		}
+		if locked {
+			return helpdeskIssued{}, errPINLocked
 		}
 	}
 	if req.Password == nil && h.Resetter == nil {
-		return Issued{}, errNoResetCredential
+		return helpdeskIssued{}, errNoResetCredential
 	}
 	if req.PIN != nil {
-		if err := h.Store.PutPIN(ctx, userID, pinHMAC, h.Now()); err != nil {
-			return Issued{}, fmt.Errorf("replacing the PIN on file: %w", err)
+		if err := h.Store.ResetPIN(ctx, userID, pinHMAC, h.Now()); err != nil {
+			return helpdeskIssued{}, fmt.Errorf("replacing the PIN on file: %w", err)
 		}
 	}
 	temp := ""
 	if req.Password != nil {
 		temp = *req.Password
 	}
-	return h.putResetToken(ctx, userID, pinHMAC, temp)
+	issued, err := h.putResetToken(ctx, userID, pinHMAC, temp)
+	return helpdeskIssued{Issued: issued, unlocked: locked && req.PIN != nil}, err
 }
 
 // putResetToken stores a reset link for the user, replacing any earlier
@@ -199,6 +222,7 @@ func (h *handler) passwordSet(ctx context.Context, t store.Token, action string)
 // resetDefaults fills the zero values of the reset settings and checks
 // them.
 func (d *Deps) resetDefaults() error {
+	d.Settings.PINGuard.defaults()
 	rs := &d.Settings.Reset
 	if rs.Mode == "" {
 		rs.Mode = ResetLink

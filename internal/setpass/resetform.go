@@ -148,6 +148,17 @@ func (h *handler) selfReset(ctx context.Context, email, client string) {
 		h.tellHelpdesk(ctx, log, u, to, "A password reset was asked for on the reset page.")
 		return
 	}
+	// A locked PIN: no link, and no word to the helpdesk, which was told
+	// when it locked. The answer was the same already.
+	switch locked, err := h.pinLocked(ctx, u.ID); {
+	case err != nil:
+		log.Error("password reset", "err", err)
+		return
+	case locked:
+		log.Warn("password reset refused: the PIN is locked after too many wrong PINs; no mail")
+		h.audit(ctx, "self-service", "setpass.reset.refused", u.ID)
+		return
+	}
 	pin, err := h.Store.GetPIN(ctx, u.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		log.Info("password reset: no PIN on file, so no link; the helpdesk is told")

@@ -140,6 +140,13 @@ type resetEnv struct {
 // newResetEnv builds it; noResetter leaves the reset credential out.
 func newResetEnv(t *testing.T, noResetter bool, tweak func(*Settings)) *resetEnv {
 	t.Helper()
+	return newResetEnvDir(t, noResetter, nil, tweak)
+}
+
+// newResetEnvDir is newResetEnv with dir, when not nil, as the directory
+// instead of the fake one.
+func newResetEnvDir(t *testing.T, noResetter bool, dir Directory, tweak func(*Settings)) *resetEnv {
+	t.Helper()
 	re := &resetEnv{mail: &fakeMailer{}}
 	re.testEnv = newEnvDeps(t, nil, func(s *Settings) {
 		s.Reset.Helpdesk = resetHelpdesk
@@ -150,6 +157,9 @@ func newResetEnv(t *testing.T, noResetter bool, tweak func(*Settings)) *resetEnv
 		re.dir = &fakeDirectory{ks: e.ks, roles: map[string][]string{}, disabled: map[string]bool{}}
 		re.rs = &fakeResetter{ks: e.ks}
 		d.Directory, d.Mail = re.dir, re.mail
+		if dir != nil {
+			d.Directory = dir
+		}
 		if !noResetter {
 			d.Resetter = re.rs
 		}

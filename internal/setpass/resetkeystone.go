@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/roles"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
+
+	"github.com/kaizen-onboard/kaizen/internal/cloud"
 )
 
 // Directory is what the self-service /reset page needs from Keystone
@@ -44,24 +45,17 @@ type Resetter interface {
 // the policy refused it the password update (403). Nothing changed.
 var ErrResetDenied = errors.New("setpass: Keystone refused the reset credential")
 
-// FindUsers asks GET /v3/users?name__icontains=<name> across domains and
-// keeps the names equal to name under Unicode case folding.
+// FindUsers makes one exact, case-insensitive lookup across domains
+// ([cloud.UsersNamed]): the address typed is never a LIKE pattern, so
+// "%@%" reaches nobody.
 func (k *KeystoneClient) FindUsers(ctx context.Context, name string) ([]User, error) {
-	pages, err := users.List(k.admin, users.ListOpts{
-		Filters: map[string]string{"name__icontains": strings.ToLower(name)},
-	}).AllPages(ctx)
+	found, err := cloud.UsersNamed(ctx, k.admin, "", name)
 	if err != nil {
 		return nil, wrapKeystone("finding users by name", err)
 	}
-	all, err := users.ExtractUsers(pages)
-	if err != nil {
-		return nil, fmt.Errorf("keystone: reading users: %w", err)
-	}
-	var out []User
-	for _, u := range all {
-		if strings.EqualFold(u.Name, name) {
-			out = append(out, userOf(u))
-		}
+	out := make([]User, len(found))
+	for i, u := range found {
+		out[i] = User{ID: u.ID, Name: u.Name, Email: u.Email, FullName: u.FullName, DomainID: u.DomainID, Enabled: u.Enabled}
 	}
 	return out, nil
 }

@@ -114,6 +114,23 @@ type PINs interface {
 	PutPIN(ctx context.Context, userID string, pinHMAC []byte, now time.Time) error
 	// GetPIN returns the user's PIN HMAC on file; ErrNotFound when none.
 	GetPIN(ctx context.Context, userID string) ([]byte, error)
+
+	// Guessing is bounded per user, across all their links (pinguard.go).
+
+	// RecordPINFailure counts a wrong PIN for the user at now, whichever
+	// link it was typed on, and returns how many were counted in the
+	// window (now-window, now], this one included. Concurrent callers, in
+	// any process, get distinct counts.
+	RecordPINFailure(ctx context.Context, userID string, now time.Time, window time.Duration) (int, error)
+	// LockPIN locks the user's PIN at now. It returns when the PIN was
+	// locked and whether this call locked it: a PIN locked already keeps
+	// its first time, so exactly one of concurrent lockers gets true.
+	LockPIN(ctx context.Context, userID string, now time.Time) (lockedAt time.Time, locked bool, err error)
+	// PINLock reports whether the user's PIN is locked, and since when.
+	PINLock(ctx context.Context, userID string) (lockedAt time.Time, locked bool, err error)
+	// ResetPIN is the helpdesk's unlock: in one write it stores pinHMAC as
+	// the user's PIN on file at now, and clears the lock and the count.
+	ResetPIN(ctx context.Context, userID string, pinHMAC []byte, now time.Time) error
 }
 
 // MessageStatus is where a queued message stands.

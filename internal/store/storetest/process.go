@@ -64,6 +64,17 @@ func RunProcesses(t *testing.T, newURL func(t *testing.T) string) {
 			return out
 		}},
 		{"record", func(*testing.T, store.Store) []int64 { return indexes() }},
+		// Every child counts items wrong PINs for one user: the counts
+		// returned are 1..children*items, each once.
+		{"pinfail", func(*testing.T, store.Store) []int64 {
+			out := make([]int64, children*items)
+			for i := range out {
+				out[i] = int64(i + 1)
+			}
+			return out
+		}},
+		// Every child locks each user's PIN: one locks each.
+		{"pinlock", func(*testing.T, store.Store) []int64 { return indexes() }},
 		// Children race to open a fresh database and migrate it.
 		{"migrate", func(*testing.T, store.Store) []int64 { return nil }},
 	}
@@ -238,6 +249,18 @@ func HelperProcess(t *testing.T) {
 		for i := range n {
 			pause()
 			if must(s.RecordOnce(c, fmt.Sprintf("key-%d", i), base()))(t, "RecordOnce") {
+				won = append(won, int64(i))
+			}
+		}
+	case "pinfail":
+		for range n {
+			pause()
+			won = append(won, int64(must(s.RecordPINFailure(c, "alice", base(), 24*time.Hour))(t, "RecordPINFailure")))
+		}
+	case "pinlock":
+		for i := range n {
+			pause()
+			if _, locked := must2(s.LockPIN(c, userN(i), base()))(t, "LockPIN"); locked {
 				won = append(won, int64(i))
 			}
 		}
