@@ -1,8 +1,10 @@
 package setpass
 
 import (
+	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
@@ -79,15 +81,29 @@ func TestCheckAdminAgainstKeystone(t *testing.T) {
 	// another project and restricted to member there.
 	appCredToken := func(roleName string, project string) string {
 		t.Helper()
-		userClient := *ks.Identity
-		provider := *ks.Identity.ProviderClient
-		provider.SetToken(token("direct-admin", tokens.Scope{ProjectID: project}))
-		provider.ReauthFunc = nil
-		userClient.ProviderClient = &provider
-		ac, err := applicationcredentials.Create(ctx, &userClient, direct, applicationcredentials.CreateOpts{
+		userProvider, err := openstack.NewClient(ks.AuthURL)
+		must(err)
+		must(openstack.Authenticate(ctx, userProvider, gophercloud.AuthOptions{
+			IdentityEndpoint: ks.AuthURL, Username: "direct-admin", DomainID: domainID, Password: pw,
+			Scope: &gophercloud.AuthScope{ProjectID: project},
+		}))
+		userClient, err := openstack.NewIdentityV3(userProvider, gophercloud.EndpointOpts{})
+		must(err)
+		ac, err := applicationcredentials.Create(ctx, userClient, direct, applicationcredentials.CreateOpts{
 			Name: "restricted-" + roleName + "-" + project, Roles: []applicationcredentials.Role{{Name: roleName}},
 		}).Extract()
 		must(err)
+		// Deleted through the API before the domain: deleting the user
+		// leaves the credential's role rows behind in the dev Keystone's
+		// SQLite database (no foreign-key cascade there), which breaks the
+		// next application credential created.
+		t.Cleanup(func() {
+			c, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := applicationcredentials.Delete(c, ks.Identity, direct, ac.ID).ExtractErr(); err != nil {
+				t.Errorf("deleting the application credential: %v", err)
+			}
+		})
 		p, err := openstack.NewClient(ks.AuthURL)
 		must(err)
 		must(openstack.Authenticate(ctx, p, gophercloud.AuthOptions{
