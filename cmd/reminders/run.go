@@ -217,9 +217,9 @@ func wire(ctx context.Context, cfg *config.Config, logger *slog.Logger, clock fu
 			return cloud.Connect(ctx, cfg.OpenStack)
 		})
 		deps.Users, deps.Passwords, deps.Projects, deps.Members = lazy, lazy, lazy, lazy
-		sp, err := setpass.NewClient(cfg.Setpass.URL, &http.Client{Timeout: cfg.OpenStack.Timeout.D}, lazy.Token)
+		sp, err := setpass.NewClient(cfg.Setpass.APIURL(), &http.Client{Timeout: cfg.OpenStack.Timeout.D}, lazy.Token)
 		if err != nil {
-			return reminder.BuildDeps{}, nil, fmt.Errorf("%w: setpass.url: %w", config.ErrInvalid, err)
+			return reminder.BuildDeps{}, nil, fmt.Errorf("%w: setpass.admin_url (or setpass.url): %w", config.ErrInvalid, err)
 		}
 		deps.Setpass = sp
 	}

@@ -97,7 +97,7 @@ maildir = "%s/mail"
 		done := make(chan error, 1)
 		var logs bytes.Buffer
 		go func() {
-			done <- serveConfig(sctx, cfg, cli.Env{Global: g, Getenv: getenv, Stdout: &logs, Stderr: &logs}, ln)
+			done <- serveConfig(sctx, cfg, cli.Env{Global: g, Getenv: getenv, Stdout: &logs, Stderr: &logs}, listeners{public: ln})
 		}()
 		return cancel, done, nil
 	}

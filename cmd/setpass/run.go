@@ -43,12 +43,18 @@ func serve(ctx context.Context, env cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	return serveConfig(ctx, cfg, env, nil)
+	return serveConfig(ctx, cfg, env, listeners{})
 }
 
-// serveConfig runs the service; with ln nil it listens on setpass.listen
-// (tests pass their own listener).
-func serveConfig(ctx context.Context, cfg *config.Config, env cli.Env, ln net.Listener) error {
+// listeners are the sockets serveConfig serves; a nil one is opened on
+// its setpass.listen / setpass.admin_listen address (tests pass their own).
+type listeners struct {
+	public, admin net.Listener
+}
+
+// serveConfig runs the service on setpass.listen and, when set,
+// setpass.admin_listen.
+func serveConfig(ctx context.Context, cfg *config.Config, env cli.Env, lns listeners) error {
 	sp := cfg.Setpass
 	if !sp.SecretKey.IsSet() {
 		return fmt.Errorf("%w: setpass.secret_key is required: set it, setpass.secret_key_file or KAIZEN_SETPASS_SECRET_KEY (e.g. openssl rand -hex 32)", config.ErrInvalid)
@@ -101,8 +107,9 @@ func serveConfig(ctx context.Context, cfg *config.Config, env cli.Env, ln net.Li
 	}
 	wake := make(chan struct{}, 1)
 	var background sync.WaitGroup // the work behind /reset answers
-	keystone := setpass.NewKeystone(clients.Identity, cfg.OpenStack.AdminProject, cfg.OpenStack.AdminProjectDomain)
-	h, err := setpass.NewHandler(setpass.Deps{
+	keystone := setpass.NewKeystone(clients.Identity, cfg.OpenStack.AdminProject, cfg.OpenStack.AdminProjectDomain).
+		SetAdminCacheTTL(sp.AdminCacheTTL.D)
+	deps := setpass.Deps{
 		Store:     st,
 		Keystone:  keystone,
 		Directory: keystone,
@@ -141,14 +148,33 @@ func serveConfig(ctx context.Context, cfg *config.Config, env cli.Env, ln net.Li
 				Helpdesk:       cfg.Mail.Helpdesk,
 			},
 		},
-	})
-	if err != nil {
-		return err
 	}
-	if ln == nil {
-		if ln, err = net.Listen("tcp", sp.Listen); err != nil {
-			return fmt.Errorf("listening on %s: %w", sp.Listen, err)
+	var serve []setpass.Listener
+	if sp.AdminListen == "" {
+		h, err := setpass.NewHandler(deps)
+		if err != nil {
+			return err
 		}
+		serve = []setpass.Listener{{Listener: lns.public, Handler: h}}
+	} else {
+		hs, err := setpass.NewHandlers(deps)
+		if err != nil {
+			return err
+		}
+		serve = []setpass.Listener{{Listener: lns.public, Handler: hs.Public}, {Listener: lns.admin, Handler: hs.Admin}}
+	}
+	for i, addr := range []string{sp.Listen, sp.AdminListen}[:len(serve)] {
+		if serve[i].Listener != nil {
+			continue
+		}
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, l := range serve[:i] {
+				l.Listener.Close()
+			}
+			return fmt.Errorf("listening on %s: %w", addr, err)
+		}
+		serve[i].Listener = ln
 	}
 	purgeCtx, stopPurge := context.WithCancel(ctx)
 	purged := make(chan struct{})
@@ -177,9 +203,14 @@ func serveConfig(ctx context.Context, cfg *config.Config, env cli.Env, ln net.Li
 		}()
 	}
 
-	logger.Info("serving", "addr", ln.Addr().String(), "tls", sp.TLSCertFile != "", "url", sp.URL,
-		"reset_credential", resetter != nil, "reset_mode", sp.ResetMode)
-	err = setpass.Serve(ctx, ln, h, setpass.ServeOptions{CertFile: sp.TLSCertFile, KeyFile: sp.TLSKeyFile, Logger: logger})
+	adminAddr := "" // "": the admin API is on addr
+	if len(serve) > 1 {
+		adminAddr = serve[1].Listener.Addr().String()
+	}
+	logger.Info("serving", "addr", serve[0].Listener.Addr().String(), "admin_addr", adminAddr,
+		"tls", sp.TLSCertFile != "", "url", sp.URL, "reset_credential", resetter != nil, "reset_mode", sp.ResetMode,
+		"admin_cache_ttl", sp.AdminCacheTTL.D)
+	err = setpass.ServeAll(ctx, setpass.ServeOptions{CertFile: sp.TLSCertFile, KeyFile: sp.TLSKeyFile, Logger: logger}, serve...)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return err
 	}

@@ -170,6 +170,17 @@ type Setpass struct {
 	PINFailuresPerUser int      `toml:"pin_failures_per_user"`
 	PINFailureWindow   Duration `toml:"pin_failure_window"`
 
+	// AdminListen, when set, is the only address that serves the admin API
+	// (PUT /token, PUT /reset) and /metrics; Listen then answers 404 for
+	// them. "" serves everything on Listen.
+	AdminListen string `toml:"admin_listen"`
+	// AdminURL is where addusers and reminders call the admin API; "" is
+	// URL, or the AdminListen address when that is set (see APIURL).
+	AdminURL string `toml:"admin_url"`
+	// AdminCacheTTL is how long setpass trusts a token that passed its
+	// admin check without asking Keystone again; 0 asks every time.
+	AdminCacheTTL Duration `toml:"admin_cache_ttl"`
+
 	// Password resets. ResetMode is the self-service /reset page: "link"
 	// mails a PIN-gated link, "helpdesk" only tells mail.helpdesk, "off"
 	// serves no page. Without a reset credential "link" works as
@@ -332,6 +343,7 @@ func Defaults() Config {
 			PurgeInterval:       Dur(time.Hour),
 			PINFailuresPerUser:  10,
 			PINFailureWindow:    Dur(24 * time.Hour),
+			AdminCacheTTL:       Dur(2 * time.Minute),
 			ResetMode:           "link",
 			ResetTokenTTL:       Dur(24 * time.Hour),
 			ResetMinTime:        Dur(3 * time.Second),

@@ -315,7 +315,45 @@ func (v *validator) setpass(s *Setpass) {
 			v.addf(fmt.Sprintf("setpass.trusted_proxies[%d]", i), "%q is neither an IP address nor a CIDR range", p)
 		}
 	}
+	v.setpassAdmin(s)
 	v.setpassReset(s)
+}
+
+func (v *validator) setpassAdmin(s *Setpass) {
+	if s.AdminListen != "" {
+		v.hostPort("setpass.admin_listen", s.AdminListen)
+		if sameListener(s.AdminListen, s.Listen) {
+			v.addf("setpass.admin_listen", "%q is the address of setpass.listen (%q); the admin listener needs its own", s.AdminListen, s.Listen)
+		}
+	}
+	if s.AdminURL != "" {
+		v.url("setpass.admin_url", s.AdminURL)
+	}
+	v.duration("setpass.admin_cache_ttl", s.AdminCacheTTL)
+	if s.AdminCacheTTL.err == nil && (s.AdminCacheTTL.D < 0 || s.AdminCacheTTL.D > time.Hour) {
+		v.addf("setpass.admin_cache_ttl", "must be between 0 (no cache) and 1h")
+	}
+}
+
+// sameListener: a and b would bind the same port on the same (or every)
+// address, which the second listen would fail with.
+func sameListener(a, b string) bool {
+	ha, pa, errA := net.SplitHostPort(a)
+	hb, pb, errB := net.SplitHostPort(b)
+	if errA != nil || errB != nil {
+		return false
+	}
+	if pa != pb || pa == "0" {
+		return false
+	}
+	wildcard := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
+	norm := func(h string) string {
+		if h == "localhost" {
+			return "127.0.0.1"
+		}
+		return h
+	}
+	return norm(ha) == norm(hb) || wildcard(ha) || wildcard(hb)
 }
 
 func (v *validator) setpassReset(s *Setpass) {

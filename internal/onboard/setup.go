@@ -126,12 +126,13 @@ func Actor(cfg *config.Config) string {
 	return ao.UserID
 }
 
-// NewSetpassClient calls setpass.url with the admin provider's token.
+// NewSetpassClient calls setpass's admin API (config.Setpass.APIURL) with the
+// admin provider's token.
 func NewSetpassClient(cfg *config.Config, provider *gophercloud.ProviderClient) (*setpass.Client, error) {
-	sp, err := setpass.NewClient(cfg.Setpass.URL, &http.Client{Timeout: cfg.OpenStack.Timeout.D},
+	sp, err := setpass.NewClient(cfg.Setpass.APIURL(), &http.Client{Timeout: cfg.OpenStack.Timeout.D},
 		func(context.Context) (string, error) { return provider.Token(), nil })
 	if err != nil {
-		return nil, fmt.Errorf("%w: setpass.url: %w", config.ErrInvalid, err)
+		return nil, fmt.Errorf("%w: setpass.admin_url (or setpass.url): %w", config.ErrInvalid, err)
 	}
 	return sp, nil
 }

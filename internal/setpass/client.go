@@ -27,7 +27,7 @@ type Client struct {
 	token func(context.Context) (string, error)
 }
 
-// NewClient talks to the service at baseURL (setpass.url). token returns a
+// NewClient talks to the service at baseURL (config.Setpass.APIURL). token returns a
 // Keystone token with the admin role on the admin project, e.g. the admin
 // provider client's current token.
 func NewClient(baseURL string, httpClient *http.Client, token func(context.Context) (string, error)) (*Client, error) {
@@ -119,15 +119,13 @@ func (c *Client) put(ctx context.Context, path, doing, userID string, req IssueR
 		return out, nil
 	}
 	// The service's error messages never quote secrets; show them.
-	var e struct {
-		Error string `json:"error"`
-	}
-	_ = json.Unmarshal(data, &e)
+	msg := apiErrorMessage(data)
 	var sentinel error
 	switch resp.StatusCode {
 	case http.StatusNotFound, http.StatusMethodNotAllowed:
-		if e.Error == "" { // not the API's answer: the route is missing
-			return Issued{}, fmt.Errorf("setpass client: %s for %s: HTTP %d: the service at %s does not serve PUT /%s/ (an older setpass?)",
+		if msg == "" { // not the API's answer: the route is missing
+			return Issued{}, fmt.Errorf("setpass client: %s for %s: HTTP %d: the service at %s does not serve PUT /%s/ "+
+				"(an older setpass, or its public listener while setpass.admin_listen is set: point setpass.admin_url at the admin listener)",
 				doing, userID, resp.StatusCode, c.base.Redacted(), path)
 		}
 		sentinel = ErrIssueUnknownUser
@@ -142,9 +140,28 @@ func (c *Client) put(ctx context.Context, path, doing, userID string, req IssueR
 	case http.StatusNotImplemented:
 		sentinel = ErrResetUnsupported
 	default:
-		return Issued{}, fmt.Errorf("setpass client: %s for %s: HTTP %d %s", doing, userID, resp.StatusCode, oneLineMsg(e.Error))
+		return Issued{}, fmt.Errorf("setpass client: %s for %s: HTTP %d %s", doing, userID, resp.StatusCode, oneLineMsg(msg))
 	}
-	return Issued{}, fmt.Errorf("setpass client: %s for %s: %w: %s", doing, userID, sentinel, oneLineMsg(e.Error))
+	return Issued{}, fmt.Errorf("setpass client: %s for %s: %w: %s", doing, userID, sentinel, oneLineMsg(msg))
+}
+
+// apiErrorMessage is the message of an APIError body, or of the bare
+// {"error": "..."} that setpass answered before it took Keystone's shape;
+// "" for anything else.
+func apiErrorMessage(data []byte) string {
+	var e struct {
+		Error json.RawMessage `json:"error"`
+	}
+	if json.Unmarshal(data, &e) != nil || len(e.Error) == 0 {
+		return ""
+	}
+	var d APIErrorDetail
+	if json.Unmarshal(e.Error, &d) == nil {
+		return d.Message
+	}
+	var s string
+	_ = json.Unmarshal(e.Error, &s)
+	return s
 }
 
 func oneLineMsg(s string) string {

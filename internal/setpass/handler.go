@@ -123,9 +123,53 @@ type handler struct {
 	resetSlots chan struct{}
 }
 
-// NewHandler builds the whole service: routes, security headers, cross-
-// origin protection and request logging.
+// NewHandler builds the whole service on one listener: routes, security
+// headers, cross-origin protection and request logging.
 func NewHandler(d Deps) (http.Handler, error) {
+	h, err := newHandler(d)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	h.publicRoutes(mux)
+	h.adminRoutes(mux)
+	mux.HandleFunc("GET /healthz", h.healthz)
+	return h.wrap(mux, ""), nil
+}
+
+// Handlers are the service split over two listeners (setpass.admin_listen).
+type Handlers struct {
+	// Public serves the pages and a /healthz without detail; the admin API
+	// and /metrics are 404 there, as any unknown path is.
+	Public http.Handler
+	// Admin serves PUT /token, PUT /reset, /metrics and the detailed /healthz.
+	Admin http.Handler
+}
+
+// adminPaths are the admin API's and /metrics' paths, refused on the public
+// listener of a split service whatever the method.
+var adminPaths = []string{"/token/", "/reset/", "/metrics"}
+
+// NewHandlers builds the service split over a public and an admin
+// listener, sharing one state (limits, metrics).
+func NewHandlers(d Deps) (Handlers, error) {
+	h, err := newHandler(d)
+	if err != nil {
+		return Handlers{}, err
+	}
+	public := http.NewServeMux()
+	h.publicRoutes(public)
+	public.HandleFunc("GET /healthz", h.publicHealthz)
+	for _, p := range adminPaths {
+		public.Handle(p, http.NotFoundHandler()) // explicit, so no later route can catch them
+	}
+	admin := http.NewServeMux()
+	h.adminRoutes(admin)
+	admin.HandleFunc("GET /healthz", h.healthz)
+	return Handlers{Public: h.wrap(public, "public"), Admin: h.wrap(admin, "admin")}, nil
+}
+
+func newHandler(d Deps) (*handler, error) {
 	switch {
 	case d.Store == nil || d.Keystone == nil || d.Pages == nil || d.Registry == nil || d.Now == nil || d.Random == nil:
 		return nil, errors.New("setpass: Store, Keystone, Pages, Registry, Now and Random are required")
@@ -149,32 +193,52 @@ func NewHandler(d Deps) (http.Handler, error) {
 		}
 	}
 	h := &handler{Deps: d, limits: newLimiters(d.Settings.RateLimit, d.Settings.RateBurst, maxLimiterClients)}
-
-	mux := http.NewServeMux()
-	mux.HandleFunc("PUT /token/{user_id}", h.issue)
-	mux.HandleFunc("PUT /reset/{user_id}", h.issueReset)
 	if h.selfService() {
 		h.resetLimits = newLimiters(d.Settings.RateLimit, d.Settings.RateBurst, maxLimiterClients)
 		h.accountLimits = newLimitersEvery(time.Hour/time.Duration(d.Settings.Reset.AccountLimit),
 			d.Settings.Reset.AccountLimit, maxLimiterClients)
 		h.resetSlots = make(chan struct{}, maxResetsInFlight)
+	}
+	return h, nil
+}
+
+// publicRoutes are the pages people open from their mail.
+func (h *handler) publicRoutes(mux *http.ServeMux) {
+	if h.selfService() {
 		mux.HandleFunc("GET /reset", h.showResetForm)
 		mux.HandleFunc("POST /reset", h.submitResetForm)
 	}
 	mux.HandleFunc("GET /{$}", h.showForm)
 	mux.HandleFunc("POST /{$}", h.submitForm)
 	mux.HandleFunc("GET /static/style.css", h.style)
-	mux.HandleFunc("GET /healthz", h.healthz)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
+}
 
-	// Refuses browsers' cross-site POSTs (Sec-Fetch-Site, else Origin vs Host);
-	// non-browser API clients send neither header and pass.
+// adminRoutes are the admin API and the metrics.
+func (h *handler) adminRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("PUT /token/{user_id}", h.issue)
+	mux.HandleFunc("PUT /reset/{user_id}", h.issueReset)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(h.Registry, promhttp.HandlerOpts{}))
+}
+
+// wrap adds cross-origin protection, security headers and request logging;
+// listener names the listener in the log ("" on a single one).
+func (h *handler) wrap(mux *http.ServeMux, listener string) http.Handler {
+	// Refuses browsers' cross-site POSTs and PUTs (Sec-Fetch-Site, else
+	// Origin vs Host); non-browser API clients send neither header and pass.
 	cop := http.NewCrossOriginProtection()
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut {
+			apiError(w, http.StatusForbidden, "cross-origin requests are refused")
+			return
+		}
 		h.problem(w, http.StatusForbidden, "Request refused",
 			"This form can only be sent from its own page. Open the link from your email again.")
 	}))
-	return h.logRequests(securityHeaders(cop.Handler(mux))), nil
+	logger := h.Logger
+	if listener != "" {
+		logger = logger.With("listener", listener)
+	}
+	return h.logRequests(logger, securityHeaders(cop.Handler(mux)))
 }
 
 const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self'; " +
@@ -216,12 +280,12 @@ func (s *statusWriter) Write(b []byte) (int, error) {
 }
 
 // logRequests logs the path only: the query string holds the token.
-func (h *handler) logRequests(next http.Handler) http.Handler {
+func (h *handler) logRequests(logger *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := h.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
-		h.Logger.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
+		logger.Info("request", "method", r.Method, "path", r.URL.Path, "status", sw.status,
 			"client", limiterKey(clientAddr(r, h.Settings.TrustedProxies)), "duration", h.Now().Sub(start))
 	})
 }
@@ -252,8 +316,20 @@ func (h *handler) invalidLink(w http.ResponseWriter) {
 	h.page(w, http.StatusGone, pageInvalid, pageData{})
 }
 
+// healthz answers which dependency fails, for the operator's monitoring.
 func (h *handler) healthz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	checks, status := h.health(r.Context())
+	writeJSON(w, status, map[string]any{"status": overallHealth(status), "checks": checks})
+}
+
+// publicHealthz is healthz for the internet: up or not, nothing more.
+func (h *handler) publicHealthz(w http.ResponseWriter, r *http.Request) {
+	_, status := h.health(r.Context())
+	writeJSON(w, status, map[string]any{"status": overallHealth(status)})
+}
+
+func (h *handler) health(ctx context.Context) (map[string]string, int) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	checks := map[string]string{"store": "ok", "keystone": "ok"}
 	status := http.StatusOK
@@ -265,11 +341,14 @@ func (h *handler) healthz(w http.ResponseWriter, r *http.Request) {
 		h.Logger.Warn("health check: keystone", "err", err)
 		checks["keystone"], status = "fail", http.StatusServiceUnavailable
 	}
-	overall := "ok"
+	return checks, status
+}
+
+func overallHealth(status int) string {
 	if status != http.StatusOK {
-		overall = "unavailable"
+		return "unavailable"
 	}
-	writeJSON(w, status, map[string]any{"status": overall, "checks": checks})
+	return "ok"
 }
 
 // audit records an event; a failure is logged and does not undo the action.

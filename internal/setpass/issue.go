@@ -200,9 +200,23 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// APIError is the body of the admin API's refusals: Keystone's own shape,
+// {"error": {"code": 403, "title": "Forbidden", "message": "..."}}, which
+// keystoneauth1 (MOC's admin clients) reads into its exceptions.
+type APIError struct {
+	Error APIErrorDetail `json:"error"`
+}
+
+// APIErrorDetail is the "error" object of an APIError.
+type APIErrorDetail struct {
+	Code    int    `json:"code"`
+	Title   string `json:"title"`
+	Message string `json:"message"`
+}
+
 // apiError answers the API with a fixed message, never with an error's text.
 func apiError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, map[string]string{"error": msg})
+	writeJSON(w, status, APIError{Error: APIErrorDetail{Code: status, Title: http.StatusText(status), Message: msg}})
 }
 
 func (h *handler) keystoneFailed(op string, err error) {

@@ -2,17 +2,14 @@ package setpass
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
 )
 
@@ -98,59 +95,18 @@ type KeystoneClient struct {
 	admin        *gophercloud.ServiceClient
 	bare         *gophercloud.ServiceClient
 	adminProject string
-	adminDomain  string
+	adminDomain  string // name or ID
 	admins       adminCache
-}
 
-// adminCache remembers tokens that passed CheckAdmin, by SHA-256, so a
-// batch of PUT /token calls with one admin token costs Keystone one
-// validation, not one per user (a third of Keystone's work per onboarded
-// row). Like keystonemiddleware's token cache it trades revocation for
-// load: a revoked admin token is still accepted for at most adminCacheTTL.
-// Only successes are kept; refusals are asked again every time.
-type adminCache struct {
-	mu      sync.Mutex
-	entries map[[32]byte]adminEntry
-}
-
-type adminEntry struct {
-	actor string
-	until time.Time
-}
-
-const (
-	adminCacheTTL = 2 * time.Minute
-	adminCacheMax = 1024
-)
-
-func (c *adminCache) get(key [32]byte, now time.Time) (string, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.entries[key]
-	if !ok || !now.Before(e.until) {
-		delete(c.entries, key)
-		return "", false
-	}
-	return e.actor, true
-}
-
-func (c *adminCache) put(key [32]byte, actor string, now, expires time.Time) {
-	until := now.Add(adminCacheTTL)
-	if !expires.IsZero() && expires.Before(until) {
-		until = expires
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.entries == nil || len(c.entries) >= adminCacheMax {
-		c.entries = map[[32]byte]adminEntry{} // crude, bounded: a burst of admins is rare
-	}
-	c.entries[key] = adminEntry{actor: actor, until: until}
+	mu             sync.Mutex
+	adminProjectID string // resolved on first need
 }
 
 // NewKeystone uses admin (setpass's own client, which re-authenticates) to
 // validate tokens and look users up, and builds a bare client on the same
 // endpoint for password changes: with no token and no reauthentication, a
-// 401 there is the user's, never retried as the admin.
+// 401 there is the user's, never retried as the admin. Successful admin
+// checks are cached for DefaultAdminCacheTTL; see SetAdminCacheTTL.
 func NewKeystone(admin *gophercloud.ServiceClient, adminProject, adminProjectDomain string) *KeystoneClient {
 	bareProvider := &gophercloud.ProviderClient{
 		HTTPClient:       admin.HTTPClient,
@@ -163,58 +119,8 @@ func NewKeystone(admin *gophercloud.ServiceClient, adminProject, adminProjectDom
 		bare:         &gophercloud.ServiceClient{ProviderClient: bareProvider, Endpoint: admin.Endpoint, ResourceBase: admin.ResourceBase, Type: admin.Type},
 		adminProject: adminProject,
 		adminDomain:  adminProjectDomain,
+		admins:       adminCache{ttl: DefaultAdminCacheTTL},
 	}
-}
-
-func (k *KeystoneClient) CheckAdmin(ctx context.Context, subjectToken string) (string, error) {
-	key := sha256.Sum256([]byte(subjectToken))
-	if actor, ok := k.admins.get(key, time.Now()); ok {
-		return actor, nil
-	}
-	res := tokens.Get(ctx, k.admin, subjectToken)
-	if res.Err != nil {
-		switch statusOf(res.Err) {
-		case http.StatusNotFound, http.StatusUnauthorized:
-			return "", ErrUnauthenticated
-		}
-		return "", wrapKeystone("validating a token", res.Err)
-	}
-	// ExtractInto descends into "token" itself.
-	var t struct {
-		User struct {
-			ID   string `json:"id"`
-			Name string `json:"name"`
-		} `json:"user"`
-		Project *struct {
-			Name   string `json:"name"`
-			Domain struct {
-				ID   string `json:"id"`
-				Name string `json:"name"`
-			} `json:"domain"`
-		} `json:"project"`
-		Roles []struct {
-			Name string `json:"name"`
-		} `json:"roles"`
-		ExpiresAt time.Time `json:"expires_at"`
-	}
-	if err := res.ExtractInto(&t); err != nil {
-		return "", fmt.Errorf("keystone: reading a validated token: %w", err)
-	}
-	actor := t.User.Name
-	if actor == "" {
-		actor = t.User.ID
-	}
-	p := t.Project
-	if p == nil || p.Name != k.adminProject || (p.Domain.Name != k.adminDomain && p.Domain.ID != k.adminDomain) {
-		return actor, ErrForbidden
-	}
-	for _, r := range t.Roles {
-		if r.Name == "admin" {
-			k.admins.put(key, actor, time.Now(), t.ExpiresAt)
-			return actor, nil
-		}
-	}
-	return actor, ErrForbidden
 }
 
 func (k *KeystoneClient) User(ctx context.Context, userID string) (User, error) {

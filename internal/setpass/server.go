@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -26,41 +27,75 @@ const shutdownTimeout = keystoneTimeout + 10*time.Second
 // Serve runs h on ln until ctx is cancelled, then shuts down gracefully:
 // requests in flight (a password change among them) are let finish.
 func Serve(ctx context.Context, ln net.Listener, h http.Handler, o ServeOptions) error {
+	return ServeAll(ctx, o, Listener{Listener: ln, Handler: h})
+}
+
+// Listener is one of the addresses ServeAll serves, with its handler.
+type Listener struct {
+	Listener net.Listener
+	Handler  http.Handler
+}
+
+// ServeAll runs each handler on its listener (the public and the admin
+// one) until ctx is cancelled or one of them fails, then shuts them all
+// down gracefully at once: requests in flight on either are let finish.
+func ServeAll(ctx context.Context, o ServeOptions, ls ...Listener) error {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
-		TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12},
-	}
-	errc := make(chan error, 1)
-	go func() {
-		if o.CertFile != "" {
-			errc <- srv.ServeTLS(ln, o.CertFile, o.KeyFile)
-		} else {
-			errc <- srv.Serve(ln)
+	servers := make([]*http.Server, len(ls))
+	errc := make(chan error, len(ls))
+	for i, l := range ls {
+		srv := &http.Server{
+			Handler:           l.Handler,
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      60 * time.Second,
+			IdleTimeout:       120 * time.Second,
+			MaxHeaderBytes:    32 << 10,
+			ErrorLog:          slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn),
+			TLSConfig:         &tls.Config{MinVersion: tls.VersionTLS12},
 		}
-	}()
+		servers[i] = srv
+		go func() {
+			var err error
+			if o.CertFile != "" {
+				err = srv.ServeTLS(l.Listener, o.CertFile, o.KeyFile)
+			} else {
+				err = srv.Serve(l.Listener)
+			}
+			if errors.Is(err, http.ErrServerClosed) {
+				err = nil
+			} else if err != nil {
+				err = fmt.Errorf("serving on %s: %w", l.Listener.Addr(), err)
+			}
+			errc <- err
+		}()
+	}
+	var errs []error
+	running := len(ls)
 	select {
 	case err := <-errc:
-		return fmt.Errorf("serving on %s: %w", ln.Addr(), err)
+		running--
+		errs = append(errs, err)
 	case <-ctx.Done():
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shutting down: %w", err)
+	var wg sync.WaitGroup
+	shutdownErrs := make([]error, len(servers))
+	for i, srv := range servers {
+		wg.Go(func() {
+			if err := srv.Shutdown(sctx); err != nil {
+				shutdownErrs[i] = fmt.Errorf("shutting down: %w", err)
+			}
+		})
 	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serving on %s: %w", ln.Addr(), err)
+	wg.Wait()
+	for ; running > 0; running-- {
+		errs = append(errs, <-errc)
 	}
-	return nil
+	return errors.Join(append(errs, shutdownErrs...)...)
 }
 
 // PurgeGrace is how long a used or expired token is kept, so that a re-issue
