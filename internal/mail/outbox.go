@@ -140,10 +140,10 @@ type Report struct {
 	Failures  []Failure
 }
 
-// markEvery is how many deliveries are recorded in one store write. It
-// bounds the duplicates a crash can cause (at-least-once) while sparing a
-// bulk send a commit per message.
-const markEvery = 32
+// recordTimeout bounds the store write that records a delivery. The write
+// outlives a cancelled drain: the server has the message, and a record
+// given up on would have it sent again.
+const recordTimeout = 30 * time.Second
 
 // Drain delivers every message due now and returns. Messages that fail
 // temporarily wait out their backoff and are left for a later drain.
@@ -175,13 +175,28 @@ func (o *Outbox) Drain(ctx context.Context) (Report, error) {
 	}
 }
 
-// deliverBatch sends claimed messages on Workers goroutines; one recorder
-// writes the deliveries to the store in groups. Once the store fails, no
-// further message is handed to the transport: it could not be recorded, so
-// it would only be sent again after its lease.
+// delivered asks the recorder to record one delivery; done gets the
+// outcome once it is durable.
+type delivered struct {
+	m    store.Message
+	done chan error
+}
+
+// errNotRecorded answers the workers whose delivery the recorder could not
+// record; the store's error itself is reported once, by the recorder.
+var errNotRecorded = errors.New("delivery not recorded")
+
+// deliverBatch sends claimed messages on Workers goroutines. A worker
+// waits until its delivery is recorded before it sends another message, so
+// a sender killed at any moment leaves at most one message per worker (one
+// per SMTP connection) that the server accepted and the store does not
+// know of. Deliveries that finish together share one store write (group
+// commit). Once the store fails, no further message is handed to the
+// transport: it could not be recorded, so it would only be sent again after
+// its lease.
 func (o *Outbox) deliverBatch(ctx context.Context, claim string, msgs []store.Message, record func(func(*Report))) error {
 	jobs := make(chan store.Message)
-	sent := make(chan store.Message)
+	sent := make(chan delivered)
 	errs := make(chan error, len(msgs)+1)
 	stop := make(chan struct{})
 	var stopOnce sync.Once
@@ -189,12 +204,22 @@ func (o *Outbox) deliverBatch(ctx context.Context, claim string, msgs []store.Me
 		errs <- err
 		stopOnce.Do(func() { close(stop) })
 	}
+	markSent := func(m store.Message) error {
+		d := delivered{m: m, done: make(chan error, 1)}
+		sent <- d
+		return <-d.done
+	}
 	var workers, recorder sync.WaitGroup
 	recorder.Go(func() { o.recordSent(ctx, claim, sent, record, fail) })
 	for range min(o.opts.Workers, len(msgs)) {
 		workers.Go(func() {
 			for m := range jobs {
-				if err := o.deliver(ctx, claim, m, sent, record); err != nil {
+				select {
+				case <-stop: // handed out as the store failed
+					continue
+				default:
+				}
+				if err := o.deliver(ctx, claim, m, markSent, record); err != nil && !errors.Is(err, errNotRecorded) {
 					fail(err)
 				}
 			}
@@ -225,56 +250,77 @@ feed:
 	return errors.Join(all...)
 }
 
-// recordSent marks delivered messages sent, markEvery at a time, until
-// sent is closed. After the first store failure, passed to fail at once, it
-// records nothing more and only drains sent.
-func (o *Outbox) recordSent(ctx context.Context, claim string, sent <-chan store.Message, record func(func(*Report)), fail func(error)) {
-	var pending []store.Message
+// recordSent marks delivered messages sent until sent is closed: each
+// write takes the deliveries waiting at that moment, at most one per
+// worker, and answers them once it has committed. After the first store
+// failure, passed to fail at once, it records nothing more and answers
+// errNotRecorded.
+func (o *Outbox) recordSent(ctx context.Context, claim string, sent <-chan delivered, record func(func(*Report)), fail func(error)) {
 	failed := false
-	flush := func() {
-		if len(pending) == 0 || failed {
-			pending = pending[:0]
-			return
+	group := make([]delivered, 0, o.opts.Workers)
+	for d := range sent {
+		group = append(group[:0], d)
+	more:
+		for len(group) < cap(group) {
+			select {
+			case d, ok := <-sent:
+				if !ok {
+					break more
+				}
+				group = append(group, d)
+			default:
+				break more
+			}
 		}
-		ids := make([]int64, len(pending))
-		for i, m := range pending {
-			ids[i] = m.ID
+		err := errNotRecorded
+		if !failed {
+			err = o.markSent(ctx, claim, group, record)
+			if err != nil {
+				failed = true
+				fail(err)
+				err = errNotRecorded
+			}
 		}
-		lost, err := o.store.MarkSent(ctx, claim, o.opts.Now(), ids...)
-		if err != nil {
-			failed = true
-			fail(fmt.Errorf("recording delivery of %d message(s): %w", len(ids), err))
-			pending = pending[:0]
-			return
-		}
-		for _, id := range lost {
-			// Sent after the lease ran out and someone re-claimed it: the
-			// other sender may deliver a second copy (at-least-once).
-			o.opts.Logger.Warn("lease lost before delivery was recorded; the message may be delivered twice", "message_id", id)
-		}
-		record(func(r *Report) { r.Sent += len(ids) })
-		pending = pending[:0]
-	}
-	for m := range sent {
-		pending = append(pending, m)
-		if len(pending) >= markEvery {
-			flush()
+		for _, d := range group {
+			d.done <- err
 		}
 	}
-	flush()
 }
 
-// deliver sends one claimed message. A delivery goes to sent for
-// recording; a failure is recorded on the message here. Only a failure to
-// record is returned.
-func (o *Outbox) deliver(ctx context.Context, claim string, m store.Message, sent chan<- store.Message, record func(func(*Report))) error {
+// markSent records one group of deliveries in one store write.
+func (o *Outbox) markSent(ctx context.Context, claim string, group []delivered, record func(func(*Report))) error {
+	ids := make([]int64, len(group))
+	for i, d := range group {
+		ids[i] = d.m.ID
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	lost, err := o.store.MarkSent(wctx, claim, o.opts.Now(), ids...)
+	if err != nil {
+		return fmt.Errorf("recording delivery of %d message(s): %w", len(ids), err)
+	}
+	for _, id := range lost {
+		// Sent after the lease ran out and someone re-claimed it: the
+		// other sender may deliver a second copy (at-least-once).
+		o.opts.Logger.Warn("lease lost before delivery was recorded; the message may be delivered twice", "message_id", id)
+	}
+	record(func(r *Report) { r.Sent += len(ids) })
+	return nil
+}
+
+// deliver sends one claimed message and records the outcome: a delivery
+// through markSent, which returns once it is durable; a failure on the
+// message here. Only a failure to record is returned.
+func (o *Outbox) deliver(ctx context.Context, claim string, m store.Message, markSent func(store.Message) error, record func(func(*Report))) error {
 	sendErr := o.transport.Send(ctx, m.From, m.To, m.Body)
 	now := o.opts.Now()
 	log := o.opts.Logger.With("message_id", m.ID, "key", m.Key, "kind", m.Kind)
 
 	refused := RefusedRecipients(sendErr)
 	if sendErr == nil || (len(refused) > 0 && len(refused) < len(m.To)) {
-		sent <- m
+		if err := markSent(m); err != nil {
+			return err
+		}
 		if sendErr != nil {
 			// Delivered to some recipients: retry only the others, as a
 			// message of their own, so nobody receives it twice.

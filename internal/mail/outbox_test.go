@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -349,18 +350,28 @@ func (failingMarkSent) MarkSent(context.Context, string, time.Time, ...int64) ([
 // the server (each would be sent again after its lease).
 func TestOutboxStopsSendingWhenDeliveriesCannotBeRecorded(t *testing.T) {
 	t.Parallel()
-	f := newOutboxFixture(t, OutboxOptions{Workers: 1, Batch: 100})
-	f.outbox.store = failingMarkSent{f.store}
-	const n = 100
-	for i := range n {
-		f.queueWelcome(t, fmt.Sprintf("welcome:u%d", i), addr("", fmt.Sprintf("u%d@example.edu", i)))
-	}
-	if _, err := f.outbox.Drain(t.Context()); err == nil {
-		t.Fatal("Drain succeeded although no delivery could be recorded")
-	}
-	// The first group, the message in flight and at most one handed out
-	// as the failure came.
-	if got := len(f.smtp.Messages()); got == 0 || got > markEvery+2 {
-		t.Errorf("delivered %d of %d messages after the store failed, want 1 to %d", got, n, markEvery+2)
+	for _, workers := range []int{1, 4} {
+		t.Run(fmt.Sprintf("workers=%d", workers), func(t *testing.T) {
+			t.Parallel()
+			f := newOutboxFixture(t, OutboxOptions{Workers: workers, Batch: 100})
+			f.outbox.store = failingMarkSent{f.store}
+			const n = 100
+			for i := range n {
+				f.queueWelcome(t, fmt.Sprintf("welcome:u%d", i), addr("", fmt.Sprintf("u%d@example.edu", i)))
+			}
+			_, err := f.outbox.Drain(t.Context())
+			if err == nil {
+				t.Fatal("Drain succeeded although no delivery could be recorded")
+			}
+			// Each worker waits for its delivery to be recorded before it
+			// sends another: the first failure stops every worker after at
+			// most the one message it had in flight.
+			if got := len(f.smtp.Messages()); got == 0 || got > workers {
+				t.Errorf("delivered %d of %d messages after the store failed, want 1 to %d", got, n, workers)
+			}
+			if got := strings.Count(err.Error(), "database is down"); got != 1 {
+				t.Errorf("Drain's error reports the store failure %d times, want once: %v", got, err)
+			}
+		})
 	}
 }
