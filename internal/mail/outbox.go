@@ -186,17 +186,25 @@ type delivered struct {
 // record; the store's error itself is reported once, by the recorder.
 var errNotRecorded = errors.New("delivery not recorded")
 
-// deliverBatch sends claimed messages on Workers goroutines. A worker
-// waits until its delivery is recorded before it sends another message, so
-// a sender killed at any moment leaves at most one message per worker (one
-// per SMTP connection) that the server accepted and the store does not
-// know of. Deliveries that finish together share one store write (group
-// commit). Once the store fails, no further message is handed to the
-// transport: it could not be recorded, so it would only be sent again after
-// its lease.
+// gatedTransport can hold back the end of a message, which makes the server
+// take it, until the caller is ready ([SMTP.SendAfter]).
+type gatedTransport interface {
+	SendAfter(ctx context.Context, from string, to []string, msg []byte, ready func() error) error
+}
+
+// deliverBatch sends claimed messages on Workers goroutines. A worker ends
+// a message (the SMTP server takes it at the final dot) only once its
+// previous delivery is recorded, so a sender killed at any moment leaves
+// at most one message per worker — one per SMTP connection — that the
+// server took and the store does not know of. The record is written while
+// the next message's envelope and text go out, and deliveries recorded at
+// the same moment share one store write (group commit). Once the store
+// fails, no further message is ended: it could not be recorded, so it
+// would only be sent again after its lease.
 func (o *Outbox) deliverBatch(ctx context.Context, claim string, msgs []store.Message, record func(func(*Report))) error {
+	workers := min(o.opts.Workers, len(msgs))
 	jobs := make(chan store.Message)
-	sent := make(chan delivered)
+	sent := make(chan delivered, workers) // a worker has one delivery in it at most
 	errs := make(chan error, len(msgs)+1)
 	stop := make(chan struct{})
 	var stopOnce sync.Once
@@ -204,25 +212,36 @@ func (o *Outbox) deliverBatch(ctx context.Context, claim string, msgs []store.Me
 		errs <- err
 		stopOnce.Do(func() { close(stop) })
 	}
-	markSent := func(m store.Message) error {
-		d := delivered{m: m, done: make(chan error, 1)}
-		sent <- d
-		return <-d.done
-	}
-	var workers, recorder sync.WaitGroup
-	recorder.Go(func() { o.recordSent(ctx, claim, sent, record, fail) })
-	for range min(o.opts.Workers, len(msgs)) {
-		workers.Go(func() {
+	var running, recorder sync.WaitGroup
+	recorder.Go(func() { o.recordSent(ctx, claim, sent, workers, record, fail) })
+	for range workers {
+		running.Go(func() {
+			// pending is the outcome of recording this worker's last
+			// delivery, until recorded has read it.
+			var pending chan error
+			recorded := func() error {
+				if pending == nil {
+					return nil
+				}
+				err := <-pending
+				pending = nil
+				return err
+			}
+			submit := func(m store.Message) {
+				pending = make(chan error, 1)
+				sent <- delivered{m: m, done: pending}
+			}
 			for m := range jobs {
 				select {
 				case <-stop: // handed out as the store failed
 					continue
 				default:
 				}
-				if err := o.deliver(ctx, claim, m, markSent, record); err != nil && !errors.Is(err, errNotRecorded) {
+				if err := o.deliver(ctx, claim, m, recorded, submit, record); err != nil && !errors.Is(err, errNotRecorded) {
 					fail(err)
 				}
 			}
+			_ = recorded() // a failure was reported by the recorder
 		})
 	}
 feed:
@@ -239,7 +258,7 @@ feed:
 		}
 	}
 	close(jobs)
-	workers.Wait()
+	running.Wait()
 	close(sent)
 	recorder.Wait()
 	close(errs)
@@ -255,13 +274,13 @@ feed:
 // worker, and answers them once it has committed. After the first store
 // failure, passed to fail at once, it records nothing more and answers
 // errNotRecorded.
-func (o *Outbox) recordSent(ctx context.Context, claim string, sent <-chan delivered, record func(func(*Report)), fail func(error)) {
+func (o *Outbox) recordSent(ctx context.Context, claim string, sent <-chan delivered, workers int, record func(func(*Report)), fail func(error)) {
 	failed := false
-	group := make([]delivered, 0, o.opts.Workers)
+	group := make([]delivered, 0, workers)
 	for d := range sent {
 		group = append(group[:0], d)
 	more:
-		for len(group) < cap(group) {
+		for len(group) < workers {
 			select {
 			case d, ok := <-sent:
 				if !ok {
@@ -309,18 +328,30 @@ func (o *Outbox) markSent(ctx context.Context, claim string, group []delivered, 
 }
 
 // deliver sends one claimed message and records the outcome: a delivery
-// through markSent, which returns once it is durable; a failure on the
-// message here. Only a failure to record is returned.
-func (o *Outbox) deliver(ctx context.Context, claim string, m store.Message, markSent func(store.Message) error, record func(func(*Report))) error {
-	sendErr := o.transport.Send(ctx, m.From, m.To, m.Body)
+// is handed to submit, for the recorder; a failure is recorded on the
+// message here. recorded waits for the worker's previous delivery to be
+// recorded; the message is ended only after it has. Only a failure to
+// record is returned.
+func (o *Outbox) deliver(ctx context.Context, claim string, m store.Message, recorded func() error, submit func(store.Message), record func(func(*Report))) error {
+	var sendErr error
+	if g, ok := o.transport.(gatedTransport); ok {
+		sendErr = g.SendAfter(ctx, m.From, m.To, m.Body, recorded)
+	} else {
+		if err := recorded(); err != nil {
+			return err
+		}
+		sendErr = o.transport.Send(ctx, m.From, m.To, m.Body)
+	}
+	if errors.Is(sendErr, errNotRecorded) {
+		// Not ended, so not sent: it goes out after its lease.
+		return sendErr
+	}
 	now := o.opts.Now()
 	log := o.opts.Logger.With("message_id", m.ID, "key", m.Key, "kind", m.Kind)
 
 	refused := RefusedRecipients(sendErr)
 	if sendErr == nil || (len(refused) > 0 && len(refused) < len(m.To)) {
-		if err := markSent(m); err != nil {
-			return err
-		}
+		submit(m)
 		if sendErr != nil {
 			// Delivered to some recipients: retry only the others, as a
 			// message of their own, so nobody receives it twice.
