@@ -375,3 +375,48 @@ func TestOutboxStopsSendingWhenDeliveriesCannotBeRecorded(t *testing.T) {
 		})
 	}
 }
+
+// slowMarkSent checks, each time deliveries are recorded, that the server
+// has not taken more than workers messages beyond those already recorded,
+// and records slowly, so that workers would run ahead if they could.
+type slowMarkSent struct {
+	OutboxStore
+	t        *testing.T
+	srv      *testenv.SMTPServer
+	workers  int
+	mu       sync.Mutex
+	recorded int
+	worst    int
+}
+
+func (s *slowMarkSent) MarkSent(ctx context.Context, claim string, now time.Time, ids ...int64) ([]int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ahead := len(s.srv.Messages()) - s.recorded
+	s.worst = max(s.worst, ahead)
+	if ahead > s.workers {
+		s.t.Errorf("the server took %d messages not yet recorded, want at most %d (one per worker)", ahead, s.workers)
+	}
+	time.Sleep(2 * time.Millisecond)
+	lost, err := s.OutboxStore.MarkSent(ctx, claim, now, ids...)
+	s.recorded += len(ids) - len(lost)
+	return lost, err
+}
+
+// TestOutboxEndsNoMessageBeforeThePreviousIsRecorded: however slow the
+// store, each worker has at most one message taken by the server and not
+// recorded, so a killed sender doubles at most one per connection.
+func TestOutboxEndsNoMessageBeforeThePreviousIsRecorded(t *testing.T) {
+	t.Parallel()
+	const workers, n = 3, 60
+	f := newOutboxFixture(t, OutboxOptions{Workers: workers, Batch: 25})
+	slow := &slowMarkSent{OutboxStore: f.store, t: t, srv: f.smtp, workers: workers}
+	f.outbox.store = slow
+	for i := range n {
+		f.queueWelcome(t, fmt.Sprintf("welcome:u%d", i), addr("", fmt.Sprintf("u%d@example.edu", i)))
+	}
+	if rep := f.drain(t); rep.Sent != n || len(f.smtp.Messages()) != n {
+		t.Fatalf("sent %d (the server has %d), want %d: %+v", rep.Sent, len(f.smtp.Messages()), n, rep)
+	}
+	t.Logf("at most %d messages were taken by the server ahead of their record", slow.worst)
+}
