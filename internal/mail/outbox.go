@@ -43,7 +43,7 @@ type OutboxOptions struct {
 	Backoff     Backoff       // 1m, doubling up to 6h
 	Lease       time.Duration // how long a claim lasts before another sender may take it (5m)
 	Batch       int           // messages claimed at once (100)
-	Workers     int           // concurrent sends; match the SMTP pool size (4)
+	Workers     int           // concurrent sends; match the SMTP pool size (4); a killed sender doubles at most this many messages
 	Now         func() time.Time
 	Logger      *slog.Logger
 }
@@ -51,7 +51,8 @@ type OutboxOptions struct {
 // Outbox queues mail in the store and delivers it through a transport, so
 // that no message is lost to a crash or a mail server outage. Delivery is
 // at-least-once: a sender that dies between handing a message to the server
-// and recording it leaves the message to be sent again once its lease ends.
+// and recording it leaves the message to be sent again once its lease ends;
+// each worker has one such message at most.
 type Outbox struct {
 	store     OutboxStore
 	renderer  *Renderer
