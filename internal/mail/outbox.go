@@ -43,7 +43,7 @@ type OutboxOptions struct {
 	Backoff     Backoff       // 1m, doubling up to 6h
 	Lease       time.Duration // how long a claim lasts before another sender may take it (5m)
 	Batch       int           // messages claimed at once (100)
-	Workers     int           // concurrent sends; match the SMTP pool size (4)
+	Workers     int           // concurrent sends; match the SMTP pool size (4); a killed sender doubles at most this many messages
 	Now         func() time.Time
 	Logger      *slog.Logger
 }
@@ -51,7 +51,8 @@ type OutboxOptions struct {
 // Outbox queues mail in the store and delivers it through a transport, so
 // that no message is lost to a crash or a mail server outage. Delivery is
 // at-least-once: a sender that dies between handing a message to the server
-// and recording it leaves the message to be sent again once its lease ends.
+// and recording it leaves the message to be sent again once its lease ends;
+// each worker has one such message at most.
 type Outbox struct {
 	store     OutboxStore
 	renderer  *Renderer
@@ -140,10 +141,10 @@ type Report struct {
 	Failures  []Failure
 }
 
-// markEvery is how many deliveries are recorded in one store write. It
-// bounds the duplicates a crash can cause (at-least-once) while sparing a
-// bulk send a commit per message.
-const markEvery = 32
+// recordTimeout bounds the store write that records a delivery. The write
+// outlives a cancelled drain: the server has the message, and a record
+// given up on would have it sent again.
+const recordTimeout = 30 * time.Second
 
 // Drain delivers every message due now and returns. Messages that fail
 // temporarily wait out their backoff and are left for a later drain.
@@ -175,13 +176,36 @@ func (o *Outbox) Drain(ctx context.Context) (Report, error) {
 	}
 }
 
-// deliverBatch sends claimed messages on Workers goroutines; one recorder
-// writes the deliveries to the store in groups. Once the store fails, no
-// further message is handed to the transport: it could not be recorded, so
-// it would only be sent again after its lease.
+// delivered asks the recorder to record one delivery; done gets the
+// outcome once it is durable.
+type delivered struct {
+	m    store.Message
+	done chan error
+}
+
+// errNotRecorded answers the workers whose delivery the recorder could not
+// record; the store's error itself is reported once, by the recorder.
+var errNotRecorded = errors.New("delivery not recorded")
+
+// gatedTransport can hold back the end of a message, which makes the server
+// take it, until the caller is ready ([SMTP.SendAfter]).
+type gatedTransport interface {
+	SendAfter(ctx context.Context, from string, to []string, msg []byte, ready func() error) error
+}
+
+// deliverBatch sends claimed messages on Workers goroutines. A worker ends
+// a message (the SMTP server takes it at the final dot) only once its
+// previous delivery is recorded, so a sender killed at any moment leaves
+// at most one message per worker — one per SMTP connection — that the
+// server took and the store does not know of. The record is written while
+// the next message's envelope and text go out, and deliveries recorded at
+// the same moment share one store write (group commit). Once the store
+// fails, no further message is ended: it could not be recorded, so it
+// would only be sent again after its lease.
 func (o *Outbox) deliverBatch(ctx context.Context, claim string, msgs []store.Message, record func(func(*Report))) error {
+	workers := min(o.opts.Workers, len(msgs))
 	jobs := make(chan store.Message)
-	sent := make(chan store.Message)
+	sent := make(chan delivered, workers) // a worker has one delivery in it at most
 	errs := make(chan error, len(msgs)+1)
 	stop := make(chan struct{})
 	var stopOnce sync.Once
@@ -189,15 +213,36 @@ func (o *Outbox) deliverBatch(ctx context.Context, claim string, msgs []store.Me
 		errs <- err
 		stopOnce.Do(func() { close(stop) })
 	}
-	var workers, recorder sync.WaitGroup
-	recorder.Go(func() { o.recordSent(ctx, claim, sent, record, fail) })
-	for range min(o.opts.Workers, len(msgs)) {
-		workers.Go(func() {
+	var running, recorder sync.WaitGroup
+	recorder.Go(func() { o.recordSent(ctx, claim, sent, workers, record, fail) })
+	for range workers {
+		running.Go(func() {
+			// pending is the outcome of recording this worker's last
+			// delivery, until recorded has read it.
+			var pending chan error
+			recorded := func() error {
+				if pending == nil {
+					return nil
+				}
+				err := <-pending
+				pending = nil
+				return err
+			}
+			submit := func(m store.Message) {
+				pending = make(chan error, 1)
+				sent <- delivered{m: m, done: pending}
+			}
 			for m := range jobs {
-				if err := o.deliver(ctx, claim, m, sent, record); err != nil {
+				select {
+				case <-stop: // handed out as the store failed
+					continue
+				default:
+				}
+				if err := o.deliver(ctx, claim, m, recorded, submit, record); err != nil && !errors.Is(err, errNotRecorded) {
 					fail(err)
 				}
 			}
+			_ = recorded() // a failure was reported by the recorder
 		})
 	}
 feed:
@@ -214,7 +259,7 @@ feed:
 		}
 	}
 	close(jobs)
-	workers.Wait()
+	running.Wait()
 	close(sent)
 	recorder.Wait()
 	close(errs)
@@ -225,56 +270,89 @@ feed:
 	return errors.Join(all...)
 }
 
-// recordSent marks delivered messages sent, markEvery at a time, until
-// sent is closed. After the first store failure, passed to fail at once, it
-// records nothing more and only drains sent.
-func (o *Outbox) recordSent(ctx context.Context, claim string, sent <-chan store.Message, record func(func(*Report)), fail func(error)) {
-	var pending []store.Message
+// recordSent marks delivered messages sent until sent is closed: each
+// write takes the deliveries waiting at that moment, at most one per
+// worker, and answers them once it has committed. After the first store
+// failure, passed to fail at once, it records nothing more and answers
+// errNotRecorded.
+func (o *Outbox) recordSent(ctx context.Context, claim string, sent <-chan delivered, workers int, record func(func(*Report)), fail func(error)) {
 	failed := false
-	flush := func() {
-		if len(pending) == 0 || failed {
-			pending = pending[:0]
-			return
+	group := make([]delivered, 0, workers)
+	for d := range sent {
+		group = append(group[:0], d)
+	more:
+		for len(group) < workers {
+			select {
+			case d, ok := <-sent:
+				if !ok {
+					break more
+				}
+				group = append(group, d)
+			default:
+				break more
+			}
 		}
-		ids := make([]int64, len(pending))
-		for i, m := range pending {
-			ids[i] = m.ID
+		err := errNotRecorded
+		if !failed {
+			err = o.markSent(ctx, claim, group, record)
+			if err != nil {
+				failed = true
+				fail(err)
+				err = errNotRecorded
+			}
 		}
-		lost, err := o.store.MarkSent(ctx, claim, o.opts.Now(), ids...)
-		if err != nil {
-			failed = true
-			fail(fmt.Errorf("recording delivery of %d message(s): %w", len(ids), err))
-			pending = pending[:0]
-			return
-		}
-		for _, id := range lost {
-			// Sent after the lease ran out and someone re-claimed it: the
-			// other sender may deliver a second copy (at-least-once).
-			o.opts.Logger.Warn("lease lost before delivery was recorded; the message may be delivered twice", "message_id", id)
-		}
-		record(func(r *Report) { r.Sent += len(ids) })
-		pending = pending[:0]
-	}
-	for m := range sent {
-		pending = append(pending, m)
-		if len(pending) >= markEvery {
-			flush()
+		for _, d := range group {
+			d.done <- err
 		}
 	}
-	flush()
 }
 
-// deliver sends one claimed message. A delivery goes to sent for
-// recording; a failure is recorded on the message here. Only a failure to
+// markSent records one group of deliveries in one store write.
+func (o *Outbox) markSent(ctx context.Context, claim string, group []delivered, record func(func(*Report))) error {
+	ids := make([]int64, len(group))
+	for i, d := range group {
+		ids[i] = d.m.ID
+	}
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	lost, err := o.store.MarkSent(wctx, claim, o.opts.Now(), ids...)
+	if err != nil {
+		return fmt.Errorf("recording delivery of %d message(s): %w", len(ids), err)
+	}
+	for _, id := range lost {
+		// Sent after the lease ran out and someone re-claimed it: the
+		// other sender may deliver a second copy (at-least-once).
+		o.opts.Logger.Warn("lease lost before delivery was recorded; the message may be delivered twice", "message_id", id)
+	}
+	record(func(r *Report) { r.Sent += len(ids) })
+	return nil
+}
+
+// deliver sends one claimed message and records the outcome: a delivery
+// is handed to submit, for the recorder; a failure is recorded on the
+// message here. recorded waits for the worker's previous delivery to be
+// recorded; the message is ended only after it has. Only a failure to
 // record is returned.
-func (o *Outbox) deliver(ctx context.Context, claim string, m store.Message, sent chan<- store.Message, record func(func(*Report))) error {
-	sendErr := o.transport.Send(ctx, m.From, m.To, m.Body)
+func (o *Outbox) deliver(ctx context.Context, claim string, m store.Message, recorded func() error, submit func(store.Message), record func(func(*Report))) error {
+	var sendErr error
+	if g, ok := o.transport.(gatedTransport); ok {
+		sendErr = g.SendAfter(ctx, m.From, m.To, m.Body, recorded)
+	} else {
+		if err := recorded(); err != nil {
+			return err
+		}
+		sendErr = o.transport.Send(ctx, m.From, m.To, m.Body)
+	}
+	if errors.Is(sendErr, errNotRecorded) {
+		// Not ended, so not sent: it goes out after its lease.
+		return sendErr
+	}
 	now := o.opts.Now()
 	log := o.opts.Logger.With("message_id", m.ID, "key", m.Key, "kind", m.Kind)
 
 	refused := RefusedRecipients(sendErr)
 	if sendErr == nil || (len(refused) > 0 && len(refused) < len(m.To)) {
-		sent <- m
+		submit(m)
 		if sendErr != nil {
 			// Delivered to some recipients: retry only the others, as a
 			// message of their own, so nobody receives it twice.

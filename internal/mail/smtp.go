@@ -106,6 +106,18 @@ func NewSMTP(cfg config.SMTP, opts SMTPOptions) (*SMTP, error) {
 // Send delivers msg. When only some recipients are refused the others get
 // the message and the error lists the refused as *RecipientError.
 func (s *SMTP) Send(ctx context.Context, from string, to []string, msg []byte) error {
+	return s.SendAfter(ctx, from, to, msg, nil)
+}
+
+// SendAfter is Send, except that the message is ended — the final dot
+// that makes the server take it — only once ready has returned nil. The
+// envelope and the text go out first, so a caller can finish recording
+// the message before it (in parallel with this one's round trips) and
+// still never have two messages taken by a server and unrecorded. When
+// ready fails, the session is dropped, so the server discards the
+// message, and SendAfter returns ready's error, wrapped. A failure before
+// the text is sent returns without calling ready.
+func (s *SMTP) SendAfter(ctx context.Context, from string, to []string, msg []byte, ready func() error) error {
 	if err := checkEnvelope(from, to); err != nil {
 		return err
 	}
@@ -119,7 +131,7 @@ func (s *SMTP) Send(ctx context.Context, from string, to []string, msg []byte) e
 	if err != nil {
 		return err
 	}
-	err = c.body(msg, len(to), refused)
+	err = c.body(msg, len(to), refused, ready)
 	s.pool.put(c, err)
 	return err
 }
@@ -363,12 +375,23 @@ func (c *smtpConn) end() error {
 }
 
 // body sends the message after an accepted envelope and reads the final
-// reply. refused are the recipients the envelope lost, of total.
-func (c *smtpConn) body(msg []byte, total int, refused []error) error {
+// reply. refused are the recipients the envelope lost, of total. When
+// ready is set, the text is flushed and the message ended only once ready
+// returns nil.
+func (c *smtpConn) body(msg []byte, total int, refused []error, ready func() error) error {
 	w := c.c.Text.DotWriter()
 	if _, err := w.Write(msg); err != nil {
 		_ = w.Close()
 		return fmt.Errorf("mail: SMTP sending message: %w", err)
+	}
+	if ready != nil {
+		if err := c.c.Text.W.Flush(); err != nil {
+			return fmt.Errorf("mail: SMTP sending message: %w", err)
+		}
+		if err := ready(); err != nil {
+			// Not an SMTP reply, so put drops the session mid-DATA.
+			return fmt.Errorf("mail: message not ended, so the server drops it: %w", err)
+		}
 	}
 	if err := w.Close(); err != nil {
 		return fmt.Errorf("mail: SMTP sending message: %w", err)

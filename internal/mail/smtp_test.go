@@ -501,3 +501,51 @@ func TestSMTPCAFile(t *testing.T) {
 		t.Errorf("a CA file without certificates: %v", err)
 	}
 }
+
+// TestSMTPSendAfter: the server takes a message only after ready returns
+// nil; when ready fails, the message is dropped with its session and the
+// next message goes out on a new one.
+func TestSMTPSendAfter(t *testing.T) {
+	t.Parallel()
+	s := testenv.NewSMTP(t)
+	tr := newTestSMTP(t, smtpConfigFor(s), trusting(s))
+	ctx := t.Context()
+
+	calls := 0
+	err := tr.SendAfter(ctx, testSender, []string{testRcpt}, testMessage("held"), func() error {
+		calls++
+		if n := len(s.Messages()); n != 0 {
+			t.Errorf("the server took %d message(s) before ready returned", n)
+		}
+		return nil
+	})
+	if err != nil || calls != 1 {
+		t.Fatalf("SendAfter = %v with ready called %d times, want nil and once", err, calls)
+	}
+	if n := len(s.Messages()); n != 1 {
+		t.Fatalf("the server has %d messages after ready returned nil, want 1", n)
+	}
+
+	notReady := errors.New("previous delivery not recorded")
+	err = tr.SendAfter(ctx, testSender, []string{testRcpt}, testMessage("dropped"), func() error { return notReady })
+	if !errors.Is(err, notReady) || IsPermanent(err) {
+		t.Fatalf("SendAfter with a failing ready = %v, want a temporary error wrapping %v", err, notReady)
+	}
+	if err := tr.Send(ctx, testSender, []string{testRcpt}, testMessage("next")); err != nil {
+		t.Fatalf("Send after a dropped message: %v", err)
+	}
+	var subjects []string
+	for _, m := range s.Messages() {
+		h, err := m.Header()
+		if err != nil {
+			t.Fatal(err)
+		}
+		subjects = append(subjects, h.Get("Subject"))
+	}
+	if fmt.Sprint(subjects) != "[held next]" {
+		t.Errorf("the server took %v, want [held next]", subjects)
+	}
+	if n := s.Connections(); n != 2 {
+		t.Errorf("%d connections, want 2: the session of the dropped message is not reused", n)
+	}
+}
