@@ -114,7 +114,7 @@ func (h *handler) submitForm(w http.ResponseWriter, r *http.Request) {
 		h.storeFailed(w, "counting an attempt", err)
 		return
 	}
-	if !pinMatches(h.Settings.SecretKey, t.UserID, f.PIN, t.PINHMAC) {
+	if !pinMatches(h.Settings.Keys, t.UserID, f.PIN, t.PINHMAC) {
 		h.Metrics.pinFailures.Inc()
 		if last {
 			if err := h.Store.LockToken(ctx, hash, now); err != nil {

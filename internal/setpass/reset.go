@@ -82,7 +82,7 @@ func (h *handler) issueReset(w http.ResponseWriter, r *http.Request) {
 func (h *handler) helpdeskReset(ctx context.Context, userID string, req IssueRequest) (Issued, error) {
 	var pinHMAC []byte
 	if req.PIN != nil {
-		pinHMAC = pinMAC(h.Settings.SecretKey, userID, *req.PIN)
+		pinHMAC = pinMAC(h.Settings.Keys, userID, *req.PIN)
 	} else {
 		var err error
 		pinHMAC, err = h.Store.GetPIN(ctx, userID)

@@ -53,7 +53,7 @@ func TestResetAPIRefusals(t *testing.T) {
 			}
 			pin, err := re.store.GetPIN(t.Context(), testUser)
 			switch {
-			case tt.onFile && (err != nil || !pinMatches([]byte(testSecret), testUser, testPIN, pin)):
+			case tt.onFile && (err != nil || !pinMatches(testKeys(t), testUser, testPIN, pin)):
 				t.Errorf("the PIN on file changed: %v", err)
 			case !tt.onFile && !errors.Is(err, store.ErrNotFound):
 				t.Errorf("a refused request put a PIN on file: %v", err)
@@ -80,7 +80,7 @@ func TestPINOnFile(t *testing.T) {
 		t.Fatalf("welcome: %d", w.Code)
 	}
 	pin, err := re.store.GetPIN(ctx, testUser)
-	if err != nil || !pinMatches([]byte(testSecret), testUser, testPIN, pin) {
+	if err != nil || !pinMatches(testKeys(t), testUser, testPIN, pin) {
 		t.Fatalf("PIN on file after the first password: %x, %v", pin, err)
 	}
 
@@ -168,7 +168,7 @@ func TestResetPINReplaced(t *testing.T) {
 		t.Fatalf("PUT /reset with a PIN: %d %s", w.Code, w.Body)
 	}
 	pin, err := re.store.GetPIN(t.Context(), testUser)
-	if err != nil || !pinMatches([]byte(testSecret), testUser, "9090", pin) {
+	if err != nil || !pinMatches(testKeys(t), testUser, "9090", pin) {
 		t.Fatalf("the PIN on file was not replaced: %v", err)
 	}
 	var issued Issued
