@@ -50,8 +50,11 @@ func serve(ctx context.Context, env cli.Env, args []string) error {
 // (tests pass their own listener).
 func serveConfig(ctx context.Context, cfg *config.Config, env cli.Env, ln net.Listener) error {
 	sp := cfg.Setpass
-	if !sp.SecretKey.IsSet() {
-		return fmt.Errorf("%w: setpass.secret_key is required: set it, setpass.secret_key_file or KAIZEN_SETPASS_SECRET_KEY (e.g. openssl rand -hex 32)", config.ErrInvalid)
+	// The [secrets] keys sign PINs and seal the mail setpass queues; they
+	// must be those of addusers and reminders on the same store.
+	keys, err := mail.KeysFromConfig(cfg)
+	if err != nil {
+		return err
 	}
 	logger := cli.NewLogger(cfg.Log, env.Stderr).With("program", "setpass")
 	proxies, err := setpass.ParseTrustedProxies(sp.TrustedProxies)
@@ -122,7 +125,7 @@ func serveConfig(ctx context.Context, cfg *config.Config, env cli.Env, ln net.Li
 		Now:      time.Now,
 		Random:   rand.Reader,
 		Settings: setpass.Settings{
-			SecretKey:         []byte(sp.SecretKey.Reveal()),
+			Keys:              keys,
 			BaseURL:           sp.URL,
 			TokenTTL:          sp.TokenTTL.D,
 			MaxAttempts:       sp.MaxAttempts,
