@@ -604,8 +604,12 @@ func (e *killEnv) lateDrain(rd *killRound) {
 	if c, ok := tr.(io.Closer); ok {
 		defer c.Close()
 	}
+	keys, err := mail.KeysFromConfig(e.cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
 	later := func() time.Time { return time.Now().Add(outboxLease + time.Second) }
-	rep, err := mail.NewOutbox(e.st, nil, nil, tr, mail.OutboxOptions{Now: later}).Drain(ctx)
+	rep, err := mail.NewOutbox(e.st, nil, nil, tr, mail.OutboxOptions{Now: later, Keys: keys}).Drain(ctx)
 	if err != nil || rep.Retrying+rep.Abandoned > 0 {
 		e.t.Fatalf("round %d: draining the outbox past the lease: %+v, %v", rd.n, rep, err)
 	}

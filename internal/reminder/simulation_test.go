@@ -282,6 +282,10 @@ func TestThirtyDays(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		simKeys, err := kmail.KeysFromConfig(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
 		renderer, err := kmail.NewRenderer(templates.FS, cfg.Mail.TemplatesDir, kmail.CommonFromConfig(cfg.Mail))
 		if err != nil {
 			t.Fatal(err)
@@ -296,6 +300,7 @@ func TestThirtyDays(t *testing.T) {
 		}
 		outbox := kmail.NewOutbox(st, renderer, composer, transport, kmail.OutboxOptions{
 			MaxAttempts: cfg.Mail.MaxAttempts, Workers: cfg.Mail.SMTP.PoolSize, Now: clock.Now, Logger: logger,
+			Keys: simKeys,
 		})
 		spClient, err := setpass.NewClient(cfg.Setpass.URL, &http.Client{Timeout: 30 * time.Second}, adminToken)
 		if err != nil {
