@@ -197,7 +197,7 @@ func (h *handler) change(w http.ResponseWriter, r *http.Request, f Form, t store
 	var refused *PasswordRefusedError
 	switch {
 	case err == nil:
-		h.passwordSet(kctx, t, "user.password.set")
+		h.passwordSet(kctx, resigned(h.Settings.Keys, t, f.PIN), "user.password.set")
 		h.page(w, http.StatusOK, pageDone, pageData{})
 	case errors.As(err, &refused):
 		h.restore(kctx, t, usedAt)

@@ -148,7 +148,7 @@ func (h *handler) reset(w http.ResponseWriter, r *http.Request, f Form, t store.
 	var refused *PasswordRefusedError
 	switch {
 	case err == nil:
-		h.passwordSet(kctx, t, "user.password.reset")
+		h.passwordSet(kctx, resigned(h.Settings.Keys, t, f.PIN), "user.password.reset")
 		h.page(w, http.StatusOK, pageDone, pageData{})
 	case errors.As(err, &refused):
 		h.restore(kctx, t, usedAt)

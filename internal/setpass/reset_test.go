@@ -299,3 +299,30 @@ func TestResetRevokesTokens(t *testing.T) {
 		t.Errorf("revoked %v, want [%s]", re.rs.revoked, testUser)
 	}
 }
+
+// TestPINOnFileResignedUnderCurrentKey: a link whose PIN was signed under
+// an older key still opens while that key is listed, and the PIN it puts
+// on file is signed under the current key, so dropping the old key later
+// keeps the PIN on file working.
+func TestPINOnFileResignedUnderCurrentKey(t *testing.T) {
+	current := []byte("the-current-key-0123456789abcdef0123456789abcdef")
+	re := newResetEnv(t, false, func(s *Settings) { s.Keys = ring(t, current, []byte(testSecret)) })
+	ctx := t.Context()
+	tok := re.issue(testPIN)
+	// As if issued before the rotation: the PIN signed under the old key.
+	stored, err := re.store.GetTokenByUser(ctx, testUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored.PINHMAC = pinMAC(testKeys(t), testUser, testPIN)
+	if err := re.store.PutToken(ctx, stored); err != nil {
+		t.Fatal(err)
+	}
+	if w := re.post(tok, testPIN, goodPass, goodPass); w.Code != http.StatusOK {
+		t.Fatalf("a link signed under the old, still listed key: %d", w.Code)
+	}
+	pin, err := re.store.GetPIN(ctx, testUser)
+	if err != nil || !pinMatches(ring(t, current), testUser, testPIN, pin) {
+		t.Fatalf("the PIN on file does not verify under the current key alone: %x, %v", pin, err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"io"
 
 	"github.com/kaizen-onboard/kaizen/internal/keyring"
+	"github.com/kaizen-onboard/kaizen/internal/store"
 )
 
 const (
@@ -132,4 +133,14 @@ func pinMessage(userID, pin string) []byte {
 	msg = binary.BigEndian.AppendUint64(msg, uint64(len(userID)))
 	msg = append(msg, userID...)
 	return append(msg, pin...)
+}
+
+// resigned returns t with its PIN HMAC signed anew under the current key,
+// from the PIN the user just proved: the PIN on file (kept from t) then
+// survives dropping the key it was first signed under.
+func resigned(keys *keyring.Keyring, t store.Token, pin string) store.Token {
+	if len(t.PINHMAC) > 0 && pin != "" {
+		t.PINHMAC = pinMAC(keys, t.UserID, pin)
+	}
+	return t
 }
