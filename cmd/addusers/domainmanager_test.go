@@ -30,8 +30,8 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
-	"github.com/kaizen-onboard/kaizen/internal/testenv/setpasstest"
 	"github.com/kaizen-onboard/kaizen/internal/testenv/mailtest"
+	"github.com/kaizen-onboard/kaizen/internal/testenv/setpasstest"
 )
 
 // TestDomainManagerUsage: command lines that cannot run exit 2 before

@@ -20,8 +20,8 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/reminder"
 	"github.com/kaizen-onboard/kaizen/internal/sheet"
 	"github.com/kaizen-onboard/kaizen/internal/store"
-	"github.com/kaizen-onboard/kaizen/templates"
 	"github.com/kaizen-onboard/kaizen/internal/testenv/mailtest"
+	"github.com/kaizen-onboard/kaizen/templates"
 )
 
 // Test helpers of the sheet jobs (approver-digest and helpdesk-notify) are

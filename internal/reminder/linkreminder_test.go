@@ -27,9 +27,9 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/setpass"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
+	"github.com/kaizen-onboard/kaizen/internal/testenv/mailtest"
 	"github.com/kaizen-onboard/kaizen/internal/testenv/setpasstest"
 	"github.com/kaizen-onboard/kaizen/templates"
-	"github.com/kaizen-onboard/kaizen/internal/testenv/mailtest"
 )
 
 // Helpers shared by linkreminder_test.go, quotaexpiry_test.go and

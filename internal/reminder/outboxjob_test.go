@@ -132,7 +132,9 @@ func TestOutboxJobPurges(t *testing.T) {
 		t.Fatalf("a dry run purged: %v (%+v)", err, res)
 	}
 	res, err = job.Run(ctx, RunContext{Now: clock.Now()})
-	if err != nil || !slices.ContainsFunc(res.Lines, func(l string) bool { return strings.Contains(l, "purged 1 message(s) delivered or abandoned more than 90d ago") }) {
+	if err != nil || !slices.ContainsFunc(res.Lines, func(l string) bool {
+		return strings.Contains(l, "purged 1 message(s) delivered or abandoned more than 90d ago")
+	}) {
 		t.Fatalf("run past the retention: %+v, %v", res, err)
 	}
 	if _, err := st.MessageByKey(ctx, "old"); !errors.Is(err, store.ErrNotFound) {
