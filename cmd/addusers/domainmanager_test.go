@@ -30,6 +30,7 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
+	"github.com/kaizen-onboard/kaizen/internal/testenv/mailtest"
 	"github.com/kaizen-onboard/kaizen/internal/testenv/setpasstest"
 )
 
@@ -133,10 +134,13 @@ level = "warn"
 	return p
 }
 
-// mailSettings is the [setpass] and [mail] sections of a settings file
-// for the setpass at setpassURL and the in-process SMTP server.
+// mailSettings is the [secrets], [setpass] and [mail] sections of a
+// settings file for the setpass at setpassURL and the in-process SMTP server.
 func mailSettings(t *testing.T, smtp *testenv.SMTPServer, setpassURL string) string {
 	return fmt.Sprintf(`
+[secrets]
+keys = [%q]
+
 [setpass]
 url = %q
 
@@ -153,7 +157,7 @@ tls = "starttls"
 ca_file = %q
 username = %q
 password = %q
-`, setpassURL, smtp.Host(), smtp.Port(), smtp.CAFile(t), smtp.Username(), smtp.Password())
+`, mailtest.SecretKey, setpassURL, smtp.Host(), smtp.Port(), smtp.CAFile(t), smtp.Username(), smtp.Password())
 }
 
 // dmGetenv is the test's environment, OS_* included, without KAIZEN_*

@@ -98,6 +98,8 @@ func TestQuotasAndValidateCommands(t *testing.T) {
 	write(settings, fmt.Sprintf(`
 [openstack]
 domain = %q
+[secrets]
+keys = ["quotas-test-secret-key-0123456789abcdef0123456789"]
 [mail]
 transport = "maildir"
 maildir = %q

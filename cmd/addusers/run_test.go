@@ -60,6 +60,13 @@ host = "smtp.example.org"
 username = "kaizen"
 password = "smtp-pw-never-printed"
 `)
+	keys := writeFile(t, "[mail]\ncloud_name = \"Keys Test\"\n")
+	both := writeFile(t, `
+[secrets]
+keys = ["0123456789abcdef0123456789abcdef-current"]
+[setpass]
+secret_key = "0123456789abcdef0123456789abcdef-legacy"
+`)
 	tests := []struct {
 		name       string
 		args       []string
@@ -87,6 +94,28 @@ password = "smtp-pw-never-printed"
 			wantOut:    []string{`password = "[redacted]"`, `secret_key = "[redacted]"`, `host = "smtp.example.org"`, "# mail.smtp.password: set, from inline"},
 			wantErr:    []string{"configuration OK"},
 			neverShown: []string{"smtp-pw-never-printed", "0123456789abcdef0123456789abcdef-inline", "admin-pw-never-printed"},
+		},
+		{
+			name:       "secret keys from the environment, counted, never shown",
+			args:       []string{"--config", keys, "config", "check"},
+			env:        map[string]string{"KAIZEN_SECRET_KEYS": "new-key-0123456789abcdef0123456789abcdef,old-key-0123456789abcdef0123456789abcdef"},
+			wantCode:   0,
+			wantOut:    []string{"# secrets.keys: 2 key(s) set, from env KAIZEN_SECRET_KEYS"},
+			wantErr:    []string{"configuration OK"},
+			neverShown: []string{"new-key-0123", "old-key-0123", "WARNING"},
+		},
+		{
+			name:     "no secret keys: valid, with a warning naming what needs them",
+			args:     []string{"--config", keys, "config", "check"},
+			wantCode: 0,
+			wantOut:  []string{"# secrets.keys: NOT SET"},
+			wantErr:  []string{"WARNING: no secret keys are set", "addusers import", "setpass and reminders", "KAIZEN_SECRET_KEYS", "configuration OK"},
+		},
+		{
+			name:     "[secrets] and the legacy key together",
+			args:     []string{"--config", both, "config", "check"},
+			wantCode: 2,
+			wantErr:  []string{"secrets.keys: set, and so is the legacy setpass.secret_key"},
 		},
 		{
 			name:     "KAIZEN_CONFIG names the file",

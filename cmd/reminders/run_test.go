@@ -30,7 +30,8 @@ func getenv(k string) string { return osEnv[k] }
 func settings(t *testing.T, dir, extra string) string {
 	t.Helper()
 	f := filepath.Join(dir, "settings.toml")
-	body := "[store]\nurl = \"sqlite://" + dir + "/kaizen.db\"\n\n[mail]\ntransport = \"maildir\"\nmaildir = \"" +
+	body := "[secrets]\nkeys = [\"reminders-test-secret-key-0123456789abcdef\"]\n\n" +
+		"[store]\nurl = \"sqlite://" + dir + "/kaizen.db\"\n\n[mail]\ntransport = \"maildir\"\nmaildir = \"" +
 		dir + "/mail\"\n\n" + extra
 	if err := os.WriteFile(f, []byte(body), 0o600); err != nil {
 		t.Fatal(err)

@@ -56,8 +56,11 @@ type listeners struct {
 // setpass.admin_listen.
 func serveConfig(ctx context.Context, cfg *config.Config, env cli.Env, lns listeners) error {
 	sp := cfg.Setpass
-	if !sp.SecretKey.IsSet() {
-		return fmt.Errorf("%w: setpass.secret_key is required: set it, setpass.secret_key_file or KAIZEN_SETPASS_SECRET_KEY (e.g. openssl rand -hex 32)", config.ErrInvalid)
+	// The [secrets] keys sign PINs and seal the mail setpass queues; they
+	// must be those of addusers and reminders on the same store.
+	keys, err := mail.KeysFromConfig(cfg)
+	if err != nil {
+		return err
 	}
 	logger := cli.NewLogger(cfg.Log, env.Stderr).With("program", "setpass")
 	proxies, err := setpass.ParseTrustedProxies(sp.TrustedProxies)
@@ -129,7 +132,7 @@ func serveConfig(ctx context.Context, cfg *config.Config, env cli.Env, lns liste
 		Now:      time.Now,
 		Random:   rand.Reader,
 		Settings: setpass.Settings{
-			SecretKey:         []byte(sp.SecretKey.Reveal()),
+			Keys:              keys,
 			BaseURL:           sp.URL,
 			TokenTTL:          sp.TokenTTL.D,
 			MaxAttempts:       sp.MaxAttempts,

@@ -37,7 +37,7 @@ func TestServeRequiresSecretKey(t *testing.T) {
 		"OS_PROJECT_NAME": "admin", "OS_USER_DOMAIN_NAME": "Default", "OS_PROJECT_DOMAIN_NAME": "Default"}
 	var out bytes.Buffer
 	err := run(t.Context(), []string{"--config", cfgFile, "serve"}, func(k string) string { return env[k] }, &out, &out)
-	if !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), "setpass.secret_key") {
+	if !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), "secrets.keys") || !strings.Contains(err.Error(), "KAIZEN_SECRET_KEYS") {
 		t.Fatalf("got %v", err)
 	}
 	if code := cli.ExitCode("setpass", err, &out); code != 2 {

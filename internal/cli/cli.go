@@ -121,6 +121,12 @@ func (g *Global) configCheck(args []string, getenv func(string) string, stdout, 
 	if err := cfg.WriteRedacted(stdout); err != nil {
 		return fmt.Errorf("printing configuration: %w", err)
 	}
+	if !cfg.Secrets.IsSet() {
+		// Valid for commands that send no mail (plan, validate), so not an
+		// error; but the programs that mail refuse to start without keys.
+		fmt.Fprintf(stderr, "%s: WARNING: no secret keys are set: addusers import, reset-password and domain-manager, "+
+			"setpass and reminders cannot queue or deliver mail or check PINs without them; %s\n", g.Program, config.MissingSecretsHelp)
+	}
 	fmt.Fprintf(stderr, "%s: configuration OK\n", g.Program)
 	return nil
 }

@@ -26,8 +26,10 @@ type Config struct {
 	Setpass   Setpass   `toml:"setpass"`
 	Mail      Mail      `toml:"mail"`
 	Store     Store     `toml:"store"`
-	Quotas    Quotas    `toml:"quotas"`
-	Import    Import    `toml:"import"`
+	// Secrets are the keys that seal mail at rest and sign PINs.
+	Secrets Secrets `toml:"secrets"`
+	Quotas  Quotas  `toml:"quotas"`
+	Import  Import  `toml:"import"`
 	// DomainManager configures addusers domain-manager (SCS scs-0302).
 	DomainManager DomainManager `toml:"domain_manager"`
 	// QuotaRequests configures addusers quotas.
@@ -221,7 +223,10 @@ type Mail struct {
 	TemplatesDir      string `toml:"templates_dir"`
 	Maildir           string `toml:"maildir"`
 	MaxAttempts       int    `toml:"max_attempts"`
-	SMTP              SMTP   `toml:"smtp"`
+	// Retention is how long a delivered or abandoned message's metadata
+	// (key, recipients, times, status) is kept; its body goes at once.
+	Retention Duration `toml:"retention"`
+	SMTP      SMTP     `toml:"smtp"`
 }
 
 // SMTP is the smtp transport. TLS is required unless AllowInsecure is set.
@@ -359,6 +364,7 @@ func Defaults() Config {
 			CloudName:   "Kaizen Cloud",
 			Maildir:     "var/mail",
 			MaxAttempts: 8,
+			Retention:   Dur(90 * 24 * time.Hour),
 			SMTP: SMTP{
 				Port:     587,
 				TLS:      "starttls",

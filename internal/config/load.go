@@ -156,7 +156,7 @@ func (d *decoder) value(prim toml.Primitive, fv reflect.Value, path string, sf r
 			return
 		}
 		d.table(sub, fv, path)
-	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct:
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct && !reflect.PointerTo(t.Elem()).Implements(textUnmarshaler):
 		var items []toml.Primitive
 		var raw any
 		_ = d.md.PrimitiveDecode(prim, &raw)

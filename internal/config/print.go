@@ -31,6 +31,11 @@ func (c *Config) WriteRedacted(w io.Writer) error {
 		}
 		fmt.Fprintf(w, "# %s: %s\n", s.key, state)
 	}
+	keys := "NOT SET: mail cannot be queued or delivered, nor PINs checked"
+	if c.Secrets.IsSet() {
+		keys = fmt.Sprintf("%d key(s) set, from %s", len(c.Secrets.Effective()), c.Secrets.Source())
+	}
+	fmt.Fprintf(w, "# secrets.keys: %s\n", keys)
 	ao, _, _ := c.OpenStack.Auth()
 	fmt.Fprintf(w, "# openstack credentials: auth URL %q, user %q, application credential %t\n",
 		ao.IdentityEndpoint, ao.Username+ao.UserID, ao.ApplicationCredentialID != "" || ao.ApplicationCredentialName != "")

@@ -52,6 +52,7 @@ func (v *validator) validate(c *Config) {
 	v.setpass(&c.Setpass)
 	v.mail(&c.Mail)
 	v.store(&c.Store)
+	v.secrets(&c.Secrets, &c.Setpass)
 	v.quotas(&c.Quotas)
 	v.importing(&c.Import)
 	v.domainManager(&c.DomainManager)
@@ -402,6 +403,10 @@ func (v *validator) mail(m *Mail) {
 		}
 	}
 	v.atLeast("mail.max_attempts", m.MaxAttempts, 1)
+	v.duration("mail.retention", m.Retention)
+	if m.Retention.err == nil && m.Retention.D < time.Hour {
+		v.addf("mail.retention", "must be at least 1h")
+	}
 	if m.Transport == "maildir" {
 		v.required("mail.maildir", m.Maildir)
 	}

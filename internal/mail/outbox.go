@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kaizen-onboard/kaizen/internal/keyring"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 )
 
@@ -44,8 +45,12 @@ type OutboxOptions struct {
 	Lease       time.Duration // how long a claim lasts before another sender may take it (5m)
 	Batch       int           // messages claimed at once (100)
 	Workers     int           // concurrent sends; match the SMTP pool size (4); a killed sender doubles at most this many messages
-	Now         func() time.Time
-	Logger      *slog.Logger
+	// Keys seal each body before it is stored and open it to deliver it
+	// (the [secrets] keys). Required: an outbox without them refuses to
+	// queue or deliver rather than store a link in plaintext.
+	Keys   *keyring.Keyring
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // Outbox queues mail in the store and delivers it through a transport, so
@@ -54,6 +59,7 @@ type OutboxOptions struct {
 // and recording it leaves the message to be sent again once its lease ends;
 // each worker has one such message at most.
 type Outbox struct {
+	box       *keyring.Box // nil without Keys
 	store     OutboxStore
 	renderer  *Renderer
 	composer  *Composer
@@ -88,7 +94,12 @@ func NewOutbox(s OutboxStore, r *Renderer, c *Composer, t Transport, opts Outbox
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Outbox{store: s, renderer: r, composer: c, transport: t, opts: opts}
+	o := &Outbox{store: s, renderer: r, composer: c, transport: t, opts: opts}
+	if opts.Keys != nil {
+		// Fails only for an empty label.
+		o.box, _ = opts.Keys.Box(BodyLabel)
+	}
+	return o
 }
 
 // Queue renders a message of the given kind and stores it for delivery
@@ -100,6 +111,9 @@ func (o *Outbox) Queue(ctx context.Context, key, kind string, to []mail.Address,
 	}
 	if len(to) == 0 {
 		return 0, false, fmt.Errorf("queuing %s mail %q: no recipient", kind, key)
+	}
+	if o.box == nil {
+		return 0, false, fmt.Errorf("queuing %s mail %q: %w", kind, key, errNoKeys)
 	}
 	r, err := o.renderer.Render(kind, data)
 	if err != nil {
@@ -114,10 +128,11 @@ func (o *Outbox) Queue(ctx context.Context, key, kind string, to []mail.Address,
 		rcpts[i] = a.Address
 	}
 	now := o.opts.Now()
-	id, created, err = o.store.Enqueue(ctx, store.Message{
-		Key: key, Kind: kind, From: o.composer.Sender(), To: rcpts, Body: body,
-		CreatedAt: now, NextAttemptAt: now,
-	})
+	m := store.Message{Key: key, Kind: kind, From: o.composer.Sender(), To: rcpts, CreatedAt: now, NextAttemptAt: now}
+	if m.Body, err = o.seal(m, body); err != nil {
+		return 0, false, fmt.Errorf("queuing %s mail %q: %w", kind, key, err)
+	}
+	id, created, err = o.store.Enqueue(ctx, m)
 	if err != nil {
 		return 0, false, fmt.Errorf("queuing %s mail %q: %w", kind, key, err)
 	}
@@ -155,6 +170,9 @@ func (o *Outbox) Drain(ctx context.Context) (Report, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		f(&rep)
+	}
+	if o.box == nil {
+		return rep, errNoKeys
 	}
 	claim := rand.Text()
 	for {
@@ -334,21 +352,25 @@ func (o *Outbox) markSent(ctx context.Context, claim string, group []delivered, 
 // recorded; the message is ended only after it has. Only a failure to
 // record is returned.
 func (o *Outbox) deliver(ctx context.Context, claim string, m store.Message, recorded func() error, submit func(store.Message), record func(func(*Report))) error {
+	log := o.opts.Logger.With("message_id", m.ID, "key", m.Key, "kind", m.Kind)
+	body, err := o.open(m, log)
+	if err != nil {
+		return o.unopened(ctx, claim, m, err, log, record)
+	}
 	var sendErr error
 	if g, ok := o.transport.(gatedTransport); ok {
-		sendErr = g.SendAfter(ctx, m.From, m.To, m.Body, recorded)
+		sendErr = g.SendAfter(ctx, m.From, m.To, body, recorded)
 	} else {
 		if err := recorded(); err != nil {
 			return err
 		}
-		sendErr = o.transport.Send(ctx, m.From, m.To, m.Body)
+		sendErr = o.transport.Send(ctx, m.From, m.To, body)
 	}
 	if errors.Is(sendErr, errNotRecorded) {
 		// Not ended, so not sent: it goes out after its lease.
 		return sendErr
 	}
 	now := o.opts.Now()
-	log := o.opts.Logger.With("message_id", m.ID, "key", m.Key, "kind", m.Kind)
 
 	refused := RefusedRecipients(sendErr)
 	if sendErr == nil || (len(refused) > 0 && len(refused) < len(m.To)) {
@@ -356,7 +378,7 @@ func (o *Outbox) deliver(ctx context.Context, claim string, m store.Message, rec
 		if sendErr != nil {
 			// Delivered to some recipients: retry only the others, as a
 			// message of their own, so nobody receives it twice.
-			return o.partial(ctx, m, refused, now, log, record)
+			return o.partial(ctx, m, body, refused, now, log, record)
 		}
 		return nil
 	}
@@ -387,7 +409,7 @@ func (o *Outbox) deliver(ctx context.Context, claim string, m store.Message, rec
 // partial records the recipients a delivered message was refused for:
 // permanent refusals are reported; temporary ones are queued again for
 // those recipients alone, under a key derived from the original.
-func (o *Outbox) partial(ctx context.Context, m store.Message, refused []*RecipientError, now time.Time, log *slog.Logger, record func(func(*Report))) error {
+func (o *Outbox) partial(ctx context.Context, m store.Message, body []byte, refused []*RecipientError, now time.Time, log *slog.Logger, record func(func(*Report))) error {
 	for _, re := range refused {
 		permanent := IsPermanent(re)
 		f := Failure{ID: m.ID, Key: m.Key, To: []string{re.Address}, Err: re.Error(), Abandoned: permanent}
@@ -396,10 +418,16 @@ func (o *Outbox) partial(ctx context.Context, m store.Message, refused []*Recipi
 		if permanent {
 			continue
 		}
-		_, _, err := o.store.Enqueue(ctx, store.Message{
-			Key: m.Key + "#" + re.Address, Kind: m.Kind, From: m.From, To: []string{re.Address}, Body: m.Body,
+		again := store.Message{
+			Key: m.Key + "#" + re.Address, Kind: m.Kind, From: m.From, To: []string{re.Address},
 			CreatedAt: now, NextAttemptAt: now.Add(o.opts.Backoff.Delay(1)),
-		})
+		}
+		// Sealed anew: the additional data names the new key and recipient.
+		sealed, err := o.seal(again, body)
+		if err == nil {
+			again.Body = sealed
+			_, _, err = o.store.Enqueue(ctx, again)
+		}
 		if err != nil {
 			return fmt.Errorf("queuing message %d again for <%s>: %w", m.ID, re.Address, err)
 		}

@@ -89,7 +89,7 @@ func deliverBatch(b *testing.B, url string, tr Transport, srv *testenv.SMTPServe
 	if err != nil {
 		b.Fatal(err)
 	}
-	o := NewOutbox(st, r, c, tr, OutboxOptions{Workers: workers, Batch: 500})
+	o := NewOutbox(st, r, c, tr, OutboxOptions{Workers: workers, Batch: 500, Keys: testKeys(b, testKeyA)})
 	data, _ := Example(KindWelcome)
 	for i := range n {
 		to := []mail.Address{{Address: fmt.Sprintf("user%d@example.edu", i)}}

@@ -56,6 +56,9 @@ func newOutboxFixture(t *testing.T, opts OutboxOptions, smtpOpts ...testenv.SMTP
 	tr := newTestSMTP(t, smtpConfigFor(f.smtp), trusting(f.smtp))
 	opts.Now = f.clock.Now
 	opts.Logger = slog.New(slog.NewTextHandler(t.Output(), nil))
+	if opts.Keys == nil {
+		opts.Keys = testKeys(t, testKeyA)
+	}
 	f.outbox = NewOutbox(f.store, newTestRenderer(t, testCommon()), newTestComposer(t), tr, opts)
 	return f
 }
@@ -322,7 +325,7 @@ func TestOutboxHelperProcess(t *testing.T) {
 		return
 	}
 	s := openSQLite(t, db)
-	o := NewOutbox(s, nil, nil, blockingTransport{mark: os.Getenv("KAIZEN_OUTBOX_CHILD_MARK")}, OutboxOptions{Lease: 5 * time.Minute})
+	o := NewOutbox(s, nil, nil, blockingTransport{mark: os.Getenv("KAIZEN_OUTBOX_CHILD_MARK")}, OutboxOptions{Lease: 5 * time.Minute, Keys: testKeys(t, testKeyA)})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	o.Drain(ctx)

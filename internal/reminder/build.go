@@ -163,7 +163,7 @@ func buildJob(cfg *config.Config, j config.Job, d BuildDeps) (Job, error) {
 			od.Outbox = d.Outbox
 		}
 		if d.Store != nil {
-			od.Queue = d.Store
+			od.Queue, od.Purge, od.Retention = d.Store, d.Store, cfg.Mail.Retention.D
 		}
 		return NewOutboxJob(j, od)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/config"
 	"github.com/kaizen-onboard/kaizen/internal/mail"
 	"github.com/kaizen-onboard/kaizen/internal/sheet"
+	"github.com/kaizen-onboard/kaizen/internal/testenv/mailtest"
 )
 
 func TestBuildAllKinds(t *testing.T) {
@@ -30,7 +31,7 @@ func TestBuildAllKinds(t *testing.T) {
 	})
 	now := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 	deps := BuildDeps{
-		Store: st, Outbox: mail.NewOutbox(st, nil, nil, nil, mail.OutboxOptions{}), Sheet: sheet.NewCSV(csv),
+		Store: st, Outbox: mail.NewOutbox(st, nil, nil, nil, mail.OutboxOptions{Keys: mailtest.Keys(t)}), Sheet: sheet.NewCSV(csv),
 		Setpass: noIssuer{}, Users: lazy, Passwords: lazy, Projects: lazy, Members: lazy,
 		Now: func() time.Time { return now },
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/reminder"
 	"github.com/kaizen-onboard/kaizen/internal/sheet"
 	"github.com/kaizen-onboard/kaizen/internal/store"
+	"github.com/kaizen-onboard/kaizen/internal/testenv/mailtest"
 	"github.com/kaizen-onboard/kaizen/templates"
 )
 
@@ -303,7 +304,7 @@ func newSJEnv(t *testing.T, sh *sjSheet, job config.Job, build func(config.Job, 
 	if err != nil {
 		t.Fatalf("NewMaildir: %v", err)
 	}
-	m := &sjMailer{out: mail.NewOutbox(st, r, c, md, mail.OutboxOptions{}), r: r}
+	m := &sjMailer{out: mail.NewOutbox(st, r, c, md, mail.OutboxOptions{Keys: mailtest.Keys(t)}), r: r}
 	e := &sjEnv{t: t, sheet: sh, store: st, mailer: m, job: job, build: build,
 		deps: reminder.SheetJobDeps{Sheet: sh, Ledger: st, Mail: m, Helpdesk: "helpdesk@example.org", SheetURL: sjSheetURL}}
 	return e

@@ -27,6 +27,7 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/setpass"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
+	"github.com/kaizen-onboard/kaizen/internal/testenv/mailtest"
 	"github.com/kaizen-onboard/kaizen/internal/testenv/setpasstest"
 	"github.com/kaizen-onboard/kaizen/templates"
 )
@@ -76,7 +77,7 @@ func lrOutbox(tb testing.TB, st store.Store, now func() time.Time) *kmail.Outbox
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return kmail.NewOutbox(st, r, c, nil, kmail.OutboxOptions{Now: now})
+	return kmail.NewOutbox(st, r, c, nil, kmail.OutboxOptions{Now: now, Keys: mailtest.Keys(tb)})
 }
 
 // lrQueued is one message a job queued.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/kaizen-onboard/kaizen/internal/config"
 	"github.com/kaizen-onboard/kaizen/internal/mail"
@@ -20,12 +21,22 @@ type QueuedMessages interface {
 	Messages(ctx context.Context, limit int, statuses ...store.MessageStatus) ([]store.Message, error)
 }
 
+// MessagePurger deletes finished messages (store.Outbox).
+type MessagePurger interface {
+	PurgeMessages(ctx context.Context, cutoff time.Time) (int, error)
+}
+
 // OutboxDeps are what an outbox job needs.
 type OutboxDeps struct {
 	// Outbox delivers; its clock must be the scheduler's.
 	Outbox Drainer
 	// Queue lists what a dry run would deliver.
 	Queue QueuedMessages
+	// Purge and Retention (mail.retention): each run deletes what is left
+	// of messages delivered or abandoned longer than Retention ago (their
+	// bodies went at once). Nil or 0: nothing is purged.
+	Purge     MessagePurger
+	Retention time.Duration
 }
 
 type outboxJob struct {
@@ -37,7 +48,8 @@ type outboxJob struct {
 // is due, so mail queued by addusers --no-deliver, by the other jobs or
 // waiting for a retry goes out. Result.Sent counts deliveries. A message
 // that fails is retried by a later run after its backoff; only a store
-// failure fails the run.
+// failure fails the run. Each run also purges the metadata of messages
+// finished more than mail.retention ago: it is the one job that does.
 func NewOutboxJob(j config.Job, d OutboxDeps) (Job, error) {
 	if d.Outbox == nil || d.Queue == nil {
 		return nil, fmt.Errorf("reminders job %q: an outbox job needs the mail outbox and the store", j.Name)
@@ -69,6 +81,16 @@ func (o *outboxJob) Run(ctx context.Context, rc RunContext) (Result, error) {
 	}
 	if err != nil {
 		return res, fmt.Errorf("delivering mail: %w", err)
+	}
+	if o.d.Purge == nil || o.d.Retention <= 0 {
+		return res, nil
+	}
+	n, err := o.d.Purge.PurgeMessages(ctx, rc.Now.Add(-o.d.Retention))
+	if err != nil {
+		return res, fmt.Errorf("purging finished mail older than %s: %w", o.d.Retention, err)
+	}
+	if n > 0 {
+		res.Lines = append(res.Lines, fmt.Sprintf("purged %d message(s) delivered or abandoned more than %s ago", n, config.Dur(o.d.Retention)))
 	}
 	return res, nil
 }

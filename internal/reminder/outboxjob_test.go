@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/config"
 	"github.com/kaizen-onboard/kaizen/internal/mail"
 	"github.com/kaizen-onboard/kaizen/internal/store"
+	"github.com/kaizen-onboard/kaizen/internal/testenv/mailtest"
 )
 
 type failingTransport struct{}
@@ -46,7 +48,7 @@ func TestOutboxJob(t *testing.T) {
 		return len(ents)
 	}
 
-	outbox := mail.NewOutbox(st, nil, nil, md, mail.OutboxOptions{Now: clock.Now})
+	outbox := mail.NewOutbox(st, nil, nil, md, mail.OutboxOptions{Now: clock.Now, Keys: mailtest.Keys(t)})
 	job, err := NewOutboxJob(config.Job{Name: "outbox", Kind: "outbox"}, OutboxDeps{Outbox: outbox, Queue: st})
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +74,7 @@ func TestOutboxJob(t *testing.T) {
 
 	// A delivery failure is retried later; it does not fail the run.
 	queue("retry", clock.Now())
-	failing := mail.NewOutbox(st, nil, nil, failingTransport{}, mail.OutboxOptions{Now: clock.Now})
+	failing := mail.NewOutbox(st, nil, nil, failingTransport{}, mail.OutboxOptions{Now: clock.Now, Keys: mailtest.Keys(t)})
 	job, _ = NewOutboxJob(config.Job{Name: "outbox"}, OutboxDeps{Outbox: failing, Queue: st})
 	res, err = job.Run(ctx, RunContext{Now: clock.Now()})
 	if err != nil || res.Sent != 0 || len(res.Lines) != 1 || !strings.Contains(res.Lines[0], "will retry") {
@@ -81,5 +83,66 @@ func TestOutboxJob(t *testing.T) {
 
 	if _, err := NewOutboxJob(config.Job{Name: "x"}, OutboxDeps{}); err == nil {
 		t.Error("an outbox job without an outbox should not build")
+	}
+}
+
+// TestOutboxJobPurges: the outbox job deletes what is left of messages
+// finished longer than mail.retention ago, and nothing else.
+func TestOutboxJobPurges(t *testing.T) {
+	st := openSQLite(t)
+	ctx := context.Background()
+	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
+	clock := NewSimClock(start)
+	md, err := mail.NewMaildir(filepath.Join(t.TempDir(), "mail"), clock.Now, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outbox := mail.NewOutbox(st, nil, nil, md, mail.OutboxOptions{Now: clock.Now, Keys: mailtest.Keys(t)})
+	const retention = 90 * 24 * time.Hour
+	job, err := NewOutboxJob(config.Job{Name: "outbox", Kind: "outbox"}, OutboxDeps{Outbox: outbox, Queue: st, Purge: st, Retention: retention})
+	if err != nil {
+		t.Fatal(err)
+	}
+	queue := func(key string) {
+		t.Helper()
+		if _, _, err := st.Enqueue(ctx, store.Message{Key: key, Kind: "welcome", From: "kaizen@localhost",
+			To: []string{"ada@example.edu"}, Body: []byte("Subject: x\r\n\r\nhello\r\n"), CreatedAt: clock.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	queue("old")
+	if res, err := job.Run(ctx, RunContext{Now: clock.Now()}); err != nil || res.Sent != 1 {
+		t.Fatalf("first run: %+v, %v", res, err)
+	}
+	clock.Set(start.Add(retention - time.Hour))
+	queue("recent")
+	if res, err := job.Run(ctx, RunContext{Now: clock.Now()}); err != nil || res.Sent != 1 || len(res.Lines) != 1 {
+		t.Fatalf("run within the retention: %+v, %v (nothing is old enough to purge)", res, err)
+	}
+	if _, err := st.MessageByKey(ctx, "old"); err != nil {
+		t.Fatalf("purged within the retention: %v", err)
+	}
+	clock.Set(start.Add(retention + time.Minute))
+	queue("pending")
+	res, err := job.Run(ctx, RunContext{Now: clock.Now(), DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.MessageByKey(ctx, "old"); err != nil {
+		t.Fatalf("a dry run purged: %v (%+v)", err, res)
+	}
+	res, err = job.Run(ctx, RunContext{Now: clock.Now()})
+	if err != nil || !slices.ContainsFunc(res.Lines, func(l string) bool {
+		return strings.Contains(l, "purged 1 message(s) delivered or abandoned more than 90d ago")
+	}) {
+		t.Fatalf("run past the retention: %+v, %v", res, err)
+	}
+	if _, err := st.MessageByKey(ctx, "old"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("the old message is still there: %v", err)
+	}
+	for _, k := range []string{"recent", "pending"} {
+		if _, err := st.MessageByKey(ctx, k); err != nil {
+			t.Errorf("%s was purged: %v", k, err)
+		}
 	}
 }

@@ -123,7 +123,7 @@ func (h *handler) submitForm(w http.ResponseWriter, r *http.Request) {
 		h.storeFailed(w, "counting an attempt", err)
 		return
 	}
-	if !pinMatches(h.Settings.SecretKey, t.UserID, f.PIN, t.PINHMAC) {
+	if !pinMatches(h.Settings.Keys, t.UserID, f.PIN, t.PINHMAC) {
 		h.Metrics.pinFailures.Inc()
 		// Counted against the person too, across all their links.
 		userLocked, userLeft, err := h.wrongPIN(ctx, t.UserID, client, now)
@@ -213,7 +213,7 @@ func (h *handler) change(w http.ResponseWriter, r *http.Request, f Form, t store
 	var refused *PasswordRefusedError
 	switch {
 	case err == nil:
-		h.passwordSet(kctx, t, "user.password.set")
+		h.passwordSet(kctx, resigned(h.Settings.Keys, t, f.PIN), "user.password.set")
 		h.page(w, http.StatusOK, pageDone, pageData{})
 	case errors.As(err, &refused):
 		h.restore(kctx, t, usedAt)

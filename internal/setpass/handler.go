@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/kaizen-onboard/kaizen/internal/keyring"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 )
 
@@ -31,7 +32,10 @@ type Store interface {
 
 // Settings are the service's tunables, from [setpass].
 type Settings struct {
-	SecretKey         []byte // PIN HMAC key; at least 32 bytes
+	// Keys sign PIN HMACs (the first) and verify them (every one): the
+	// operator's [secrets] keys. When nil, SecretKey is the only key.
+	Keys              *keyring.Keyring
+	SecretKey         []byte // the single PIN HMAC key when Keys is nil; at least 32 bytes
 	BaseURL           string // public URL the links point at, e.g. https://setpass.example.org/
 	TokenTTL          time.Duration
 	MaxAttempts       int
@@ -173,8 +177,8 @@ func newHandler(d Deps) (*handler, error) {
 	switch {
 	case d.Store == nil || d.Keystone == nil || d.Pages == nil || d.Registry == nil || d.Now == nil || d.Random == nil:
 		return nil, errors.New("setpass: Store, Keystone, Pages, Registry, Now and Random are required")
-	case len(d.Settings.SecretKey) < 32:
-		return nil, errors.New("setpass: the secret key must be at least 32 bytes")
+	case d.Settings.Keys == nil && len(d.Settings.SecretKey) < keyring.MinKeyLen:
+		return nil, errors.New("setpass: the secret keys are required (Keys, or a SecretKey of at least 32 bytes)")
 	case d.Settings.TokenTTL <= 0 || d.Settings.MaxAttempts < 1 || d.Settings.MinPasswordLength < 1 ||
 		d.Settings.RateLimit < 1 || d.Settings.RateBurst < 1:
 		return nil, errors.New("setpass: TokenTTL, MaxAttempts, MinPasswordLength, RateLimit and RateBurst must be positive")
@@ -183,6 +187,13 @@ func newHandler(d Deps) (*handler, error) {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	d.Logger = d.Logger.With("component", "setpass")
+	if d.Settings.Keys == nil {
+		keys, err := keyring.New(d.Random, d.Settings.SecretKey)
+		if err != nil {
+			return nil, fmt.Errorf("setpass: %w", err)
+		}
+		d.Settings.Keys = keys
+	}
 	if err := d.resetDefaults(); err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kaizen-onboard/kaizen/internal/keyring"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
 	"github.com/kaizen-onboard/kaizen/templates"
@@ -121,6 +122,16 @@ type testEnv struct {
 	reg     *prometheus.Registry
 	logs    *testenv.SyncBuffer
 	keystne Keystone
+}
+
+// testKeys is the keyring of testSecret alone, as testSettings's handler has.
+func testKeys(t testing.TB) *keyring.Keyring {
+	t.Helper()
+	k, err := keyring.New(rand.Reader, []byte(testSecret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
 
 func testSettings() Settings {

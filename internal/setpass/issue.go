@@ -125,7 +125,7 @@ func (h *handler) issueToken(ctx context.Context, userID string, req IssueReques
 	}
 	var pinHMAC []byte
 	if req.PIN != nil {
-		pinHMAC = pinMAC(h.Settings.SecretKey, userID, *req.PIN)
+		pinHMAC = pinMAC(h.Settings.Keys, userID, *req.PIN)
 	} else {
 		var err error
 		if pinHMAC, err = h.carriedPIN(ctx, userID); err != nil {

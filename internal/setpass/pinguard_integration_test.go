@@ -44,7 +44,7 @@ func TestPINBoundAgainstKeystone(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	if err := st.PutPIN(ctx, ada.ID, pinMAC([]byte(testSecret), ada.ID, testPIN), time.Now()); err != nil {
+	if err := st.PutPIN(ctx, ada.ID, pinMAC(testKeys(t), ada.ID, testPIN), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	pages, err := LoadPages(templates.FS, "", Branding{CloudName: "Test Cloud", Support: "help@example.org"})

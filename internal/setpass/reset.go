@@ -102,7 +102,7 @@ func (h *handler) helpdeskReset(ctx context.Context, userID string, req IssueReq
 	}
 	var pinHMAC []byte
 	if req.PIN != nil {
-		pinHMAC = pinMAC(h.Settings.SecretKey, userID, *req.PIN)
+		pinHMAC = pinMAC(h.Settings.Keys, userID, *req.PIN)
 	} else {
 		pinHMAC, err = h.Store.GetPIN(ctx, userID)
 		if errors.Is(err, store.ErrNotFound) {
@@ -171,7 +171,7 @@ func (h *handler) reset(w http.ResponseWriter, r *http.Request, f Form, t store.
 	var refused *PasswordRefusedError
 	switch {
 	case err == nil:
-		h.passwordSet(kctx, t, "user.password.reset")
+		h.passwordSet(kctx, resigned(h.Settings.Keys, t, f.PIN), "user.password.reset")
 		h.page(w, http.StatusOK, pageDone, pageData{})
 	case errors.As(err, &refused):
 		h.restore(kctx, t, usedAt)

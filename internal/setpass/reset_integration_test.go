@@ -363,7 +363,7 @@ func TestResetPageAgainstKeystone(t *testing.T) {
 	}
 	t.Cleanup(func() { st.Close() })
 	for _, id := range []string{ada.ID, root.ID} {
-		if err := st.PutPIN(ctx, id, pinMAC([]byte(testSecret), id, testPIN), time.Now()); err != nil {
+		if err := st.PutPIN(ctx, id, pinMAC(testKeys(t), id, testPIN), time.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}

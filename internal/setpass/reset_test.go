@@ -53,7 +53,7 @@ func TestResetAPIRefusals(t *testing.T) {
 			}
 			pin, err := re.store.GetPIN(t.Context(), testUser)
 			switch {
-			case tt.onFile && (err != nil || !pinMatches([]byte(testSecret), testUser, testPIN, pin)):
+			case tt.onFile && (err != nil || !pinMatches(testKeys(t), testUser, testPIN, pin)):
 				t.Errorf("the PIN on file changed: %v", err)
 			case !tt.onFile && !errors.Is(err, store.ErrNotFound):
 				t.Errorf("a refused request put a PIN on file: %v", err)
@@ -80,7 +80,7 @@ func TestPINOnFile(t *testing.T) {
 		t.Fatalf("welcome: %d", w.Code)
 	}
 	pin, err := re.store.GetPIN(ctx, testUser)
-	if err != nil || !pinMatches([]byte(testSecret), testUser, testPIN, pin) {
+	if err != nil || !pinMatches(testKeys(t), testUser, testPIN, pin) {
 		t.Fatalf("PIN on file after the first password: %x, %v", pin, err)
 	}
 
@@ -168,7 +168,7 @@ func TestResetPINReplaced(t *testing.T) {
 		t.Fatalf("PUT /reset with a PIN: %d %s", w.Code, w.Body)
 	}
 	pin, err := re.store.GetPIN(t.Context(), testUser)
-	if err != nil || !pinMatches([]byte(testSecret), testUser, "9090", pin) {
+	if err != nil || !pinMatches(testKeys(t), testUser, "9090", pin) {
 		t.Fatalf("the PIN on file was not replaced: %v", err)
 	}
 	var issued Issued
@@ -297,5 +297,32 @@ func TestResetRevokesTokens(t *testing.T) {
 	}
 	if len(re.rs.revoked) != 1 || re.rs.revoked[0] != testUser {
 		t.Errorf("revoked %v, want [%s]", re.rs.revoked, testUser)
+	}
+}
+
+// TestPINOnFileResignedUnderCurrentKey: a link whose PIN was signed under
+// an older key still opens while that key is listed, and the PIN it puts
+// on file is signed under the current key, so dropping the old key later
+// keeps the PIN on file working.
+func TestPINOnFileResignedUnderCurrentKey(t *testing.T) {
+	current := []byte("the-current-key-0123456789abcdef0123456789abcdef")
+	re := newResetEnv(t, false, func(s *Settings) { s.Keys = ring(t, current, []byte(testSecret)) })
+	ctx := t.Context()
+	tok := re.issue(testPIN)
+	// As if issued before the rotation: the PIN signed under the old key.
+	stored, err := re.store.GetTokenByUser(ctx, testUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored.PINHMAC = pinMAC(testKeys(t), testUser, testPIN)
+	if err := re.store.PutToken(ctx, stored); err != nil {
+		t.Fatal(err)
+	}
+	if w := re.post(tok, testPIN, goodPass, goodPass); w.Code != http.StatusOK {
+		t.Fatalf("a link signed under the old, still listed key: %d", w.Code)
+	}
+	pin, err := re.store.GetPIN(ctx, testUser)
+	if err != nil || !pinMatches(ring(t, current), testUser, testPIN, pin) {
+		t.Fatalf("the PIN on file does not verify under the current key alone: %x, %v", pin, err)
 	}
 }

@@ -79,7 +79,7 @@ func TestResetAnswersAlike(t *testing.T) {
 		if u.id == nopinID {
 			continue
 		}
-		if err := re.store.PutPIN(t.Context(), u.id, pinMAC([]byte(testSecret), u.id, testPIN), re.clock.Now()); err != nil {
+		if err := re.store.PutPIN(t.Context(), u.id, pinMAC(testKeys(t), u.id, testPIN), re.clock.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}

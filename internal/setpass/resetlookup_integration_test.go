@@ -49,7 +49,7 @@ func TestResetPageCannotListTheDirectory(t *testing.T) {
 	ada := f.user("ada-"+tag+"@example.org", "pw-ada-123456", "", "member")
 	re := newResetEnvDir(t, false, k, nil)
 	for _, id := range []string{grace.ID, ada.ID} {
-		if err := re.store.PutPIN(ctx, id, pinMAC([]byte(testSecret), id, testPIN), re.clock.Now()); err != nil {
+		if err := re.store.PutPIN(ctx, id, pinMAC(testKeys(t), id, testPIN), re.clock.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -4,13 +4,15 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/kaizen-onboard/kaizen/internal/keyring"
+	"github.com/kaizen-onboard/kaizen/internal/store"
 )
 
 const (
@@ -112,20 +114,33 @@ func unseal(token, userID string, sealed []byte) (string, error) {
 	return string(plain), nil
 }
 
-// pinMAC is the stored form of a PIN: HMAC-SHA256 under the server's secret
-// key over the user ID and the PIN, length-prefixed so no two inputs collide.
-func pinMAC(secret []byte, userID, pin string) []byte {
-	m := hmac.New(sha256.New, secret)
-	m.Write([]byte(pinInfo))
-	var n [8]byte
-	binary.BigEndian.PutUint64(n[:], uint64(len(userID)))
-	m.Write(n[:])
-	m.Write([]byte(userID))
-	m.Write([]byte(pin))
-	return m.Sum(nil)
+// pinMAC is the stored form of a PIN: HMAC-SHA256 under the current secret
+// key over the user ID and the PIN, length-prefixed so no two inputs
+// collide. With a single key it is the MAC earlier versions stored under
+// setpass.secret_key, so PINs on file keep verifying.
+func pinMAC(keys *keyring.Keyring, userID, pin string) []byte {
+	return keys.MAC(pinMessage(userID, pin))
 }
 
-// pinMatches compares in constant time.
-func pinMatches(secret []byte, userID, pin string, stored []byte) bool {
-	return hmac.Equal(pinMAC(secret, userID, pin), stored)
+// pinMatches compares in constant time, under every key, so PINs signed
+// before a key rotation still match.
+func pinMatches(keys *keyring.Keyring, userID, pin string, stored []byte) bool {
+	return keys.Verify(pinMessage(userID, pin), stored)
+}
+
+func pinMessage(userID, pin string) []byte {
+	msg := []byte(pinInfo)
+	msg = binary.BigEndian.AppendUint64(msg, uint64(len(userID)))
+	msg = append(msg, userID...)
+	return append(msg, pin...)
+}
+
+// resigned returns t with its PIN HMAC signed anew under the current key,
+// from the PIN the user just proved: the PIN on file (kept from t) then
+// survives dropping the key it was first signed under.
+func resigned(keys *keyring.Keyring, t store.Token, pin string) store.Token {
+	if len(t.PINHMAC) > 0 && pin != "" {
+		t.PINHMAC = pinMAC(keys, t.UserID, pin)
+	}
+	return t
 }

@@ -3,7 +3,10 @@ package setpass
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"net/http/httptest"
 	"os"
@@ -12,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kaizen-onboard/kaizen/internal/keyring"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/templates"
 )
@@ -63,11 +67,12 @@ func TestSeal(t *testing.T) {
 }
 
 func TestPINMAC(t *testing.T) {
-	k := []byte(testSecret)
+	k := testKeys(t)
 	m := pinMAC(k, testUser, testPIN)
+	other := []byte(strings.Repeat("k", 32))
 	tests := []struct {
 		name       string
-		key        []byte
+		keys       *keyring.Keyring
 		user, pin  string
 		wantsMatch bool
 	}{
@@ -75,15 +80,51 @@ func TestPINMAC(t *testing.T) {
 		{"other pin", k, testUser, "4822", false},
 		{"other user", k, testUser + "x", testPIN, false},
 		{"shifted boundary", k, testUser + "4", "821", false},
-		{"other key", []byte(strings.Repeat("k", 32)), testUser, testPIN, false},
+		{"other key", ring(t, other), testUser, testPIN, false},
+		{"rotated: new key first, this one still listed", ring(t, other, []byte(testSecret)), testUser, testPIN, true},
+		{"rotated and dropped", ring(t, other, []byte(strings.Repeat("j", 40))), testUser, testPIN, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := pinMatches(tt.key, tt.user, tt.pin, m); got != tt.wantsMatch {
+			if got := pinMatches(tt.keys, tt.user, tt.pin, m); got != tt.wantsMatch {
 				t.Errorf("match %v", got)
 			}
 		})
 	}
+	t.Run("signed with the first key", func(t *testing.T) {
+		rotated := pinMAC(ring(t, other, []byte(testSecret)), testUser, testPIN)
+		if !pinMatches(ring(t, other), testUser, testPIN, rotated) || pinMatches(k, testUser, testPIN, rotated) {
+			t.Error("a PIN signed after rotation is not under the new (first) key")
+		}
+	})
+	t.Run("the construction of earlier versions", func(t *testing.T) {
+		// PINs on file were stored as HMAC-SHA256(setpass.secret_key,
+		// label || len(user) as 8 bytes || user || pin); they must keep
+		// verifying once that key is the keyring's.
+		h := hmac.New(sha256.New, []byte(testSecret))
+		h.Write([]byte("kaizen setpass v1 pin"))
+		var n [8]byte
+		binary.BigEndian.PutUint64(n[:], uint64(len(testUser)))
+		h.Write(n[:])
+		h.Write([]byte(testUser))
+		h.Write([]byte(testPIN))
+		legacy := h.Sum(nil)
+		if !bytes.Equal(m, legacy) {
+			t.Errorf("pinMAC = %x, want the earlier construction %x", m, legacy)
+		}
+		if !pinMatches(ring(t, other, []byte(testSecret)), testUser, testPIN, legacy) {
+			t.Error("a PIN stored by an earlier version does not verify after rotation")
+		}
+	})
+}
+
+func ring(t *testing.T, keys ...[]byte) *keyring.Keyring {
+	t.Helper()
+	k, err := keyring.New(rand.Reader, keys...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
 
 func TestPagesOverride(t *testing.T) {

@@ -11,10 +11,11 @@ import (
 	"time"
 )
 
-// messageSelect reads whole messages; bodies live in outbox_body.
+// messageSelect reads whole messages; bodies live in outbox_body, and a
+// sent or abandoned message has none (migration 00004's trigger deletes it).
 const messageSelect = `SELECT o.id, o.msg_key, o.kind, o.sender, o.recipients, b.body, o.status,
 	o.attempts, o.next_attempt_at, o.lease_until, o.claim, o.last_error, o.created_at, o.sent_at
-	FROM outbox o JOIN outbox_body b ON b.id = o.id`
+	FROM outbox o LEFT JOIN outbox_body b ON b.id = o.id`
 
 // messageDue is Claim's condition, used twice: once to pick rows, once again
 // in the UPDATE, where PostgreSQL re-checks it against the row as committed
@@ -232,4 +233,18 @@ func (s *sqlStore) OutboxCounts(ctx context.Context) (map[MessageStatus]int, err
 		return nil, s.readErr("counting messages", err)
 	}
 	return counts, nil
+}
+
+func (s *sqlStore) PurgeMessages(ctx context.Context, cutoff time.Time) (int, error) {
+	var n int64
+	err := s.write1(ctx, "purging finished messages", func(tx dbtx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM outbox
+			WHERE status IN ('sent', 'abandoned') AND updated_at < $1`, s.t(cutoff))
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
 }

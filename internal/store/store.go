@@ -145,12 +145,15 @@ const (
 
 // Message is one queued mail.
 type Message struct {
-	ID            int64
-	Key           string // idempotency key, e.g. "welcome:<user-id>"; unique
-	Kind          string // template kind, e.g. "welcome"
-	From          string
-	To            []string
-	Body          []byte // the complete RFC 5322 message, headers included
+	ID   int64
+	Key  string // idempotency key, e.g. "welcome:<user-id>"; unique
+	Kind string // template kind, e.g. "welcome"
+	From string
+	To   []string
+	// Body is the message as the mail layer stored it (sealed there, never
+	// plaintext); the store deletes it when the message is sent or
+	// abandoned, and then returns it empty.
+	Body          []byte
 	Status        MessageStatus
 	Attempts      int // delivery attempts: Claim counts one each time it leases the message
 	NextAttemptAt time.Time
@@ -174,15 +177,16 @@ type Outbox interface {
 	// them to claim until now+lease. Concurrent claimers never get the same
 	// message under the same lease.
 	Claim(ctx context.Context, now time.Time, lease time.Duration, claim string, limit int) ([]Message, error)
-	// MarkSent records the delivery of the given messages, in one write, so
+	// MarkSent records the delivery of the given messages, deleting their
+	// bodies (the metadata stays), in one write, so
 	// a bulk sender need not pay a commit per message. It returns the IDs it
 	// did not mark because they are no longer leased to claim (the lease
 	// ran out and another sender took them, they were already marked, or
 	// they do not exist); err is for database failures only.
 	MarkSent(ctx context.Context, claim string, now time.Time, ids ...int64) (lost []int64, err error)
 	// MarkFailed records a failed attempt with the server's reply. With
-	// abandon, the message is given up; otherwise it waits until next.
-	// ErrConflict when the lease was lost.
+	// abandon, the message is given up and its body deleted; otherwise it
+	// waits until next. ErrConflict when the lease was lost.
 	MarkFailed(ctx context.Context, id int64, claim string, now time.Time, lastError string, next time.Time, abandon bool) error
 	// GetMessage returns one message by ID; ErrNotFound.
 	GetMessage(ctx context.Context, id int64) (Message, error)
@@ -194,6 +198,10 @@ type Outbox interface {
 	Messages(ctx context.Context, limit int, statuses ...MessageStatus) ([]Message, error)
 	// OutboxCounts counts messages by status.
 	OutboxCounts(ctx context.Context) (map[MessageStatus]int, error)
+	// PurgeMessages deletes sent and abandoned messages last changed
+	// before cutoff and returns how many. Their keys may then be queued
+	// again, so cutoff must lie past any re-run that relies on them.
+	PurgeMessages(ctx context.Context, cutoff time.Time) (int, error)
 }
 
 // Ledger remembers which reminders were sent, so that none goes out twice.

@@ -48,6 +48,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Outbox/LostLease", testLostLease},
 		{"Outbox/MarkFailed", testMarkFailed},
 		{"Outbox/MessagesCounts", testMessagesCounts},
+		{"Outbox/BodyDeleted", testBodyDeleted},
+		{"Outbox/PurgeMessages", testPurgeMessages},
 		{"Ledger", testLedger},
 		{"Audit", testAudit},
 		{"Locks", testLocks},

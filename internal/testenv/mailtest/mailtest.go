@@ -10,13 +10,28 @@ import (
 	"time"
 
 	"github.com/kaizen-onboard/kaizen/internal/config"
+	"github.com/kaizen-onboard/kaizen/internal/keyring"
 	"github.com/kaizen-onboard/kaizen/internal/mail"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
 	"github.com/kaizen-onboard/kaizen/templates"
 )
 
-// Outbox is the real outbox on st, delivering over SMTP with STARTTLS and
+// SecretKey is the tests' [secrets] key: every outbox and setpass of a test
+// that shares a store must seal and sign with the same one.
+const SecretKey = "mailtest-secret-key-0123456789abcdef0123456789abcdef"
+
+// Keys is the keyring of SecretKey alone.
+func Keys(t testing.TB) *keyring.Keyring {
+	t.Helper()
+	k, err := keyring.New(rand.Reader, []byte(SecretKey))
+	if err != nil {
+		t.Fatalf("keyring.New: %v", err)
+	}
+	return k
+}
+
+// Outbox is the real outbox on st, sealing bodies under Keys, delivering over SMTP with STARTTLS and
 // AUTH to srv, with the "Test Cloud" templates and the wall clock. The
 // transport is closed when the test ends.
 func Outbox(t testing.TB, st store.Store, srv *testenv.SMTPServer, logger *slog.Logger) *mail.Outbox {
@@ -41,5 +56,5 @@ func Outbox(t testing.TB, st store.Store, srv *testenv.SMTPServer, logger *slog.
 	if err != nil {
 		t.Fatalf("NewComposer: %v", err)
 	}
-	return mail.NewOutbox(st, renderer, composer, tr, mail.OutboxOptions{Logger: logger})
+	return mail.NewOutbox(st, renderer, composer, tr, mail.OutboxOptions{Keys: Keys(t), Logger: logger})
 }
