@@ -49,8 +49,9 @@ func TestCopyOfTheStoreYieldsNoCredential(t *testing.T) {
 			} else {
 				d = postgresDump(t, url)
 			}
-			t.Run("no secret in the dump", func(t *testing.T) { noSecretIn(t, d, w.vault) })
-			t.Run("the dump opens no sealed password", func(t *testing.T) { attack(t, d, w.vault) })
+			views := allViews(d)
+			t.Run("no secret in the dump", func(t *testing.T) { noSecretIn(t, d, views, w.vault) })
+			t.Run("the dump opens no sealed password", func(t *testing.T) { attack(t, d, views, w.vault) })
 			t.Run("with the secret everything works", func(t *testing.T) { w.restart(t, pending) })
 		})
 	}
@@ -172,7 +173,7 @@ func mailTo(t *testing.T, mails []delivered, p *person, subj string) delivered {
 }
 
 // noSecretIn is part one: nothing captured appears in the dump.
-func noSecretIn(t *testing.T, d dump, v *vault) {
+func noSecretIn(t *testing.T, d dump, views []view, v *vault) {
 	secrets := v.all()
 	for _, kind := range []string{kindToken, kindLink, kindPassword, kindPIN, kindKey} {
 		if len(v.ofKind(kind)) == 0 {
@@ -182,7 +183,7 @@ func noSecretIn(t *testing.T, d dump, v *vault) {
 	t.Logf("searching %d bytes of dump (%d pieces) for %d secrets: %d tokens, %d links, %d passwords, %d PINs",
 		size(d), len(d.sources()), len(secrets), len(v.ofKind(kindToken)), len(v.ofKind(kindLink)),
 		len(v.ofKind(kindPassword)), len(v.ofKind(kindPIN)))
-	hits := search(d, secrets)
+	hits := search(views, secrets)
 	// One error per secret, naming where it is: the table and column when
 	// a cell holds it, and how it is encoded there.
 	bySecret := map[*secret][]hit{}
@@ -233,7 +234,7 @@ func size(d dump) int {
 }
 
 // attack is part two: the attacker tries to use what is in the dump.
-func attack(t *testing.T, d dump, v *vault) {
+func attack(t *testing.T, d dump, views []view, v *vault) {
 	tokens := v.ofKind(kindToken)
 	temps := map[string]bool{}
 	for _, s := range v.ofKind(kindPassword) {
@@ -277,7 +278,7 @@ func attack(t *testing.T, d dump, v *vault) {
 
 	// The attack: every candidate string of the dump against every sealed
 	// password.
-	cands := candidates(d)
+	cands := candidates(d, views)
 	tries, opened := 0, 0
 	for _, row := range d.tokens {
 		if len(row.sealed) == 0 {

@@ -10,7 +10,6 @@ import (
 	"html"
 	"mime/quotedprintable"
 	"net/url"
-	"regexp"
 	"strings"
 )
 
@@ -27,12 +26,58 @@ type view struct {
 	data []byte
 }
 
-var (
-	hexRunRE = regexp.MustCompile(`(?:[0-9a-fA-F]{2}){12,}`)
-	b64RunRE = regexp.MustCompile(`[A-Za-z0-9+/_-]{16,}={0,2}`)
-	qpRE     = regexp.MustCompile(`=(?:\r?\n|[0-9A-Fa-f]{2})`)
-	pctRE    = regexp.MustCompile(`%[0-9A-Fa-f]{2}`)
-)
+// The decoders scan by hand rather than with regular expressions: the
+// views of a dump are megabytes, and the race detector slows regexp ten
+// times over.
+
+func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
+
+func isB64(c byte) bool {
+	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '+' || c == '/' || c == '-' || c == '_'
+}
+
+func isTokenChar(c byte) bool {
+	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '-' || c == '_'
+}
+
+func isAlnum(c byte) bool {
+	return 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9'
+}
+
+// runs calls fn for each maximal run of bytes in the class of at least
+// minLen, in order.
+func runs(b []byte, in func(byte) bool, minLen int, fn func(from, to int)) {
+	for i := 0; i < len(b); {
+		if !in(b[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(b) && in(b[j]) {
+			j++
+		}
+		if j-i >= minLen {
+			fn(i, j)
+		}
+		i = j
+	}
+}
+
+// replaceRuns rewrites each run that decode accepts.
+func replaceRuns(b []byte, in func(byte) bool, minLen int, decode func([]byte) ([]byte, bool)) []byte {
+	var out []byte
+	last := 0
+	runs(b, in, minLen, func(from, to int) {
+		if dec, ok := decode(b[from:to]); ok {
+			out = append(append(out, b[last:from]...), dec...)
+			last = to
+		}
+	})
+	if out == nil {
+		return b
+	}
+	return append(out, b[last:]...)
+}
 
 type decoder struct {
 	name   string
@@ -41,39 +86,54 @@ type decoder struct {
 
 var decoders = []decoder{
 	{"hex", func(b []byte) []byte {
-		return hexRunRE.ReplaceAllFunc(b, func(run []byte) []byte {
-			out, err := hex.DecodeString(string(run))
-			if err != nil {
-				return run
-			}
-			return out
+		return replaceRuns(b, isHex, 24, func(run []byte) ([]byte, bool) {
+			out, err := hex.DecodeString(string(run[:len(run)&^1]))
+			return out, err == nil
 		})
 	}},
 	{"base64", func(b []byte) []byte {
-		return b64RunRE.ReplaceAllFunc(b, func(run []byte) []byte {
-			s := strings.TrimRight(string(run), "=")
+		return replaceRuns(b, isB64, 16, func(run []byte) ([]byte, bool) {
 			for _, enc := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
-				if out, err := enc.DecodeString(s); err == nil {
-					return out
+				if out, err := enc.DecodeString(string(run)); err == nil {
+					return out, true
 				}
 			}
-			return run
+			return nil, false
 		})
 	}},
 	{"quoted-printable", func(b []byte) []byte {
-		return qpRE.ReplaceAllFunc(b, func(m []byte) []byte {
-			if m[1] == '\r' || m[1] == '\n' {
-				return nil // soft line break
+		// Soft line breaks go; =XX becomes the byte.
+		out := make([]byte, 0, len(b))
+		for i := 0; i < len(b); i++ {
+			switch {
+			case b[i] != '=':
+				out = append(out, b[i])
+			case i+1 < len(b) && b[i+1] == '\n':
+				i++
+			case i+2 < len(b) && b[i+1] == '\r' && b[i+2] == '\n':
+				i += 2
+			case i+2 < len(b) && isHex(b[i+1]) && isHex(b[i+2]):
+				x, _ := hex.DecodeString(string(b[i+1 : i+3]))
+				out = append(out, x...)
+				i += 2
+			default:
+				out = append(out, b[i])
 			}
-			out, _ := hex.DecodeString(string(m[1:]))
-			return out
-		})
+		}
+		return out
 	}},
 	{"URL", func(b []byte) []byte {
-		return pctRE.ReplaceAllFunc(b, func(m []byte) []byte {
-			out, _ := hex.DecodeString(string(m[1:]))
-			return out
-		})
+		out := make([]byte, 0, len(b))
+		for i := 0; i < len(b); i++ {
+			if b[i] == '%' && i+2 < len(b) && isHex(b[i+1]) && isHex(b[i+2]) {
+				x, _ := hex.DecodeString(string(b[i+1 : i+3]))
+				out = append(out, x...)
+				i += 2
+				continue
+			}
+			out = append(out, b[i])
+		}
+		return out
 	}},
 }
 
@@ -182,31 +242,61 @@ func buildIndex(secrets []*secret) map[uint64][]needle {
 	return idx
 }
 
-// pinPattern matches a PIN only where it stands alone or follows "pin".
-// PINs are four digits, so a bare search would hit dates, counters and
-// any hex or base64 text; a number that is not part of a longer run of
-// letters and digits, or one written right after the word PIN, is what a
-// stored PIN looks like in any text, and the decoded views turn hex,
-// base64 and quoted-printable back into text first. Encoded forms of the
-// PIN alone are not searched: four characters of base64 or eight of hex
-// occur by chance in ciphertext.
-func pinPattern(pin string) *regexp.Regexp {
-	q := regexp.QuoteMeta(pin)
-	return regexp.MustCompile(`(?i)(?:^|[^0-9A-Za-z])` + q + `(?:$|[^0-9A-Za-z])|pin\W{0,3}` + q)
+// pinAt returns where pin is stored as a PIN in b, or -1: standing alone
+// (no letter or digit either side) or right after the word "pin" and up
+// to three other characters. PINs are four digits, so a bare search would
+// hit dates, counters and any hex or base64 text; a number that is not
+// part of a longer run of letters and digits, or one written right after
+// the word PIN, is what a stored PIN looks like in any text, and the
+// decoded views turn hex, base64 and quoted-printable back into text
+// first. Encoded forms of the PIN alone are not searched: four characters
+// of base64 or eight of hex occur by chance in ciphertext.
+func pinAt(b []byte, pin string) int {
+	p := []byte(pin)
+	for from := 0; ; {
+		i := bytes.Index(b[from:], p)
+		if i < 0 {
+			return -1
+		}
+		i += from
+		end := i + len(p)
+		if (end == len(b) || !isAlnum(b[end])) && (i == 0 || !isAlnum(b[i-1]) || afterWordPIN(b, i)) {
+			return i
+		}
+		from = i + 1
+	}
 }
 
-// search finds every secret in every view of every source of d.
-func search(d dump, secrets []*secret) []hit {
+// afterWordPIN: b[:i] ends in "pin" and up to three non-word characters.
+func afterWordPIN(b []byte, i int) bool {
+	for gap := 0; gap <= 3 && i-gap >= 3; gap++ {
+		if gap > 0 && (isAlnum(b[i-gap]) || b[i-gap] == '_') {
+			return false
+		}
+		if bytes.EqualFold(b[i-gap-3:i-gap], []byte("pin")) {
+			return true
+		}
+	}
+	return false
+}
+
+// allViews is every view of every piece of d.
+func allViews(d dump) []view {
+	var out []view
+	for _, src := range d.sources() {
+		out = append(out, viewsOf(src)...)
+	}
+	return out
+}
+
+// search finds every secret in every view.
+func search(views []view, secrets []*secret) []hit {
 	idx := buildIndex(secrets)
 	var pins []*secret
 	for _, s := range secrets {
 		if s.kind == kindPIN {
 			pins = append(pins, s)
 		}
-	}
-	pinREs := make([]*regexp.Regexp, len(pins))
-	for i, p := range pins {
-		pinREs[i] = pinPattern(p.value)
 	}
 	var hits []hit
 	seen := map[string]bool{}
@@ -217,24 +307,22 @@ func search(d dump, secrets []*secret) []hit {
 			hits = append(hits, h)
 		}
 	}
-	for _, src := range d.sources() {
-		for _, v := range viewsOf(src) {
-			b := v.data
-			for i := 0; i+8 <= len(b); i++ {
-				ns, ok := idx[binary.LittleEndian.Uint64(b[i:i+8])]
-				if !ok {
-					continue
-				}
-				for _, n := range ns {
-					if bytes.HasPrefix(b[i:], n.b) {
-						report(hit{secret: n.secret, encoding: n.encoding, view: v.name, context: around(b, i, len(n.b))})
-					}
+	for _, v := range views {
+		b := v.data
+		for i := 0; i+8 <= len(b); i++ {
+			ns, ok := idx[binary.LittleEndian.Uint64(b[i:i+8])]
+			if !ok {
+				continue
+			}
+			for _, n := range ns {
+				if bytes.HasPrefix(b[i:], n.b) {
+					report(hit{secret: n.secret, encoding: n.encoding, view: v.name, context: around(b, i, len(n.b))})
 				}
 			}
-			for j, re := range pinREs {
-				if loc := re.FindIndex(b); loc != nil {
-					report(hit{secret: pins[j], encoding: "standalone number", view: v.name, context: around(b, loc[0], loc[1]-loc[0])})
-				}
+		}
+		for _, p := range pins {
+			if i := pinAt(b, p.value); i >= 0 {
+				report(hit{secret: p, encoding: "standalone number", view: v.name, context: around(b, i, len(p.value))})
 			}
 		}
 	}
@@ -256,16 +344,14 @@ func around(b []byte, i, n int) string {
 	return printable(b[from:i]) + "[" + strings.Repeat("*", min(n, 12)) + "]" + printable(b[i+n:to])
 }
 
-// tokenLike is what an attacker tries as a link token: every run of the
-// link alphabet between 43 and 128 characters long, each 43-character
-// window of it, in every view; longer runs are encoded data, which the
-// views decode.
-var tokenRunRE = regexp.MustCompile(`[A-Za-z0-9_-]{43,128}`)
-
+// An attacker tries as a link token every 43-character window of every
+// run of the link alphabet (base64url) in every view: a token may sit
+// inside a longer run, glued to other text or to encoded data.
 // candidates is every string of the dump an attacker would try as a key:
-// every column value whole, and every token-looking substring of every
-// view of every piece.
-func candidates(d dump) map[string]string {
+// every column value whole, and every 43-character window of every run of
+// the link alphabet (base64url) in every view, since a token may sit
+// inside a longer run, glued to other text or to encoded data.
+func candidates(d dump, views []view) map[string]string {
 	out := map[string]string{} // candidate -> where
 	add := func(s, where string) {
 		if _, ok := out[s]; !ok {
@@ -275,14 +361,12 @@ func candidates(d dump) map[string]string {
 	for _, c := range d.cells {
 		add(strings.TrimSpace(string(c.data)), c.name)
 	}
-	for _, src := range d.sources() {
-		for _, v := range viewsOf(src) {
-			for _, run := range tokenRunRE.FindAll(v.data, -1) {
-				for i := 0; i+43 <= len(run); i++ {
-					add(string(run[i:i+43]), v.name)
-				}
+	for _, v := range views {
+		runs(v.data, isTokenChar, 43, func(from, to int) {
+			for i := from; i+43 <= to; i++ {
+				add(string(v.data[i:i+43]), v.name)
 			}
-		}
+		})
 	}
 	return out
 }
