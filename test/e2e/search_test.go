@@ -242,15 +242,17 @@ func buildIndex(secrets []*secret) map[uint64][]needle {
 	return idx
 }
 
-// pinAt returns where pin is stored as a PIN in b, or -1: standing alone
-// (no letter or digit either side) or right after the word "pin" and up
-// to three other characters. PINs are four digits, so a bare search would
-// hit dates, counters and any hex or base64 text; a number that is not
-// part of a longer run of letters and digits, or one written right after
-// the word PIN, is what a stored PIN looks like in any text, and the
-// decoded views turn hex, base64 and quoted-printable back into text
-// first. Encoded forms of the PIN alone are not searched: four characters
-// of base64 or eight of hex occur by chance in ciphertext.
+// pinAt returns where pin is stored as a PIN in b, or -1. PINs are four
+// digits, so a bare search would hit dates, counters and any hex or base64
+// text, and now and then random bytes of ciphertext. What a stored PIN
+// looks like is a number that stands alone (no letter or digit either
+// side) or follows the word "pin" within three characters, next to text:
+// four printable characters on one side at least, or the start or end of
+// the piece (a cell that holds just the PIN). Random bytes pass that in
+// about one case in 10^11 per position. The decoded views turn hex, base64 and
+// quoted-printable back into text first. Encoded forms of the PIN alone
+// are not searched: four characters of base64 or eight of hex occur by
+// chance in ciphertext.
 func pinAt(b []byte, pin string) int {
 	p := []byte(pin)
 	for from := 0; ; {
@@ -260,11 +262,21 @@ func pinAt(b []byte, pin string) int {
 		}
 		i += from
 		end := i + len(p)
-		if (end == len(b) || !isAlnum(b[end])) && (i == 0 || !isAlnum(b[i-1]) || afterWordPIN(b, i)) {
+		alone := (end == len(b) || !isAlnum(b[end])) && (i == 0 || !isAlnum(b[i-1]) || afterWordPIN(b, i))
+		if alone && (printable(b[max(0, i-4):i]) || printable(b[end:min(len(b), end+4)])) {
 			return i
 		}
 		from = i + 1
 	}
+}
+
+func printable(b []byte) bool {
+	for _, c := range b {
+		if (c < 0x20 || c > 0x7e) && c != '\n' && c != '\r' && c != '\t' {
+			return false
+		}
+	}
+	return true
 }
 
 // afterWordPIN: b[:i] ends in "pin" and up to three non-word characters.

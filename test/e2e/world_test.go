@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	netmail "net/mail"
 	"os"
 	"path/filepath"
 	"slices"
@@ -93,6 +92,7 @@ func newWorld(t *testing.T, storeURL, sqlitePath string) *world {
 	for _, svc := range []string{cloud.ServiceCompute, cloud.ServiceBlockStorage, cloud.ServiceNetwork} {
 		testenv.RequireQuotaService(t, svc)
 	}
+	startBuilding() // addusers, for the helpdesk's reset
 	w := &world{t: t, ks: ks, storeURL: storeURL, sqlitePath: sqlitePath, vault: newVault(),
 		logger: slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelError})),
 		people: map[string]*person{}}
@@ -403,63 +403,17 @@ func (w *world) remindersRun(at time.Time) (linkRes reminder.Result, outboxErr e
 	return linkRes, outboxErr
 }
 
-// helpdeskReset is `addusers reset-password --user ID --pin PIN`: the
-// command's steps (cmd/addusers/resetpassword.go) on the same internal
-// code, wired from the settings: setpass's PUT /reset through its client,
-// the audit records, the password-reset mail queued and delivered.
-func (w *world) helpdeskReset(p *person, pin string) mail.Report {
+// helpdeskReset is `addusers reset-password --user ID --pin PIN`, the
+// real program: setpass's PUT /reset, the audit records, the
+// password-reset mail queued and delivered (or left waiting).
+func (w *world) helpdeskReset(p *person, pin string) (stdout string) {
 	w.t.Helper()
-	ctx := w.t.Context()
-	cfg := w.load()
-	clients, err := cloud.Connect(ctx, cfg.OpenStack)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	w.vault.tap(clients.Provider, "addusers reset-password")
-	st, err := store.Open(ctx, cfg.Store.URL.Reveal(), w.logger)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	defer st.Close()
-	sp, err := onboard.NewSetpassClient(cfg, clients.Provider)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	outbox, closer, err := mail.FromConfig(cfg, st, true, nil, w.logger)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	if closer != nil {
-		defer closer.Close()
-	}
-	u, err := cloud.GetUser(ctx, clients.Identity, p.userID)
-	if err != nil {
-		w.t.Fatal(err)
-	}
 	w.vault.add(kindPIN, pin, "addusers reset-password --pin")
-	issued, err := sp.Reset(ctx, u.ID, pin, "")
-	if err != nil {
-		w.t.Fatalf("reset-password: %v", err)
+	code, out, errOut := w.addusers("reset-password", "--user", p.userID, "--pin", pin)
+	if code != 0 {
+		w.t.Fatalf("addusers reset-password: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
-	audit := func(action string, details map[string]string) {
-		if _, err := st.AppendEvent(ctx, store.Event{At: time.Now().UTC(), Actor: onboard.Actor(cfg), Action: action,
-			Target: u.ID, Source: "addusers reset-password", Details: details}); err != nil {
-			w.t.Fatal(err)
-		}
-	}
-	audit("setpass.reset", map[string]string{"name": u.Name, "expires_at": issued.ExpiresAt.UTC().Format(time.RFC3339),
-		"pin_replaced": "true", "temporary_password": "false"})
-	key := fmt.Sprintf("%s:%s:%d", mail.KindPasswordReset, u.ID, issued.ExpiresAt.UnixNano())
-	data := mail.PasswordResetData{Name: u.Name, Username: u.Name, Link: issued.URL, ExpiresAt: issued.ExpiresAt}
-	if _, _, err := outbox.Queue(ctx, key, mail.KindPasswordReset, []netmail.Address{{Address: u.Email}}, data); err != nil {
-		w.t.Fatal(err)
-	}
-	audit("mail.queue", map[string]string{"kind": mail.KindPasswordReset, "key": key})
-	rep, err := outbox.Drain(ctx)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	return rep
+	return out
 }
 
 // setpassProcess is one run of `setpass serve`.
@@ -577,6 +531,16 @@ func (w *world) logsIn(p *person, password string) bool {
 		w.t.Fatalf("authenticating %s: %v", p.email, err)
 	}
 	return err == nil
+}
+
+// logsInAs is logsIn for a user known by ID only.
+func (w *world) logsInAs(userID, password string) bool {
+	for _, p := range w.people {
+		if p.userID == userID {
+			return w.logsIn(p, password)
+		}
+	}
+	return false
 }
 
 // newPassword is a password a user chooses.
