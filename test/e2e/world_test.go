@@ -260,26 +260,27 @@ func (w *world) load() *config.Config {
 // resetQuotasAtCleanup puts back the quotas of the domain's projects
 // before the domain is deleted: the quota services keep them otherwise.
 func (w *world) resetQuotasAtCleanup() {
-	qc := w.ks.QuotaClients(w.t)
-	w.t.Cleanup(func() {
+	t := w.t // not w.t inside: restart points w.t at a subtest
+	qc := w.ks.QuotaClients(t)
+	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		q, err := cloud.NewQuotas(ctx, &cloud.Clients{Provider: w.ks.Identity.ProviderClient, Identity: w.ks.Identity, Endpoint: qc.Endpoint},
 			map[string]string{cloud.ServiceCompute: cloud.MethodQuotaSets, cloud.ServiceBlockStorage: cloud.MethodQuotaSets,
 				cloud.ServiceNetwork: cloud.MethodQuotaSets})
 		if err != nil {
-			w.t.Errorf("cleanup: %v", err)
+			t.Errorf("cleanup: %v", err)
 			return
 		}
 		pages, err := projects.List(w.ks.Identity, projects.ListOpts{DomainID: w.domainID}).AllPages(ctx)
 		if err != nil {
-			w.t.Errorf("cleanup: listing projects: %v", err)
+			t.Errorf("cleanup: listing projects: %v", err)
 			return
 		}
 		ps, _ := projects.ExtractProjects(pages)
 		for _, p := range ps {
 			if err := q.Reset(ctx, p.ID); err != nil {
-				w.t.Errorf("cleanup: %v", err)
+				t.Errorf("cleanup: %v", err)
 			}
 		}
 	})
@@ -483,6 +484,17 @@ func (w *world) startSetpass() {
 	}
 	w.setpass = proc
 	w.handler.Store(&h)
+	// A test that stops half-way leaves no process running.
+	w.t.Cleanup(func() {
+		if w.setpass == proc {
+			w.handler.Store(nil)
+			proc.work.Wait()
+			if proc.closeMail != nil {
+				proc.closeMail.Close()
+			}
+			proc.store.Close()
+		}
+	})
 }
 
 // setpassSecret is the key setpass's handler gets, as cmd/setpass passes
