@@ -25,6 +25,7 @@ import (
 
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/config"
+	"github.com/kaizen-onboard/kaizen/internal/keyring"
 	"github.com/kaizen-onboard/kaizen/internal/mail"
 	"github.com/kaizen-onboard/kaizen/internal/onboard"
 	"github.com/kaizen-onboard/kaizen/internal/reminder"
@@ -38,7 +39,7 @@ import (
 // secretEnv carries the settings' secret, the one thing kept out of the
 // settings file and the database. Once [secrets] keys exist (helper
 // "atrest"), this line becomes "KAIZEN_SECRET_KEYS".
-const secretEnv = "KAIZEN_SETPASS_SECRET_KEY"
+const secretEnv = config.SecretKeysEnv
 
 const (
 	book      = "signups"
@@ -472,8 +473,9 @@ func (w *world) startSetpass() {
 		Resetter: setpass.NewResetter(resetClients.Identity), Mail: proc.outbox, Go: proc.work.Go,
 		Pages: pages, Registry: prometheus.NewRegistry(), Logger: w.logger, Now: time.Now, Random: rand.Reader,
 		Settings: setpass.Settings{
-			SecretKey: setpassSecret(cfg), BaseURL: sp.URL, TokenTTL: sp.TokenTTL.D, MaxAttempts: sp.MaxAttempts,
+			Keys: setpassKeys(w.t, cfg), BaseURL: sp.URL, TokenTTL: sp.TokenTTL.D, MaxAttempts: sp.MaxAttempts,
 			MinPasswordLength: sp.MinPasswordLength, TrustedProxies: proxies, RateLimit: sp.RateLimit, RateBurst: sp.RateBurst,
+			PINGuard: setpass.PINGuardSettings{PerUser: sp.PINFailuresPerUser, Window: sp.PINFailureWindow.D},
 			Reset: setpass.ResetSettings{Mode: sp.ResetMode, TokenTTL: sp.ResetTokenTTL.D, MinTime: sp.ResetMinTime.D,
 				ProtectedRoles: sp.ResetProtectedRoles, RevokeTokens: sp.ResetRevokeTokens,
 				AccountLimit: sp.ResetAccountLimit, Helpdesk: cfg.Mail.Helpdesk},
@@ -497,10 +499,15 @@ func (w *world) startSetpass() {
 	})
 }
 
-// setpassSecret is the key setpass's handler gets, as cmd/setpass passes
-// it. (When [secrets] lands this follows cmd/setpass.)
-func setpassSecret(cfg *config.Config) []byte {
-	return []byte(cfg.Setpass.SecretKey.Reveal())
+// setpassKeys are the [secrets] keys setpass's handler gets, as
+// cmd/setpass builds them.
+func setpassKeys(t testing.TB, cfg *config.Config) *keyring.Keyring {
+	t.Helper()
+	k, err := mail.KeysFromConfig(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
 
 // stopSetpass stops the process: no more requests, the work behind the
