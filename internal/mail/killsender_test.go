@@ -108,7 +108,7 @@ func newKillSenderEnv(t *testing.T, url string) *killSenderEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.queuer = NewOutbox(e.st, newTestRenderer(t, testCommon()), c, nil, OutboxOptions{})
+	e.queuer = NewOutbox(e.st, newTestRenderer(t, testCommon()), c, nil, OutboxOptions{Keys: testKeys(t, testKeyA)})
 	return e
 }
 
@@ -352,7 +352,7 @@ func TestKilledSenderHelperProcess(t *testing.T) {
 		// Every claim counts as an attempt, and a message may be claimed by
 		// many killed senders; a slow moment must not abandon it either.
 		MaxAttempts: 1000, Backoff: Backoff{Base: 50 * time.Millisecond, Max: 50 * time.Millisecond},
-		Logger: log,
+		Logger: log, Keys: testKeys(t, testKeyA),
 	})
 	for {
 		rep, err := o.Drain(ctx)
