@@ -190,6 +190,9 @@ func printTable(w io.Writer, rep report, dry bool) error {
 			fmt.Fprintf(w, "mail error: %s\n", e)
 		}
 	}
+	if line := onboard.RetryLine(rep.Retries); line != "" {
+		fmt.Fprintln(w, line)
+	}
 	return nil
 }
 

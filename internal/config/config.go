@@ -49,6 +49,9 @@ type OpenStack struct {
 	Password     Secret   `toml:"password"`
 	PasswordFile string   `toml:"password_file"`
 	Timeout      Duration `toml:"timeout"`
+	// RetryMaxWait bounds how long a transiently failing OpenStack call is
+	// retried after its first failure; 0 disables retries.
+	RetryMaxWait Duration `toml:"retry_max_wait"`
 	// Domain is where requests' projects and users are created unless a row
 	// names another domain.
 	Domain string `toml:"domain"`
@@ -306,6 +309,7 @@ func Defaults() Config {
 		OpenStack: OpenStack{
 			Interface:          "public",
 			Timeout:            Dur(30 * time.Second),
+			RetryMaxWait:       Dur(30 * time.Second),
 			Domain:             "Default",
 			AdminProject:       "admin",
 			AdminProjectDomain: "Default",

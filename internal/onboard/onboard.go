@@ -73,6 +73,15 @@ type Deps struct {
 	Mail     Mailer
 	Sheet    Sheet
 	Store    Store
+	// Retries, when set, counts the OpenStack requests retried after a
+	// transient fault, by service (cloud.Clients); the summary reports
+	// those of the run.
+	Retries RetryCounter
+}
+
+// RetryCounter counts retried requests by service (cloud.Clients).
+type RetryCounter interface {
+	Retries() map[string]int
 }
 
 // Options shape a run. Zero values take the defaults noted.
@@ -165,6 +174,9 @@ type Summary struct {
 	Counts   map[string]int `json:"counts"` // by Outcome
 	Skipped  int            `json:"skipped"`
 	Mail     int            `json:"mail_queued"`
+	// Retries are the OpenStack requests this run repeated after a
+	// transient fault (a timeout, 429, 5xx), by service.
+	Retries map[string]int `json:"openstack_retries,omitempty"`
 	DryRun   bool           `json:"dry_run"`
 	Started  time.Time      `json:"started"`
 	Finished time.Time      `json:"finished"`

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -54,7 +55,7 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 	sum.Skipped = len(parsed.Skipped)
 
 	r := &runner{deps: deps, opts: opts, roleIDs: map[string]string{}, domains: map[string]string{},
-		dirs: cloud.NewDirectories(deps.Identity)}
+		dirs: cloud.NewDirectories(deps.Identity), retriesBefore: retries(deps)}
 	var w *writer
 	if !opts.DryRun {
 		w = newWriter(deps.Sheet, opts)
@@ -167,6 +168,30 @@ feed:
 	return sum, nil
 }
 
+// RetryLine is the summary line of a run's OpenStack retries, e.g.
+// "openstack: 12 requests retried after transient faults (compute 3,
+// identity 9)"; "" when there were none.
+func RetryLine(retries map[string]int) string {
+	total := 0
+	var parts []string
+	for _, svc := range slices.Sorted(maps.Keys(retries)) {
+		total += retries[svc]
+		parts = append(parts, fmt.Sprintf("%s %d", svc, retries[svc]))
+	}
+	if total == 0 {
+		return ""
+	}
+	return fmt.Sprintf("openstack: %d requests retried after transient faults (%s)", total, strings.Join(parts, ", "))
+}
+
+// retries is the retry count of deps so far (empty without a counter).
+func retries(deps Deps) map[string]int {
+	if deps.Retries == nil {
+		return nil
+	}
+	return deps.Retries.Retries()
+}
+
 // problems is a row error without its "row N: " prefix: the Status cell
 // sits in the row already, and the summary names the row.
 func problems(e request.RowError) string {
@@ -198,6 +223,14 @@ func (r *runner) finish(sum Summary, results []*RowResult) Summary {
 		sum.Counts[string(res.Outcome)]++
 	}
 	sum.Mail = int(r.mailQueued.Load())
+	for svc, n := range retries(r.deps) {
+		if d := n - r.retriesBefore[svc]; d > 0 {
+			if sum.Retries == nil {
+				sum.Retries = map[string]int{}
+			}
+			sum.Retries[svc] = d
+		}
+	}
 	sum.Finished = r.opts.Now().UTC()
 	return sum
 }

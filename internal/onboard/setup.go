@@ -76,7 +76,7 @@ func FromConfig(ctx context.Context, cfg *config.Config, so SetupOptions) (_ *Se
 	if err != nil {
 		return nil, err
 	}
-	s.Deps = Deps{Identity: clients.Identity, Sheet: src, Store: st}
+	s.Deps = Deps{Identity: clients.Identity, Sheet: src, Store: st, Retries: clients}
 	if !so.DryRun {
 		q, err := cloud.NewQuotas(ctx, clients, cfg.Quotas.Services)
 		if err != nil {

@@ -55,7 +55,7 @@ func (j *importJob) Run(ctx context.Context, rc RunContext) (Result, error) {
 	}
 	sum, runErr := onboard.Run(ctx, setup.Deps, opts)
 
-	res := Result{Sent: sum.Mail, Skipped: sum.Counts[string(onboard.Unchanged)]}
+	res := Result{Sent: sum.Mail, Skipped: sum.Counts[string(onboard.Unchanged)], Retries: sum.Retries}
 	verb := ""
 	if rc.DryRun {
 		verb = "would be "
@@ -76,6 +76,9 @@ func (j *importJob) Run(ctx context.Context, rc RunContext) (Result, error) {
 	c := sum.Counts
 	res.Lines = append(res.Lines, fmt.Sprintf("%d created, %d updated, %d unchanged, %d failed; %d not approved; %d mail(s) queued",
 		c[string(onboard.Created)], c[string(onboard.Updated)], c[string(onboard.Unchanged)], c[string(onboard.Failed)], sum.Skipped, sum.Mail))
+	if line := onboard.RetryLine(sum.Retries); line != "" {
+		res.Lines = append(res.Lines, line)
+	}
 
 	if errors.Is(runErr, onboard.ErrLocked) {
 		return res, fmt.Errorf("%w: %w", ErrBusy, runErr)
