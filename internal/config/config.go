@@ -79,6 +79,9 @@ type Sheet struct {
 	// Endpoint overrides the Sheets API base URL (tests, proxies).
 	Endpoint       string   `toml:"endpoint"`
 	ApprovedValues []string `toml:"approved_values"`
+	// RejectedValues in the Approved column mark a row a person turned
+	// down: it is never processed nor reported (even with all_approved).
+	RejectedValues []string `toml:"rejected_values"`
 	// AllApproved treats every row of the worksheet as approved: for a
 	// separate worksheet that approvers copy approved requests into. The
 	// Approved column is then not needed.
@@ -317,6 +320,7 @@ func Defaults() Config {
 		Sheet: Sheet{
 			Worksheet:          "Form Responses 1",
 			ApprovedValues:     []string{"approved", "yes", "true"},
+			RejectedValues:     []string{"rejected"},
 			ProjectNamePattern: DefaultProjectNamePattern,
 			Columns:            DefaultSheetColumns(),
 			QuotaColumns:       map[string]string{},

@@ -219,6 +219,14 @@ func (v *validator) sheet(s *Sheet) {
 			v.addf(fmt.Sprintf("sheet.approved_values[%d]", i), "must not be empty")
 		}
 	}
+	for i, r := range s.RejectedValues {
+		switch {
+		case strings.TrimSpace(r) == "":
+			v.addf(fmt.Sprintf("sheet.rejected_values[%d]", i), "must not be empty")
+		case slices.ContainsFunc(s.ApprovedValues, func(a string) bool { return HeaderKey(a) == HeaderKey(r) }):
+			v.addf(fmt.Sprintf("sheet.rejected_values[%d]", i), "%q is also in sheet.approved_values", r)
+		}
+	}
 	if _, err := regexp.Compile(s.ProjectNamePattern); err != nil {
 		v.addf("sheet.project_name_pattern", "invalid regular expression: %v", err)
 	}

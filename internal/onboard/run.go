@@ -44,6 +44,9 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 	if err != nil {
 		return sum, fmt.Errorf("reading the requests: %w", err)
 	}
+	if t, err = addWriteBackColumns(ctx, deps.Sheet, t, opts, &sum); err != nil {
+		return sum, err
+	}
 	rows := make([]request.Row, len(t.Rows))
 	for i, r := range t.Rows {
 		rows[i] = request.Row{Number: r.Number, Cells: r.Cells}
@@ -53,6 +56,7 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 		return sum, err
 	}
 	sum.Skipped = len(parsed.Skipped)
+	sum.Rejected = len(parsed.Rejected)
 
 	r := &runner{deps: deps, opts: opts, roleIDs: map[string]string{}, domains: map[string]string{},
 		dirs: cloud.NewDirectories(deps.Identity), retriesBefore: retries(deps)}
@@ -93,6 +97,10 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 		res := &RowResult{Row: inv.Row, Outcome: Failed, Error: problems(inv),
 			Email:   strings.TrimSpace(tr.At(r.col(t, r.opts.Request.Columns.Email, request.DefaultColumns().Email))),
 			Project: strings.TrimSpace(tr.At(r.col(t, r.opts.Request.Columns.ProjectName, request.DefaultColumns().ProjectName)))}
+		if strings.TrimSpace(tr.At(r.col(t, r.opts.Columns.Status, request.DefaultColumns().Status))) == statusOf(res) {
+			// Reported so by an earlier run and unchanged since.
+			res.Outcome = StillInvalid
+		}
 		results = append(results, res)
 		writeBack(r.invalidWrite(t, tr, inv), res)
 	}
@@ -162,7 +170,7 @@ feed:
 	if err := ctx.Err(); err != nil {
 		return sum, err
 	}
-	if sum.Counts[string(Failed)] > 0 {
+	if sum.Counts[string(Failed)] > 0 || opts.Strict && sum.Counts[string(StillInvalid)] > 0 {
 		return sum, ErrSomeFailed
 	}
 	return sum, nil

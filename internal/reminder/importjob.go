@@ -61,7 +61,7 @@ func (j *importJob) Run(ctx context.Context, rc RunContext) (Result, error) {
 		verb = "would be "
 	}
 	for _, r := range sum.Rows {
-		if r.Outcome == onboard.Unchanged {
+		if r.Outcome == onboard.Unchanged || r.Outcome == onboard.StillInvalid {
 			continue
 		}
 		what := strings.Join(r.Changes, "; ")
@@ -76,6 +76,9 @@ func (j *importJob) Run(ctx context.Context, rc RunContext) (Result, error) {
 	c := sum.Counts
 	res.Lines = append(res.Lines, fmt.Sprintf("%d created, %d updated, %d unchanged, %d failed; %d not approved; %d mail(s) queued",
 		c[string(onboard.Created)], c[string(onboard.Updated)], c[string(onboard.Unchanged)], c[string(onboard.Failed)], sum.Skipped, sum.Mail))
+	if len(sum.AddedColumns) > 0 {
+		res.Lines = append(res.Lines, fmt.Sprintf("sheet: %sadded the columns %s to the header row", verb, strings.Join(sum.AddedColumns, ", ")))
+	}
 	if line := onboard.RetryLine(sum.Retries); line != "" {
 		res.Lines = append(res.Lines, line)
 	}
