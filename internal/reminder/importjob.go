@@ -77,7 +77,11 @@ func (j *importJob) Run(ctx context.Context, rc RunContext) (Result, error) {
 	res.Lines = append(res.Lines, fmt.Sprintf("%d created, %d updated, %d unchanged, %d failed; %d not approved; %d mail(s) queued",
 		c[string(onboard.Created)], c[string(onboard.Updated)], c[string(onboard.Unchanged)], c[string(onboard.Failed)], sum.Skipped, sum.Mail))
 	if len(sum.AddedColumns) > 0 {
-		res.Lines = append(res.Lines, fmt.Sprintf("sheet: %sadded the columns %s to the header row", verb, strings.Join(sum.AddedColumns, ", ")))
+		what := "added"
+		if rc.DryRun {
+			what = "would add"
+		}
+		res.Lines = append(res.Lines, fmt.Sprintf("sheet: %s the columns %s to the header row", what, strings.Join(sum.AddedColumns, ", ")))
 	}
 	if line := onboard.RetryLine(sum.Retries); line != "" {
 		res.Lines = append(res.Lines, line)

@@ -32,6 +32,9 @@ func (o Options) withDefaults() Options {
 	if len(o.ApprovedValues) == 0 {
 		o.ApprovedValues = config.Defaults().Sheet.ApprovedValues
 	}
+	if o.RejectedValues == nil { // unset; an empty list turns rejection off
+		o.RejectedValues = config.Defaults().Sheet.RejectedValues
+	}
 	if o.ProjectNamePattern == nil {
 		o.ProjectNamePattern = defaultPattern
 	}
