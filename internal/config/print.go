@@ -31,6 +31,7 @@ func (c *Config) WriteRedacted(w io.Writer) error {
 		}
 		fmt.Fprintf(w, "# %s: %s\n", s.key, state)
 	}
+	fmt.Fprintf(w, "# state store: %s\n", c.Store.URL.String())
 	ao, _, _ := c.OpenStack.Auth()
 	fmt.Fprintf(w, "# openstack credentials: auth URL %q, user %q, application credential %t\n",
 		ao.IdentityEndpoint, ao.Username+ao.UserID, ao.ApplicationCredentialID != "" || ao.ApplicationCredentialName != "")

@@ -52,6 +52,7 @@ func (v *validator) validate(c *Config) {
 	v.setpass(&c.Setpass)
 	v.mail(&c.Mail)
 	v.store(&c.Store)
+	v.storeLocation(c)
 	v.quotas(&c.Quotas)
 	v.importing(&c.Import)
 	v.domainManager(&c.DomainManager)
