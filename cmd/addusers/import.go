@@ -31,6 +31,9 @@ Flags:
   --workers N        rows applied at once (default: import.workers)
   --no-deliver       queue mail without delivering it now (the reminders
                      daemon's outbox job delivers it)
+  --take-over        import a sheet marked as imported with another state
+                     store, and mark it with this one (see "One store per
+                     sheet" in the README)
   --strict           rows still invalid as an earlier run reported them fail
                      the run too (by default only new failures do)
 
@@ -42,7 +45,7 @@ cloud and run again), 2 usage or configuration error.
 type importFlags struct {
 	sheet, user, project, output string
 	workers                      int
-	noDeliver, strict            bool
+	noDeliver, strict, takeOver  bool
 }
 
 func parseImportFlags(args []string, stdout io.Writer) (importFlags, error) {
@@ -55,6 +58,7 @@ func parseImportFlags(args []string, stdout io.Writer) (importFlags, error) {
 	fs.IntVar(&f.workers, "workers", 0, "")
 	fs.BoolVar(&f.noDeliver, "no-deliver", false, "")
 	fs.BoolVar(&f.strict, "strict", false, "")
+	fs.BoolVar(&f.takeOver, "take-over", false, "")
 	if err := parseFlags(fs, args, ""); err != nil {
 		return f, err
 	}
@@ -109,7 +113,7 @@ func runImport(ctx context.Context, cfg *config.Config, f importFlags, dry bool,
 
 	opts := setup.Options
 	opts.OnlyUser, opts.OnlyProject = f.user, f.project
-	opts.Strict = f.strict
+	opts.Strict, opts.TakeOver = f.strict, f.takeOver
 	if f.workers > 0 {
 		opts.Workers = f.workers
 	}

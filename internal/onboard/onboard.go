@@ -129,6 +129,11 @@ type Options struct {
 	Now     func() time.Time
 	Random  io.Reader
 	Logger  *slog.Logger
+	// StoreID and StoreDesc name the state store (store.Identity,
+	// DescribeStore); the run marks the sheet with them and refuses a sheet
+	// marked with another store unless TakeOver. Empty StoreID: no check.
+	StoreID, StoreDesc string
+	TakeOver           bool
 	// Strict makes rows still invalid as reported before fail the run too;
 	// otherwise only new failures do (cron monitoring stays quiet).
 	Strict bool

@@ -40,6 +40,9 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 		defer release()
 	}
 
+	if err := claimSheet(ctx, deps.Sheet, opts); err != nil {
+		return sum, err
+	}
 	t, err := deps.Sheet.Read(ctx)
 	if err != nil {
 		return sum, fmt.Errorf("reading the requests: %w", err)

@@ -45,7 +45,7 @@ func (g *Google) AddColumns(ctx context.Context, names []string) ([]string, erro
 	sheet := quoteSheet(g.worksheet)
 	rng := sheet + "!1:1"
 	var vr *sheets.ValueRange
-	err := g.do(ctx, rng, func() error {
+	err := g.retried(ctx, rng, func() error {
 		var err error
 		vr, err = g.svc.Spreadsheets.Values.Get(g.id, rng).MajorDimension("ROWS").
 			ValueRenderOption("FORMATTED_VALUE").Context(ctx).Do()
@@ -72,7 +72,7 @@ func (g *Google) AddColumns(ctx context.Context, names []string) ([]string, erro
 		cells[i] = n
 	}
 	target := sheet + "!" + columnName(at) + "1:" + columnName(at+len(missing)-1) + "1"
-	err = g.do(ctx, target, func() error {
+	err = g.retried(ctx, target, func() error {
 		_, err := g.svc.Spreadsheets.Values.Update(g.id, target, &sheets.ValueRange{
 			Range: target, MajorDimension: "ROWS", Values: [][]any{cells},
 		}).ValueInputOption("RAW").Context(ctx).Do()
@@ -87,7 +87,7 @@ func (g *Google) AddColumns(ctx context.Context, names []string) ([]string, erro
 // widen makes the worksheet at least cols columns wide.
 func (g *Google) widen(ctx context.Context, cols int) error {
 	var ss *sheets.Spreadsheet
-	err := g.do(ctx, quoteSheet(g.worksheet), func() error {
+	err := g.retried(ctx, quoteSheet(g.worksheet), func() error {
 		var err error
 		ss, err = g.svc.Spreadsheets.Get(g.id).Fields("sheets.properties").Context(ctx).Do()
 		return err
@@ -110,7 +110,7 @@ func (g *Google) widen(ctx context.Context, cols int) error {
 				Fields: "gridProperties.columnCount",
 			},
 		}}}
-		err := g.do(ctx, quoteSheet(g.worksheet), func() error {
+		err := g.retried(ctx, quoteSheet(g.worksheet), func() error {
 			_, err := g.svc.Spreadsheets.BatchUpdate(g.id, req).Context(ctx).Do()
 			return err
 		})
