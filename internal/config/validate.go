@@ -64,9 +64,6 @@ func (v *validator) validate(c *Config) {
 func (v *validator) openstack(o *OpenStack) {
 	v.duration("openstack.timeout", o.Timeout)
 	v.duration("openstack.retry_max_wait", o.RetryMaxWait)
-	if o.RetryMaxWait.D < 0 {
-		v.addf("openstack.retry_max_wait", "must not be negative (0s disables retries)")
-	}
 	v.oneOf("openstack.interface", o.Interface, "public", "internal", "admin")
 	v.required("openstack.domain", o.Domain)
 	v.required("openstack.admin_project", o.AdminProject)
