@@ -183,8 +183,8 @@ func (r *Retrier) Retry(ctx context.Context, method, rawURL string, opts *gopher
 	spent := now.Sub(start)
 	if spent+wait > r.p.MaxWait {
 		r.forget(opts)
-		return fmt.Errorf("%s: %s %s failed %d times over %s (%w; openstack.retry_max_wait = %s): %w",
-			svc, method, redactURL(rawURL), failCount, spent.Round(time.Millisecond), ErrRetriesExhausted, r.p.MaxWait, describe(svc, err))
+		return fmt.Errorf("%s, %d attempts over %s (%w; openstack.retry_max_wait = %s): %w",
+			describe(svc, method, rawURL, err), failCount, spent.Round(time.Millisecond), ErrRetriesExhausted, r.p.MaxWait, err)
 	}
 	r.p.Logger.Warn("retrying OpenStack request", "service", svc, "method", method, "url", redactURL(rawURL),
 		"attempt", failCount+1, "wait", wait, "err", shortError(err))
@@ -306,13 +306,18 @@ func retryAfter(err error, now time.Time) (time.Duration, bool) {
 }
 
 // describe puts the service and status code first, where an admin reading
-// a Status cell looks: "identity answered 503 Service Unavailable".
-func describe(svc string, err error) error {
+// a Status cell looks: "identity answered 503 Service Unavailable to POST
+// /v3/users".
+func describe(svc, method, rawURL string, err error) string {
+	path := redactURL(rawURL)
+	if u, perr := url.Parse(path); perr == nil && u.Path != "" {
+		path = u.Path
+	}
 	var code gophercloud.ErrUnexpectedResponseCode
 	if errors.As(err, &code) {
-		return fmt.Errorf("%s answered %d %s: %w", svc, code.Actual, http.StatusText(code.Actual), err)
+		return fmt.Sprintf("%s answered %d %s to %s %s", svc, code.Actual, http.StatusText(code.Actual), method, path)
 	}
-	return fmt.Errorf("%s unreachable: %w", svc, err)
+	return fmt.Sprintf("%s did not answer %s %s", svc, method, path)
 }
 
 // shortError is err without a response body, for the log.

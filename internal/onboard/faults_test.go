@@ -1,6 +1,7 @@
 package onboard_test
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -152,5 +153,58 @@ func TestImportRidesOutOpenStackFaults(t *testing.T) {
 	}
 	if want := n + (n+2)/3; len(us) != want {
 		t.Errorf("the domain has %d users, want %d: %v", len(us), want, names(us))
+	}
+}
+
+// TestFaultOutlastingRetries: a quota API that keeps answering 503 past
+// openstack.retry_max_wait fails the row, whose Status names the service
+// and the status code; once it recovers, a re-run finishes the row.
+func TestFaultOutlastingRetries(t *testing.T) {
+	e := newEnv(t)
+	ctx := t.Context()
+	fc := testenv.NewFaultyCloud(t, testenv.Faults{Seed: 5, Services: []string{cloud.ServiceCompute}})
+	ao := e.ks.AdminAuthOptions()
+	ao.IdentityEndpoint = fc.AuthURL
+	ao.AllowReauth = true
+	clients, err := cloud.ConnectWith(ctx, ao, e.direct.Endpoint, &http.Client{Timeout: 30 * time.Second},
+		cloud.RetryPolicy{MaxWait: 2 * time.Second, Logger: e.logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	quotas, err := cloud.NewQuotas(ctx, clients, map[string]string{
+		cloud.ServiceCompute: cloud.MethodQuotaSets, cloud.ServiceBlockStorage: cloud.MethodQuotaSets,
+		cloud.ServiceNetwork: cloud.MethodQuotaSets,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.write(row("outage@example.org", "during-outage"))
+	deps := e.deps()
+	deps.Identity, deps.Quotas, deps.Retries = clients.Identity, quotas, clients
+
+	fc.SetFaults(testenv.Faults{Unavailable: 1}) // compute is down
+	sum, err := onboard.Run(ctx, deps, e.opts)
+	if !errors.Is(err, onboard.ErrSomeFailed) {
+		t.Fatalf("run during the outage: err = %v, want ErrSomeFailed", err)
+	}
+	r := result(t, sum, 2)
+	status := e.cell(2, cols.Status)
+	t.Logf("Status: %s", status)
+	if r.Outcome != onboard.Failed || !strings.Contains(status, "compute answered 503 Service Unavailable") {
+		t.Errorf("row 2: %s, Status %q; want failed naming compute and 503", r.Outcome, status)
+	}
+	if sum.Retries[cloud.ServiceCompute] == 0 {
+		t.Errorf("retries %v, want compute's counted", sum.Retries)
+	}
+
+	fc.SetFaults(testenv.Faults{}) // compute is back
+	if sum, err := onboard.Run(ctx, deps, e.opts); err != nil {
+		t.Fatalf("re-run after the outage: %v %+v", err, sum.Rows)
+	}
+	if s := e.cell(2, cols.Status); s != request.StatusDone {
+		t.Errorf("Status after the re-run = %q, want done", s)
+	}
+	if got := e.quotaSet(e.project("during-outage").ID); got["instances"] != presets["small"]["instances"] {
+		t.Errorf("quotas after the re-run: %v", got)
 	}
 }

@@ -123,11 +123,24 @@ const (
 	faultSlow
 )
 
+// SetFaults changes the shares from now on (Seed and Services are kept).
+func (fc *FaultyCloud) SetFaults(f Faults) {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	f.Seed, f.Services = fc.faults.Seed, fc.faults.Services
+	fc.faults = f
+}
+
 // draw picks the fate of one request and counts it.
-func (fc *FaultyCloud) draw(service, method string) faultKind {
+func (fc *FaultyCloud) draw(service, method string) (faultKind, time.Duration) {
 	fc.mu.Lock()
 	defer fc.mu.Unlock()
 	f := fc.faults
+	k := fc.drawLocked(service, method, f)
+	return k, f.SlowDelay
+}
+
+func (fc *FaultyCloud) drawLocked(service, method string, f Faults) faultKind {
 	c := fc.injected[service]
 	x := fc.rnd.Float64()
 	switch {
@@ -155,7 +168,7 @@ type faultTransport struct {
 }
 
 func (t *faultTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	kind := t.cloud.draw(t.service, r.Method)
+	kind, slow := t.cloud.draw(t.service, r.Method)
 	switch kind {
 	case faultUnavailable, faultUnavailableRetryAfter:
 		if r.Body != nil {
@@ -178,7 +191,7 @@ func (t *faultTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 		resp.Body.Close()
 		return unavailable(r, http.Header{}), nil
 	case faultSlow:
-		timer := time.NewTimer(t.cloud.faults.SlowDelay)
+		timer := time.NewTimer(slow)
 		defer timer.Stop()
 		select {
 		case <-timer.C:
