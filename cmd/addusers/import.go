@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -30,16 +31,21 @@ Flags:
   --workers N        rows applied at once (default: import.workers)
   --no-deliver       queue mail without delivering it now (the reminders
                      daemon's outbox job delivers it)
+  --take-over        import a sheet marked as imported with another state
+                     store, and mark it with this one (see "One store per
+                     sheet" in the README)
+  --strict           rows still invalid as an earlier run reported them fail
+                     the run too (by default only new failures do)
 
-Exit status: 0 every selected approved row is done, 1 some failed (the
-summary says why; fix the row or the cloud and run again), 2 usage or
-configuration error.
+Exit status: 0 every selected approved row is done or still invalid as
+reported before, 1 some failed (the summary says why; fix the row or the
+cloud and run again), 2 usage or configuration error.
 `
 
 type importFlags struct {
 	sheet, user, project, output string
 	workers                      int
-	noDeliver                    bool
+	noDeliver, strict, takeOver  bool
 }
 
 func parseImportFlags(args []string, stdout io.Writer) (importFlags, error) {
@@ -51,6 +57,8 @@ func parseImportFlags(args []string, stdout io.Writer) (importFlags, error) {
 	fs.StringVar(&f.output, "output", "table", "")
 	fs.IntVar(&f.workers, "workers", 0, "")
 	fs.BoolVar(&f.noDeliver, "no-deliver", false, "")
+	fs.BoolVar(&f.strict, "strict", false, "")
+	fs.BoolVar(&f.takeOver, "take-over", false, "")
 	if err := parseFlags(fs, args, ""); err != nil {
 		return f, err
 	}
@@ -105,6 +113,7 @@ func runImport(ctx context.Context, cfg *config.Config, f importFlags, dry bool,
 
 	opts := setup.Options
 	opts.OnlyUser, opts.OnlyProject = f.user, f.project
+	opts.Strict, opts.TakeOver = f.strict, f.takeOver
 	if f.workers > 0 {
 		opts.Workers = f.workers
 	}
@@ -146,6 +155,9 @@ func runImport(ctx context.Context, cfg *config.Config, f importFlags, dry bool,
 	}
 	if errors.Is(runErr, onboard.ErrSomeFailed) {
 		n := sum.Counts[string(onboard.Failed)]
+		if f.strict {
+			n += sum.Counts[string(onboard.StillInvalid)]
+		}
 		return fmt.Errorf("%d of %d rows failed; see the summary above", n, len(sum.Rows))
 	}
 	return runErr
@@ -172,8 +184,23 @@ func printTable(w io.Writer, rep report, dry bool) error {
 	if dry {
 		verb = "plan: "
 	}
-	fmt.Fprintf(w, "\n%s%d created, %d updated, %d unchanged, %d failed; %d not approved\n", verb,
-		c[string(onboard.Created)], c[string(onboard.Updated)], c[string(onboard.Unchanged)], c[string(onboard.Failed)], rep.Skipped)
+	fmt.Fprintf(w, "\n%s%d created, %d updated, %d unchanged, %d failed", verb,
+		c[string(onboard.Created)], c[string(onboard.Updated)], c[string(onboard.Unchanged)], c[string(onboard.Failed)])
+	if n := c[string(onboard.StillInvalid)]; n > 0 {
+		fmt.Fprintf(w, ", %d still invalid as reported before", n)
+	}
+	fmt.Fprintf(w, "; %d not approved", rep.Skipped)
+	if rep.Rejected > 0 {
+		fmt.Fprintf(w, ", %d rejected", rep.Rejected)
+	}
+	fmt.Fprintln(w)
+	if len(rep.AddedColumns) > 0 {
+		what := "added"
+		if dry {
+			what = "would add"
+		}
+		fmt.Fprintf(w, "sheet: %s the columns %s to the header row\n", what, quoted(rep.AddedColumns))
+	}
 	if !dry {
 		fmt.Fprintf(w, "mail: %d queued, %d delivered", rep.Mail, rep.MailDelivered)
 		if rep.MailRetrying > 0 {
@@ -189,6 +216,9 @@ func printTable(w io.Writer, rep report, dry bool) error {
 		for _, e := range rep.MailErrors {
 			fmt.Fprintf(w, "mail error: %s\n", e)
 		}
+	}
+	if line := onboard.RetryLine(rep.Retries); line != "" {
+		fmt.Fprintln(w, line)
 	}
 	return nil
 }
@@ -234,4 +264,12 @@ func (p *progress) finish() {
 	if p.shown {
 		fmt.Fprintln(p.w)
 	}
+}
+
+func quoted(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = strconv.Quote(n)
+	}
+	return strings.Join(q, ", ")
 }

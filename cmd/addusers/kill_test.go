@@ -226,9 +226,17 @@ type killEnv struct {
 
 	staleLocks int
 	lateMail   int
+
+	// childEnv is added to the children's environment.
+	childEnv []string
 }
 
-func newKillEnv(t *testing.T) *killEnv {
+func newKillEnv(t *testing.T) *killEnv { return newKillEnvIn(t, "") }
+
+// newKillEnvIn is newKillEnv; with stateDir set, the settings name no
+// store, and the store is the default one the children find through
+// STATE_DIRECTORY=stateDir (see childEnv).
+func newKillEnvIn(t *testing.T, stateDir string) *killEnv {
 	ks := testenv.Keystone(t)
 	for _, svc := range []string{"compute", "block-storage", "network"} {
 		testenv.RequireQuotaService(t, svc)
@@ -257,6 +265,18 @@ func newKillEnv(t *testing.T) *killEnv {
 	}).URL
 
 	storeURL := "sqlite://" + filepath.Join(e.dir, "kaizen.db")
+	storeSection := fmt.Sprintf("\n[store]\nurl = %q\n", storeURL)
+	getenv := childGetenv
+	if stateDir != "" {
+		storeSection = ""
+		e.childEnv = []string{"STATE_DIRECTORY=" + stateDir}
+		getenv = func(k string) string {
+			if k == "STATE_DIRECTORY" {
+				return stateDir
+			}
+			return childGetenv(k)
+		}
+	}
 	e.cfgPath = filepath.Join(e.dir, "settings.toml")
 	settings := fmt.Sprintf(`
 [openstack]
@@ -265,20 +285,17 @@ domain = %q
 # slow request of another test (deleting a big domain) holds up Keystone,
 # and so Nova, Cinder and Neutron, for up to a minute.
 timeout = "3m"
-`, e.domainName) + mailSettings(t, e.smtp, e.setpassURL) + fmt.Sprintf(`
-[store]
-url = %q
-
+`, e.domainName) + mailSettings(t, e.smtp, e.setpassURL) + storeSection + `
 [log]
 level = "warn"
-`, storeURL)
+`
 	if err := os.WriteFile(e.cfgPath, []byte(settings), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if e.cfg, err = config.Load(e.cfgPath, config.Options{Getenv: childGetenv}); err != nil {
+	if e.cfg, err = config.Load(e.cfgPath, config.Options{Getenv: getenv}); err != nil {
 		t.Fatal(err)
 	}
-	if e.st, err = store.Open(ctx, storeURL, nil); err != nil {
+	if e.st, err = store.Open(ctx, e.cfg.Store.URL.Reveal(), nil); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.st.Close() })
@@ -421,6 +438,7 @@ func (e *killEnv) start(rd *killRound, out io.Writer) (*exec.Cmd, chan error) {
 	// (atexit_sleep_ms), which would draw the kills there.
 	gorace := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
 	cmd.Env = append(cmd.Env, envKillHelper+"=1", envKillConfig+"="+e.cfgPath, envKillSheet+"="+rd.csv, "GORACE="+gorace)
+	cmd.Env = append(cmd.Env, e.childEnv...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		e.t.Fatal(err)

@@ -128,6 +128,7 @@ func newSystemIdentity(c *Clients) *gophercloud.ServiceClient {
 		IdentityEndpoint: c.Provider.IdentityEndpoint,
 		HTTPClient:       c.Provider.HTTPClient,
 		UserAgent:        c.Provider.UserAgent,
+		RetryFunc:        c.Provider.RetryFunc,
 	}
 	sys.UseTokenLock()
 	// The rescoping POST goes through a client without a ReauthFunc, so
@@ -138,6 +139,7 @@ func newSystemIdentity(c *Clients) *gophercloud.ServiceClient {
 		IdentityEndpoint: c.Provider.IdentityEndpoint,
 		HTTPClient:       c.Provider.HTTPClient,
 		UserAgent:        c.Provider.UserAgent,
+		RetryFunc:        c.Provider.RetryFunc,
 	}
 	rescope := func(ctx context.Context, token string) tokens.CreateResult {
 		return tokens.Create(ctx, &rescoper, &tokens.AuthOptions{TokenID: token, Scope: tokens.Scope{System: true}})

@@ -51,6 +51,9 @@ type OpenStack struct {
 	Password     Secret   `toml:"password"`
 	PasswordFile string   `toml:"password_file"`
 	Timeout      Duration `toml:"timeout"`
+	// RetryMaxWait bounds how long a transiently failing OpenStack call is
+	// retried after its first failure; 0 disables retries.
+	RetryMaxWait Duration `toml:"retry_max_wait"`
 	// Domain is where requests' projects and users are created unless a row
 	// names another domain.
 	Domain string `toml:"domain"`
@@ -78,6 +81,9 @@ type Sheet struct {
 	// Endpoint overrides the Sheets API base URL (tests, proxies).
 	Endpoint       string   `toml:"endpoint"`
 	ApprovedValues []string `toml:"approved_values"`
+	// RejectedValues in the Approved column mark a row a person turned
+	// down: it is never processed nor reported (even with all_approved).
+	RejectedValues []string `toml:"rejected_values"`
 	// AllApproved treats every row of the worksheet as approved: for a
 	// separate worksheet that approvers copy approved requests into. The
 	// Approved column is then not needed.
@@ -326,6 +332,7 @@ func Defaults() Config {
 		OpenStack: OpenStack{
 			Interface:          "public",
 			Timeout:            Dur(30 * time.Second),
+			RetryMaxWait:       Dur(30 * time.Second),
 			Domain:             "Default",
 			AdminProject:       "admin",
 			AdminProjectDomain: "Default",
@@ -333,6 +340,7 @@ func Defaults() Config {
 		Sheet: Sheet{
 			Worksheet:          "Form Responses 1",
 			ApprovedValues:     []string{"approved", "yes", "true"},
+			RejectedValues:     []string{"rejected"},
 			ProjectNamePattern: DefaultProjectNamePattern,
 			Columns:            DefaultSheetColumns(),
 			QuotaColumns:       map[string]string{},

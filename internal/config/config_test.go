@@ -147,6 +147,8 @@ func TestProblems(t *testing.T) {
 		{"plaintext smtp needs opt-in", "[mail.smtp]\ntls = \"none\"", nil, "mail.smtp.tls", "allow_insecure"},
 		{"smtp host", "[mail]\ntransport = \"smtp\"", nil, "mail.smtp.host", "required"},
 		{"store scheme", "[store]\nurl = \"mysql://x\"", nil, "store.url", "unsupported scheme"},
+		{"rejected value also approved", "[sheet]\nrejected_values = [\"Yes\"]", nil, "sheet.rejected_values[0]", "also in sheet.approved_values"},
+		{"negative retry budget", "[openstack]\nretry_max_wait = \"-1s\"", nil, "openstack.retry_max_wait", "is negative"},
 		{"store url without scheme", "[store]\nurl = \"state.db\"", nil, "store.url", "must start with"},
 		{"unknown quota", "[quotas.presets.small]\ncores = 4\nwarp_drives = 1", nil, "quotas.presets.small.warp_drives", "unknown quota"},
 		{"negative quota", "[quotas.presets.small]\ncores = -2", nil, "quotas.presets.small.cores", "-1 (unlimited) or more"},

@@ -61,6 +61,9 @@ type Options struct {
 	Getenv func(string) string
 	// ReadFile reads secret files; nil means os.ReadFile.
 	ReadFile func(string) ([]byte, error)
+	// Writable reports whether a directory is writable, for the default
+	// store's location (DefaultStateDir); nil probes the file system.
+	Writable func(dir string) bool
 }
 
 // Load reads the TOML file at path over the built-in defaults and validates

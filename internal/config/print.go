@@ -36,6 +36,7 @@ func (c *Config) WriteRedacted(w io.Writer) error {
 		keys = fmt.Sprintf("%d key(s) set, from %s", len(c.Secrets.Effective()), c.Secrets.Source())
 	}
 	fmt.Fprintf(w, "# secrets.keys: %s\n", keys)
+	fmt.Fprintf(w, "# state store: %s\n", c.Store.URL.String())
 	ao, _, _ := c.OpenStack.Auth()
 	fmt.Fprintf(w, "# openstack credentials: auth URL %q, user %q, application credential %t\n",
 		ao.IdentityEndpoint, ao.Username+ao.UserID, ao.ApplicationCredentialID != "" || ao.ApplicationCredentialName != "")

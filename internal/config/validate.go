@@ -53,6 +53,7 @@ func (v *validator) validate(c *Config) {
 	v.mail(&c.Mail)
 	v.store(&c.Store)
 	v.secrets(&c.Secrets, &c.Setpass)
+	v.storeLocation(c)
 	v.quotas(&c.Quotas)
 	v.importing(&c.Import)
 	v.domainManager(&c.DomainManager)
@@ -63,6 +64,7 @@ func (v *validator) validate(c *Config) {
 
 func (v *validator) openstack(o *OpenStack) {
 	v.duration("openstack.timeout", o.Timeout)
+	v.duration("openstack.retry_max_wait", o.RetryMaxWait)
 	v.oneOf("openstack.interface", o.Interface, "public", "internal", "admin")
 	v.required("openstack.domain", o.Domain)
 	v.required("openstack.admin_project", o.AdminProject)
@@ -214,6 +216,14 @@ func (v *validator) sheet(s *Sheet) {
 	for i, a := range s.ApprovedValues {
 		if strings.TrimSpace(a) == "" {
 			v.addf(fmt.Sprintf("sheet.approved_values[%d]", i), "must not be empty")
+		}
+	}
+	for i, r := range s.RejectedValues {
+		switch {
+		case strings.TrimSpace(r) == "":
+			v.addf(fmt.Sprintf("sheet.rejected_values[%d]", i), "must not be empty")
+		case slices.ContainsFunc(s.ApprovedValues, func(a string) bool { return HeaderKey(a) == HeaderKey(r) }):
+			v.addf(fmt.Sprintf("sheet.rejected_values[%d]", i), "%q is also in sheet.approved_values", r)
 		}
 	}
 	if _, err := regexp.Compile(s.ProjectNamePattern); err != nil {

@@ -73,6 +73,15 @@ type Deps struct {
 	Mail     Mailer
 	Sheet    Sheet
 	Store    Store
+	// Retries, when set, counts the OpenStack requests retried after a
+	// transient fault, by service (cloud.Clients); the summary reports
+	// those of the run.
+	Retries RetryCounter
+}
+
+// RetryCounter counts retried requests by service (cloud.Clients).
+type RetryCounter interface {
+	Retries() map[string]int
 }
 
 // Options shape a run. Zero values take the defaults noted.
@@ -120,6 +129,14 @@ type Options struct {
 	Now     func() time.Time
 	Random  io.Reader
 	Logger  *slog.Logger
+	// StoreID and StoreDesc name the state store (store.Identity,
+	// DescribeStore); the run marks the sheet with them and refuses a sheet
+	// marked with another store unless TakeOver. Empty StoreID: no check.
+	StoreID, StoreDesc string
+	TakeOver           bool
+	// Strict makes rows still invalid as reported before fail the run too;
+	// otherwise only new failures do (cron monitoring stays quiet).
+	Strict bool
 	// Progress, when set, is called after each row with the number of rows
 	// finished and the total.
 	Progress func(done, total int)
@@ -141,6 +158,9 @@ const (
 	Updated   Outcome = "updated"   // only existing things changed (roles, quotas, links)
 	Unchanged Outcome = "unchanged" // done in an earlier run, or nothing to do
 	Failed    Outcome = "failed"    // invalid, or an error part-way (a re-run continues)
+	// StillInvalid: invalid exactly as an earlier run reported it (its
+	// Status says so already); it fails the run only with Options.Strict.
+	StillInvalid Outcome = "still invalid"
 )
 
 // RowResult is one row's outcome.
@@ -161,10 +181,20 @@ type RowResult struct {
 
 // Summary is a whole run.
 type Summary struct {
-	Rows     []RowResult    `json:"rows"`
-	Counts   map[string]int `json:"counts"` // by Outcome
-	Skipped  int            `json:"skipped"`
-	Mail     int            `json:"mail_queued"`
+	Rows    []RowResult    `json:"rows"`
+	Counts  map[string]int `json:"counts"` // by Outcome
+	Skipped int            `json:"skipped"`
+	// Rejected counts rows whose Approved cell says rejected
+	// (sheet.rejected_values): never processed nor reported.
+	Rejected int `json:"rejected,omitempty"`
+	// AddedColumns are the write-back columns this run added to the
+	// header row (a Google Form's sheet has none); in a dry run, those it
+	// would add.
+	AddedColumns []string `json:"added_columns,omitempty"`
+	Mail         int      `json:"mail_queued"`
+	// Retries are the OpenStack requests this run repeated after a
+	// transient fault (a timeout, 429, 5xx), by service.
+	Retries  map[string]int `json:"openstack_retries,omitempty"`
 	DryRun   bool           `json:"dry_run"`
 	Started  time.Time      `json:"started"`
 	Finished time.Time      `json:"finished"`

@@ -36,6 +36,8 @@ type runner struct {
 	planned sync.Map
 
 	mailQueued atomic.Int64
+	// retriesBefore is the OpenStack retry count when the run began.
+	retriesBefore map[string]int
 	// temps holds the temporary password of each user created in this run
 	// until its link is issued; it is never stored anywhere else.
 	temps sync.Map

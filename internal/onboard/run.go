@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -39,9 +40,15 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 		defer release()
 	}
 
+	if err := claimSheet(ctx, deps.Sheet, opts); err != nil {
+		return sum, err
+	}
 	t, err := deps.Sheet.Read(ctx)
 	if err != nil {
 		return sum, fmt.Errorf("reading the requests: %w", err)
+	}
+	if t, err = addWriteBackColumns(ctx, deps.Sheet, t, opts, &sum); err != nil {
+		return sum, err
 	}
 	rows := make([]request.Row, len(t.Rows))
 	for i, r := range t.Rows {
@@ -52,9 +59,10 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 		return sum, err
 	}
 	sum.Skipped = len(parsed.Skipped)
+	sum.Rejected = len(parsed.Rejected)
 
 	r := &runner{deps: deps, opts: opts, roleIDs: map[string]string{}, domains: map[string]string{},
-		dirs: cloud.NewDirectories(deps.Identity)}
+		dirs: cloud.NewDirectories(deps.Identity), retriesBefore: retries(deps)}
 	var w *writer
 	if !opts.DryRun {
 		w = newWriter(deps.Sheet, opts)
@@ -92,6 +100,10 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 		res := &RowResult{Row: inv.Row, Outcome: Failed, Error: problems(inv),
 			Email:   strings.TrimSpace(tr.At(r.col(t, r.opts.Request.Columns.Email, request.DefaultColumns().Email))),
 			Project: strings.TrimSpace(tr.At(r.col(t, r.opts.Request.Columns.ProjectName, request.DefaultColumns().ProjectName)))}
+		if strings.TrimSpace(tr.At(r.col(t, r.opts.Columns.Status, request.DefaultColumns().Status))) == statusOf(res) {
+			// Reported so by an earlier run and unchanged since.
+			res.Outcome = StillInvalid
+		}
 		results = append(results, res)
 		writeBack(r.invalidWrite(t, tr, inv), res)
 	}
@@ -161,10 +173,34 @@ feed:
 	if err := ctx.Err(); err != nil {
 		return sum, err
 	}
-	if sum.Counts[string(Failed)] > 0 {
+	if sum.Counts[string(Failed)] > 0 || opts.Strict && sum.Counts[string(StillInvalid)] > 0 {
 		return sum, ErrSomeFailed
 	}
 	return sum, nil
+}
+
+// RetryLine is the summary line of a run's OpenStack retries, e.g.
+// "openstack: 12 requests retried after transient faults (compute 3,
+// identity 9)"; "" when there were none.
+func RetryLine(retries map[string]int) string {
+	total := 0
+	var parts []string
+	for _, svc := range slices.Sorted(maps.Keys(retries)) {
+		total += retries[svc]
+		parts = append(parts, fmt.Sprintf("%s %d", svc, retries[svc]))
+	}
+	if total == 0 {
+		return ""
+	}
+	return fmt.Sprintf("openstack: %d requests retried after transient faults (%s)", total, strings.Join(parts, ", "))
+}
+
+// retries is the retry count of deps so far (empty without a counter).
+func retries(deps Deps) map[string]int {
+	if deps.Retries == nil {
+		return nil
+	}
+	return deps.Retries.Retries()
 }
 
 // problems is a row error without its "row N: " prefix: the Status cell
@@ -198,6 +234,14 @@ func (r *runner) finish(sum Summary, results []*RowResult) Summary {
 		sum.Counts[string(res.Outcome)]++
 	}
 	sum.Mail = int(r.mailQueued.Load())
+	for svc, n := range retries(r.deps) {
+		if d := n - r.retriesBefore[svc]; d > 0 {
+			if sum.Retries == nil {
+				sum.Retries = map[string]int{}
+			}
+			sum.Retries[svc] = d
+		}
+	}
 	sum.Finished = r.opts.Now().UTC()
 	return sum
 }

@@ -2,6 +2,7 @@ package onboard
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -76,7 +77,14 @@ func FromConfig(ctx context.Context, cfg *config.Config, so SetupOptions) (_ *Se
 	if err != nil {
 		return nil, err
 	}
-	s.Deps = Deps{Identity: clients.Identity, Sheet: src, Store: st}
+	s.Deps = Deps{Identity: clients.Identity, Sheet: src, Store: st, Retries: clients}
+	// A plan writes nothing, the store's ID included: it skips the check.
+	var storeID string
+	if !so.DryRun {
+		if storeID, err = st.StoreID(ctx, rand.Text()); err != nil {
+			return nil, err
+		}
+	}
 	if !so.DryRun {
 		q, err := cloud.NewQuotas(ctx, clients, cfg.Quotas.Services)
 		if err != nil {
@@ -105,6 +113,8 @@ func FromConfig(ctx context.Context, cfg *config.Config, so SetupOptions) (_ *Se
 		Workers:          cfg.Import.Workers,
 		Actor:            Actor(cfg),
 		Source:           source,
+		StoreID:          storeID,
+		StoreDesc:        DescribeStore(cfg.Store.URL.Reveal()),
 		DryRun:           so.DryRun,
 		Columns:          request.Columns(cfg.Sheet.Columns),
 		DefaultDomain:    cfg.OpenStack.Domain,

@@ -55,13 +55,13 @@ func (j *importJob) Run(ctx context.Context, rc RunContext) (Result, error) {
 	}
 	sum, runErr := onboard.Run(ctx, setup.Deps, opts)
 
-	res := Result{Sent: sum.Mail, Skipped: sum.Counts[string(onboard.Unchanged)]}
+	res := Result{Sent: sum.Mail, Skipped: sum.Counts[string(onboard.Unchanged)], Retries: sum.Retries}
 	verb := ""
 	if rc.DryRun {
 		verb = "would be "
 	}
 	for _, r := range sum.Rows {
-		if r.Outcome == onboard.Unchanged {
+		if r.Outcome == onboard.Unchanged || r.Outcome == onboard.StillInvalid {
 			continue
 		}
 		what := strings.Join(r.Changes, "; ")
@@ -76,6 +76,16 @@ func (j *importJob) Run(ctx context.Context, rc RunContext) (Result, error) {
 	c := sum.Counts
 	res.Lines = append(res.Lines, fmt.Sprintf("%d created, %d updated, %d unchanged, %d failed; %d not approved; %d mail(s) queued",
 		c[string(onboard.Created)], c[string(onboard.Updated)], c[string(onboard.Unchanged)], c[string(onboard.Failed)], sum.Skipped, sum.Mail))
+	if len(sum.AddedColumns) > 0 {
+		what := "added"
+		if rc.DryRun {
+			what = "would add"
+		}
+		res.Lines = append(res.Lines, fmt.Sprintf("sheet: %s the columns %s to the header row", what, strings.Join(sum.AddedColumns, ", ")))
+	}
+	if line := onboard.RetryLine(sum.Retries); line != "" {
+		res.Lines = append(res.Lines, line)
+	}
 
 	if errors.Is(runErr, onboard.ErrLocked) {
 		return res, fmt.Errorf("%w: %w", ErrBusy, runErr)

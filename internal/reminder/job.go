@@ -40,6 +40,9 @@ type Result struct {
 	Sent    int      // messages queued (or, in a dry run, that would be)
 	Skipped int      // candidates already reminded (ledger) or not yet due
 	Lines   []string // one line per message or action, for `run` and --dry-run
+	// Retries are the OpenStack requests the run repeated after transient
+	// faults, by service (import jobs).
+	Retries map[string]int
 }
 
 // LedgerKey joins a reminder's job, subject and period into the key the

@@ -22,6 +22,7 @@ type Metrics struct {
 	lastSuccess *prometheus.GaugeVec
 	messages    *prometheus.CounterVec
 	duration    *prometheus.HistogramVec
+	retries     *prometheus.CounterVec
 }
 
 // NewMetrics registers the series with reg (the program's own registry, not
@@ -45,8 +46,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help:    "How long job runs took (skipped runs not observed).",
 			Buckets: []float64{0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800},
 		}, []string{"job"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "kaizen", Subsystem: "reminders", Name: "openstack_retries_total",
+			Help: "OpenStack requests the job repeated after a transient fault (timeout, 429, 5xx), by service.",
+		}, []string{"job", "service"}),
 	}
-	for _, c := range []prometheus.Collector{m.runs, m.lastSuccess, m.messages, m.duration} {
+	for _, c := range []prometheus.Collector{m.runs, m.lastSuccess, m.messages, m.duration, m.retries} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering reminders metrics: %w", err)
 		}
@@ -80,6 +85,9 @@ func (m *Metrics) record(rec RunRecord, dryRun bool) {
 		return
 	}
 	m.duration.WithLabelValues(rec.Job).Observe(rec.Duration.Seconds())
+	for svc, n := range rec.Result.Retries {
+		m.retries.WithLabelValues(rec.Job, svc).Add(float64(n))
+	}
 	if !dryRun && rec.Result.Sent > 0 {
 		m.messages.WithLabelValues(rec.Job).Add(float64(rec.Result.Sent))
 	}

@@ -32,6 +32,9 @@ func (o Options) withDefaults() Options {
 	if len(o.ApprovedValues) == 0 {
 		o.ApprovedValues = config.Defaults().Sheet.ApprovedValues
 	}
+	if o.RejectedValues == nil { // unset; an empty list turns rejection off
+		o.RejectedValues = config.Defaults().Sheet.RejectedValues
+	}
 	if o.ProjectNamePattern == nil {
 		o.ProjectNamePattern = defaultPattern
 	}
@@ -96,7 +99,17 @@ func Parse(header []string, rows []Row, opts Options) (Result, error) {
 		Status: t.col(c.Status), ProcessedAt: t.col(c.ProcessedAt), UserID: t.col(c.UserID), ProjectID: t.col(c.ProjectID),
 	}}
 	seen := map[string]int{} // email + project name -> first valid row
+	rejected := map[string]bool{}
+	for _, v := range opts.RejectedValues {
+		if n := config.HeaderKey(v); n != "" {
+			rejected[n] = true
+		}
+	}
 	for _, r := range rows {
+		if rejected[config.HeaderKey(t.raw(r, c.Approved))] {
+			res.Rejected = append(res.Rejected, r.Number)
+			continue
+		}
 		if !opts.AllApproved && !p.approved[config.HeaderKey(t.raw(r, c.Approved))] {
 			res.Skipped = append(res.Skipped, r.Number)
 			continue

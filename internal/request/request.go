@@ -77,6 +77,9 @@ type Options struct {
 	// are optional in the sheet.
 	QuotaColumns   map[string]string
 	ApprovedValues []string
+	// RejectedValues in the Approved column mark a row turned down: it is
+	// counted in Result.Rejected and nothing else, with AllApproved too.
+	RejectedValues []string
 	// AllApproved takes every row as approved (a worksheet of approved
 	// requests); the Approved column is then optional and ignored.
 	AllApproved        bool
@@ -104,6 +107,7 @@ func OptionsFromConfig(cfg *config.Config) (Options, error) {
 		Columns:            Columns(cfg.Sheet.Columns),
 		QuotaColumns:       cfg.Sheet.QuotaColumns,
 		ApprovedValues:     cfg.Sheet.ApprovedValues,
+		RejectedValues:     cfg.Sheet.RejectedValues,
 		AllApproved:        cfg.Sheet.AllApproved,
 		ProjectNamePattern: pat,
 		DefaultDomain:      cfg.OpenStack.Domain,
@@ -184,7 +188,10 @@ type Result struct {
 	Requests []Request
 	Invalid  []RowError
 	// Skipped holds the numbers of rows not approved (blank rows included).
-	Skipped   []int
+	Skipped []int
+	// Rejected holds the numbers of rows whose Approved cell is one of
+	// Options.RejectedValues.
+	Rejected  []int
 	WriteBack WriteBack
 }
 

@@ -59,6 +59,9 @@ func checkPartition(t testing.TB, rows []Row, res Result) {
 	for _, n := range res.Skipped {
 		count[n]++
 	}
+	for _, n := range res.Rejected {
+		count[n]++
+	}
 	if len(count) != len(rows) {
 		t.Errorf("%d rows in, %d rows sorted", len(rows), len(count))
 	}
@@ -251,6 +254,41 @@ func TestApproved(t *testing.T) {
 			t.Errorf("%+v", res)
 		}
 	})
+}
+
+func TestRejected(t *testing.T) {
+	tests := []struct {
+		name        string
+		cell        string
+		values      []string // nil: the default, "rejected"
+		allApproved bool
+		rejected    bool
+	}{
+		{name: "default value", cell: " Rejected ", rejected: true},
+		{name: "configured value", cell: "denied", values: []string{"Denied"}, rejected: true},
+		{name: "turned off", cell: "rejected", values: []string{}},
+		{name: "approved is not rejected", cell: "yes"},
+		{name: "rejected wins over all_approved", cell: "rejected", allApproved: true, rejected: true},
+		{name: "all_approved still takes other rows", cell: "", allApproved: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v := good()
+			v["Approved"] = tt.cell
+			v["Email"] = "not an address" // a rejected row is not even validated
+			o := opts()
+			o.RejectedValues, o.AllApproved = tt.values, tt.allApproved
+			rows := []Row{mkRow(2, header, v)}
+			res, err := Parse(header, rows, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkPartition(t, rows, res)
+			if got := slices.Equal(res.Rejected, []int{2}); got != tt.rejected {
+				t.Errorf("rejected = %v, want %v (%+v)", got, tt.rejected, res)
+			}
+		})
+	}
 }
 
 func TestValidRequest(t *testing.T) {

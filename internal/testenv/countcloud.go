@@ -181,6 +181,12 @@ func urlOrigin(rawURL string) (string, error) {
 // newCountingCloud fronts upstreams (service name -> origins, the first one
 // the target) with one proxy per service; authURL must be on identity's.
 func newCountingCloud(authURL string, upstreams map[string][]string) (*CountingCloud, error) {
+	return newCountingCloudWith(authURL, upstreams, nil)
+}
+
+// newCountingCloudWith is newCountingCloud whose proxies send upstream
+// through wrap(service, counting transport) when wrap is set (faults).
+func newCountingCloudWith(authURL string, upstreams map[string][]string, wrap func(string, http.RoundTripper) http.RoundTripper) (*CountingCloud, error) {
 	c := &CountingCloud{
 		proxies: make(map[string]*httptest.Server),
 		counts:  make(map[string]*serviceCounter),
@@ -199,13 +205,17 @@ func newCountingCloud(authURL string, upstreams map[string][]string) (*CountingC
 			c.close()
 			return nil, err
 		}
+		var transport http.RoundTripper = &countingTransport{cloud: c, service: name, base: c.transport}
+		if wrap != nil {
+			transport = wrap(name, transport)
+		}
 		rp := &httputil.ReverseProxy{
 			Rewrite: func(r *httputil.ProxyRequest) {
 				r.SetURL(target)
 				// Plain bodies, so that ModifyResponse can rewrite them.
 				r.Out.Header.Del("Accept-Encoding")
 			},
-			Transport:      &countingTransport{cloud: c, service: name, base: c.transport},
+			Transport:      transport,
 			ModifyResponse: c.rewriteResponse,
 			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 				http.Error(w, "testenv counting proxy: "+name+": "+err.Error(), http.StatusBadGateway)

@@ -56,6 +56,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"QuotaRecord/PutGet", testQuotaRecordPutGet},
 		{"QuotaRecord/Ended", testQuotaRecordEnded},
 		{"Ping", testPing},
+		{"StoreID", testStoreID},
+		{"Race/StoreID", testRaceStoreID},
 		{"Race/ConsumeToken", testRaceConsume},
 		{"Race/RecordAttempt", testRaceRecordAttempt},
 		{"Race/PutToken", testRacePutToken},
