@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -24,20 +25,31 @@ import (
 )
 
 // RetryPolicy says how transient Google errors (429, 500, 502, 503, 504 and
-// network errors) are retried: up to Attempts calls in all, waiting Base,
-// 2×Base, 4×Base, ... capped at Max between them.
+// network errors) are retried. A 429 or 503 with a Retry-After header waits
+// as long as it says; otherwise waits grow exponentially (Base, 2×Base, ...
+// capped at Max) with jitter. One call, or one WriteBatch with every read
+// and write it makes, waits at most MaxWait in all: long enough by default
+// to outlast a spent per-minute quota (Google refills it every minute).
 type RetryPolicy struct {
-	Attempts int           // total attempts; 0 means 5, 1 disables retries
+	Attempts int           // total attempts per call; 0 means no cap (MaxWait bounds them), 1 disables retries
 	Base     time.Duration // first wait; 0 means 500ms
-	Max      time.Duration // longest wait; 0 means 30s
+	Max      time.Duration // longest single wait; 0 means 30s
+	MaxWait  time.Duration // total waiting; 0 means 2m
 	// Sleep waits d or until ctx ends (returning its error). nil means a
-	// real timer; tests inject a recorder.
+	// real timer; tests inject a recorder (and advance a fake clock).
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Jitter picks the actual wait for an exponential delay d; nil means a
+	// random wait in [d/2, d], so clients that failed together do not
+	// retry together. Retry-After waits are not jittered.
+	Jitter func(d time.Duration) time.Duration
 }
 
+// DefaultRetryMaxWait is RetryPolicy.MaxWait's default.
+const DefaultRetryMaxWait = 2 * time.Minute
+
 func (p RetryPolicy) withDefaults() RetryPolicy {
-	if p.Attempts <= 0 {
-		p.Attempts = 5
+	if p.Attempts < 0 {
+		p.Attempts = 0
 	}
 	if p.Base <= 0 {
 		p.Base = 500 * time.Millisecond
@@ -48,13 +60,27 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 	if p.Max < p.Base {
 		p.Max = p.Base
 	}
+	if p.MaxWait <= 0 {
+		p.MaxWait = DefaultRetryMaxWait
+	}
 	if p.Sleep == nil {
 		p.Sleep = sleepCtx
+	}
+	if p.Jitter == nil {
+		p.Jitter = halfJitter
 	}
 	return p
 }
 
-// delay is the wait after failed attempt n (0-based).
+func halfJitter(d time.Duration) time.Duration {
+	if d <= 1 {
+		return d
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// delay is the exponential wait after failed attempt n (0-based), before
+// jitter.
 func (p RetryPolicy) delay(n int) time.Duration {
 	d := p.Base
 	for range n {
@@ -75,6 +101,72 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// backoff is the retry state of one operation: how many attempts of the
+// current call failed and how long it waited in all.
+type backoff struct {
+	p      RetryPolicy
+	n      int
+	waited time.Duration
+}
+
+func (g *Google) newBackoff() *backoff { return &backoff{p: g.retry} }
+
+// again waits before retrying after err and reports whether to retry: not
+// for a permanent error, a spent attempt cap or wait budget, or a
+// Retry-After beyond the budget (waiting would be in vain). The error is
+// ctx's, when it ended during the wait.
+func (b *backoff) again(ctx context.Context, err error) (bool, error) {
+	if ctx.Err() != nil || !transient(err) {
+		return false, nil
+	}
+	b.n++
+	if b.p.Attempts > 0 && b.n >= b.p.Attempts {
+		return false, nil
+	}
+	left := b.p.MaxWait - b.waited
+	if left <= 0 {
+		return false, nil
+	}
+	d, asked := retryAfter(err)
+	if asked {
+		if d > left {
+			return false, nil
+		}
+	} else {
+		d = min(b.p.Jitter(b.p.delay(b.n-1)), left)
+	}
+	b.waited += d
+	if serr := b.p.Sleep(ctx, d); serr != nil {
+		return false, fmt.Errorf("%w (while retrying after: %w)", serr, err)
+	}
+	return true, nil
+}
+
+// reset starts the count of attempts afresh for the next call; the wait
+// budget stays shared.
+func (b *backoff) reset() { b.n = 0 }
+
+// retryAfter reads a Retry-After header (seconds or an HTTP date) of a 429
+// or 503.
+func retryAfter(err error) (time.Duration, bool) {
+	var ge *googleapi.Error
+	if !errors.As(err, &ge) || ge.Header == nil ||
+		(ge.Code != http.StatusTooManyRequests && ge.Code != http.StatusServiceUnavailable) {
+		return 0, false
+	}
+	v := strings.TrimSpace(ge.Header.Get("Retry-After"))
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.Atoi(v); err == nil && secs >= 0 {
+		return time.Duration(secs) * time.Second, true
+	}
+	if at, err := http.ParseTime(v); err == nil {
+		return max(time.Until(at), 0), true
+	}
+	return 0, false
 }
 
 // Options configure a Google sheet.
@@ -184,9 +276,13 @@ func (g *Google) cellRange(row, col int) string {
 
 // Read reads the whole worksheet as displayed (formatted values).
 func (g *Google) Read(ctx context.Context) (*Table, error) {
+	return g.read(ctx, g.newBackoff())
+}
+
+func (g *Google) read(ctx context.Context, b *backoff) (*Table, error) {
 	rng := quoteSheet(g.worksheet)
 	var vr *sheets.ValueRange
-	err := g.do(ctx, rng, func() error {
+	err := g.do(ctx, rng, b, func() error {
 		var err error
 		vr, err = g.svc.Spreadsheets.Values.Get(g.id, rng).
 			MajorDimension("ROWS").
@@ -211,15 +307,9 @@ func (g *Google) Read(ctx context.Context) (*Table, error) {
 	return newTable(rows), nil
 }
 
-// WriteChecked writes values (header name → plain text) into one row. It
-// first re-reads the worksheet and checks that row still has identity id; if
-// not, it writes to the single row that does (rows were sorted or inserted)
-// or refuses with ErrRowNotFound / ErrAmbiguousRow. Values are written RAW
-// (never parsed as formulas or numbers) in one values.batchUpdate call. It
-// returns the row number written. It is WriteBatch with one write.
-//
-// Google Sheets has no compare-and-set: a row moved between the re-read and
-// the write (a window of one API call) is not detected.
+// WriteChecked writes values (header name → plain text) into one row,
+// found by identity id as WriteBatch finds it, and returns the row number
+// written. It is WriteBatch with one write.
 func (g *Google) WriteChecked(ctx context.Context, row int, id Identity, values map[string]string) (int, error) {
 	res, err := g.WriteBatch(ctx, []Write{{Row: row, ID: id, Values: values}})
 	if err != nil {
@@ -228,42 +318,79 @@ func (g *Google) WriteChecked(ctx context.Context, row int, id Identity, values 
 	return res[0].Row, res[0].Err
 }
 
-// WriteBatch writes several rows with two API calls in all: it re-reads the
-// worksheet once, locates each write's row by identity as WriteChecked does
-// (following moved rows), and writes every located row in one
-// values.batchUpdate call, RAW. That keeps a run that records many outcomes
-// well inside the Sheets quota (60 requests a minute per user).
+// WriteBatch writes several rows, RAW (never parsed as formulas or
+// numbers), in as few calls as it can: it re-reads the worksheet, locates
+// each write's row by identity (following rows that were sorted, inserted
+// or deleted since they were read), writes every located row in one
+// values.batchUpdate call, and reads the worksheet back to check that each
+// written row still carries its identity. That is three calls for a batch,
+// well inside the Sheets quota (60 reads and 60 writes a minute per user).
+//
+// Google Sheets has no compare-and-set, so a row can move in the one call
+// between the re-read and the write. The read-back catches that: the
+// values are written again where the row is now, and the cells they
+// overwrote in the row that took its place are restored from the re-read
+// when that row was in it (else reported as lost: WriteResult.Damage).
+// Repairs are checked the same way, a few rounds at most.
+//
+// Every retry (after a 429, 5xx or network failure) starts again from the
+// re-read, so it never repeats a stale position; waits follow the
+// RetryPolicy, with one wait budget for the whole batch. Every write of a
+// batch is located in the read just before its write call; nothing, a PIN
+// redaction least of all, is written by a row number from an older read.
 //
 // Problems of a single write (its row is gone or ambiguous, a column is
 // unknown, its identity is empty) are reported in that write's WriteResult
 // and do not stop the others. Several writes that locate the same row all
 // fail with ErrAmbiguousRow and none of them is written. Results are in the
-// order of writes. With no write located, no write call is made; with no
-// writes at all, no call is made.
+// order of writes. With no writes at all, no call is made.
 //
 // The error is for the batch as a whole: the re-read or the write call
-// failed (after retries), and results are nil. A rejected values.batchUpdate
-// writes nothing: Google validates the request as a whole before applying it
-// (the all-or-nothing promise is documented for spreadsheets.batchUpdate;
-// values.batchUpdate behaves the same for invalid ranges). Only when the
-// connection fails after Google received the call is it unknown whether it
-// was applied; the writes set fixed values, so repeating the batch is safe.
-//
-// As with WriteChecked, rows moved between the re-read and the write are
-// not detected.
+// failed (after retries), and results are nil. A failed values.batchUpdate
+// writes nothing (Google applies a request atomically); when the
+// connection fails after Google received the call it is unknown, but the
+// writes set fixed values, so repeating the batch is safe.
 func (g *Google) WriteBatch(ctx context.Context, writes []Write) ([]WriteResult, error) {
 	if len(writes) == 0 {
 		return []WriteResult{}, nil
 	}
-	t, err := g.Read(ctx)
-	if err != nil {
-		return nil, err
-	}
 	sheet := quoteSheet(g.worksheet)
-	results, targets := plan(t, g.cols, writes, g.where(sheet))
-	if len(targets) == 0 {
-		return results, nil
+	b := g.newBackoff()
+	for {
+		t, err := g.read(ctx, b)
+		if err != nil {
+			return nil, err
+		}
+		results, targets := plan(t, g.cols, writes, g.where(sheet))
+		if len(targets) == 0 {
+			return results, nil
+		}
+		err = g.put(ctx, targets)
+		if err == nil {
+			g.verify(ctx, b, t, writes, results, targets)
+			return results, nil
+		}
+		retry, serr := b.again(ctx, err)
+		if serr != nil {
+			err = serr
+		}
+		if !retry {
+			return nil, fmt.Errorf("writing %s of %s: %w", rowsText(targets), g.where(sheet), g.explain(err, g.putRange(targets)))
+		}
+		b.reset()
 	}
+}
+
+func (g *Google) putRange(targets []target) string {
+	rng := quoteSheet(g.worksheet)
+	if len(targets) == 1 {
+		rng += "!" + strconv.Itoa(targets[0].row) + ":" + strconv.Itoa(targets[0].row)
+	}
+	return rng
+}
+
+// put writes the targets' cells in one values.batchUpdate call, once.
+func (g *Google) put(ctx context.Context, targets []target) error {
 	req := &sheets.BatchUpdateValuesRequest{ValueInputOption: "RAW"}
 	for _, tg := range targets {
 		for _, col := range slices.Sorted(maps.Keys(tg.cells)) {
@@ -274,41 +401,31 @@ func (g *Google) WriteBatch(ctx context.Context, writes []Write) ([]WriteResult,
 			})
 		}
 	}
-	rng := sheet
-	if len(targets) == 1 {
-		rng += "!" + strconv.Itoa(targets[0].row) + ":" + strconv.Itoa(targets[0].row)
-	}
-	err = g.do(ctx, rng, func() error {
-		_, err := g.svc.Spreadsheets.Values.BatchUpdate(g.id, req).Context(ctx).Do()
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("writing %s of %s: %w", rowsText(targets), g.where(sheet), err)
-	}
-	return results, nil
+	_, err := g.svc.Spreadsheets.Values.BatchUpdate(g.id, req).Context(ctx).Do()
+	return err
 }
 
 func (g *Google) where(rng string) string {
 	return fmt.Sprintf("spreadsheet %q range %s", g.id, rng)
 }
 
-// do runs call, retrying transient failures, and explains permanent ones.
-func (g *Google) do(ctx context.Context, rng string, call func() error) error {
-	p := g.retry
-	var err error
-	for n := 0; ; n++ {
-		err = call()
+// do runs call, retrying transient failures as b allows, and explains
+// permanent ones.
+func (g *Google) do(ctx context.Context, rng string, b *backoff, call func() error) error {
+	b.reset()
+	for {
+		err := call()
 		if err == nil {
 			return nil
 		}
-		if ctx.Err() != nil || !transient(err) || n+1 >= p.Attempts {
-			break
+		retry, serr := b.again(ctx, err)
+		if serr != nil {
+			return serr
 		}
-		if serr := p.Sleep(ctx, p.delay(n)); serr != nil {
-			return fmt.Errorf("%w (while retrying after: %w)", serr, err)
+		if !retry {
+			return g.explain(err, rng)
 		}
 	}
-	return g.explain(err, rng)
 }
 
 // transient reports whether err is worth retrying.

@@ -62,6 +62,9 @@ type Fake struct {
 	failures       []int
 	requests       []RecordedRequest
 	tokenExchanges int
+	quota          *quotaState
+	quotaRefused   int
+	hook           func(op string)
 }
 
 // RecordedRequest is one request the fake served, token requests included.

@@ -25,6 +25,7 @@ type book struct {
 	id, title string
 	granted   bool
 	tabs      []*tab
+	writes    []CellWrite
 }
 
 // tab is one sheet of a spreadsheet.
