@@ -35,6 +35,7 @@ type Store interface {
 	Audit
 	Locks
 	QuotaRecords
+	WriteBacks
 	// Ping checks that the database answers (for /healthz).
 	Ping(ctx context.Context) error
 	Close() error

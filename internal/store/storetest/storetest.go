@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Locks", testLocks},
 		{"QuotaRecord/PutGet", testQuotaRecordPutGet},
 		{"QuotaRecord/Ended", testQuotaRecordEnded},
+		{"WriteBacks", testWriteBacks},
 		{"Ping", testPing},
 		{"Race/ConsumeToken", testRaceConsume},
 		{"Race/RecordAttempt", testRaceRecordAttempt},
