@@ -36,6 +36,9 @@ type runner struct {
 	planned sync.Map
 
 	mailQueued atomic.Int64
+
+	mu         sync.Mutex
+	overwrites []Overwrite // rows that received another row's outcome
 	// temps holds the temporary password of each user created in this run
 	// until its link is issued; it is never stored anywhere else.
 	temps sync.Map

@@ -38,6 +38,14 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 		}
 		defer release()
 	}
+	r := &runner{deps: deps, opts: opts, roleIDs: map[string]string{}, domains: map[string]string{},
+		dirs: cloud.NewDirectories(deps.Identity)}
+	// Outcomes earlier runs could not write go first, before anything
+	// else reads the sheet; rows still unwritten are left alone.
+	var held map[sheet.Identity]string
+	if !opts.DryRun {
+		held = r.replay(ctx, &sum)
+	}
 
 	t, err := deps.Sheet.Read(ctx)
 	if err != nil {
@@ -53,11 +61,9 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 	}
 	sum.Skipped = len(parsed.Skipped)
 
-	r := &runner{deps: deps, opts: opts, roleIDs: map[string]string{}, domains: map[string]string{},
-		dirs: cloud.NewDirectories(deps.Identity)}
 	var w *writer
 	if !opts.DryRun {
-		w = newWriter(deps.Sheet, opts)
+		w = newWriter(r)
 		defer w.stop()
 	}
 
@@ -67,11 +73,11 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 		results []*RowResult
 		acks    []chan struct{}
 	)
-	writeBack := func(q sheet.Write, res *RowResult) {
+	writeBack := func(q sheet.Write, res *RowResult, persist bool) {
 		if w == nil || q.Values == nil {
 			return
 		}
-		ack := w.submit(q, res)
+		ack := w.submit(q, res, persist)
 		mu.Lock()
 		acks = append(acks, ack)
 		mu.Unlock()
@@ -93,12 +99,17 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 			Email:   strings.TrimSpace(tr.At(r.col(t, r.opts.Request.Columns.Email, request.DefaultColumns().Email))),
 			Project: strings.TrimSpace(tr.At(r.col(t, r.opts.Request.Columns.ProjectName, request.DefaultColumns().ProjectName)))}
 		results = append(results, res)
-		writeBack(r.invalidWrite(t, tr, inv), res)
+		writeBack(r.invalidWrite(t, tr, inv), res, false)
 	}
 
 	var todo []request.Request
 	for _, q := range parsed.Requests {
 		if !r.match(q) {
+			continue
+		}
+		if reason, ok := held[idKey(sheet.Identity(q.Identity))]; ok {
+			results = append(results, &RowResult{Row: q.Row, Email: q.Email, Project: q.ProjectName, Domain: q.Domain, Outcome: Unchanged,
+				Changes: []string{"applied by an earlier run; its outcome is recorded and not yet written back"}, WriteBack: reason})
 			continue
 		}
 		if q.Done {
@@ -131,7 +142,7 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 			for g := range work {
 				for _, q := range g {
 					res, values := r.apply(ctx, q)
-					writeBack(sheet.Write{Row: q.Row, ID: sheet.Identity(q.Identity), Values: values}, res)
+					writeBack(sheet.Write{Row: q.Row, ID: sheet.Identity(q.Identity), Values: values}, res, true)
 					mu.Lock()
 					results = append(results, res)
 					done++
@@ -161,10 +172,19 @@ feed:
 	if err := ctx.Err(); err != nil {
 		return sum, err
 	}
-	if sum.Counts[string(Failed)] > 0 {
+	if sum.Counts[string(Failed)] > 0 || len(sum.NotWritten) > 0 || lost(sum.Overwritten) {
 		return sum, ErrSomeFailed
 	}
 	return sum, nil
+}
+
+func lost(ows []Overwrite) bool {
+	for _, o := range ows {
+		if !o.Restored {
+			return true
+		}
+	}
+	return false
 }
 
 // problems is a row error without its "row N: " prefix: the Status cell
@@ -197,6 +217,14 @@ func (r *runner) finish(sum Summary, results []*RowResult) Summary {
 		sum.Rows[i] = *res
 		sum.Counts[string(res.Outcome)]++
 	}
+	for _, res := range sum.Rows {
+		if res.WriteBack != "" {
+			sum.NotWritten = append(sum.NotWritten, Unwritten{Row: res.Row, Email: res.Email, Reason: res.WriteBack})
+		}
+	}
+	r.mu.Lock()
+	sum.Overwritten = append(sum.Overwritten, r.overwrites...)
+	r.mu.Unlock()
 	sum.Mail = int(r.mailQueued.Load())
 	sum.Finished = r.opts.Now().UTC()
 	return sum

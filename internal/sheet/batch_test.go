@@ -173,7 +173,8 @@ func TestGoogleWriteBatch(t *testing.T) {
 			}
 			wantOps := []string{"values.get"}
 			if tt.wantWrites == 1 {
-				wantOps = append(wantOps, "values.batchUpdate")
+				// The write, then the read-back that checks identities.
+				wantOps = append(wantOps, "values.batchUpdate", "values.get")
 			}
 			if fmt.Sprint(ops) != fmt.Sprint(wantOps) {
 				t.Errorf("Sheets calls = %v, want %v", ops, wantOps)
@@ -213,8 +214,8 @@ func TestGoogleWriteBatchWholeBatch(t *testing.T) {
 			wantErr: "writing rows 2, 3 of spreadsheet", wantReads: 1, wantPuts: 1},
 		{name: "read refused: no write", readFails: 1, wantErr: "permission denied",
 			wantReads: 1, wantPuts: 0},
-		{name: "write rate-limited: the whole batch is retried", writeCode: 429, writeFail: 1,
-			wantReads: 1, wantPuts: 2, wantSleep: 1},
+		{name: "write rate-limited: the retry re-locates the rows first", writeCode: 429, writeFail: 1,
+			wantReads: 3, wantPuts: 2, wantSleep: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
