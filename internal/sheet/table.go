@@ -300,10 +300,11 @@ type Damage struct {
 	Columns []string // the headers of the cells overwritten
 	// Restored: the cells were put back as the re-read before the write
 	// had them. Otherwise their previous values are unknown (the row was
-	// not in that read) or could not be written: the cells are lost.
+	// not in that read: they are cleared, so that the row does not pass
+	// for done) or could not be written: the cells are lost.
 	Restored bool
-	// Previous holds the values that were put back, by header; nil when
-	// not restored.
+	// Previous holds the values written back into the cells, by header
+	// ("" for a cleared cell).
 	Previous map[string]string
 }
 

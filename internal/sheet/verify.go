@@ -55,6 +55,10 @@ func (g *Google) verify(ctx context.Context, b *backoff, before *Table, writes [
 		i := byRow[tg.row]
 		todo = append(todo, &landed{w: i, cause: i, row: tg.row, id: writes[i].ID, outcome: tg.cells})
 	}
+	intended := map[Identity]map[int]string{}
+	for _, l := range todo {
+		intended[key(l.id)] = l.outcome
+	}
 	damages := make([][]*Damage, len(results))
 	defer func() {
 		for i, ds := range damages {
@@ -69,7 +73,7 @@ func (g *Google) verify(ctx context.Context, b *backoff, before *Table, writes [
 				results[l.w].Unverified = err
 			}
 			for _, d := range l.damage {
-				d.Restored, d.Previous = false, nil
+				d.Restored = false
 			}
 		}
 	}
@@ -103,7 +107,8 @@ func (g *Google) verify(ctx context.Context, b *backoff, before *Table, writes [
 		}
 		for _, l := range todo {
 			r, ok := after.Row(l.row)
-			if ok && identityOf(after, g.cols, r).same(l.id) {
+			idOK := ok && identityOf(after, g.cols, r).same(l.id)
+			if idOK && holds(after, l.row, l.cells()) {
 				if l.w >= 0 {
 					results[l.w].Row = l.row
 				}
@@ -128,21 +133,40 @@ func (g *Google) verify(ctx context.Context, b *backoff, before *Table, writes [
 				if q, ferr := findRow(after, g.cols, d.ID); ferr == nil && !d.ID.empty() {
 					add(&landed{w: -1, cause: l.cause, row: q, id: d.ID, restore: cellsOf(after, d.Previous), damage: []*Damage{d}})
 				} else {
-					d.Restored, d.Previous = false, nil
+					d.Restored = false
 				}
 			}
-			if cells := l.cells(); ok && holds(after, l.row, cells) {
+			cells := l.cells()
+			var victims []Row
+			switch {
+			case !idOK && ok && holds(after, l.row, cells):
+				victims = []Row{r} // in someone else's row, now where ours was
+			case idOK:
+				// The row is back where it was written, without the
+				// values: they went to a row that has left since.
+				victims = strays(after, g.cols, intended, l.row, cells)
+			}
+			for _, r := range victims {
 				// Our cells are in someone else's row: put back what it had.
 				victim := identityOf(after, g.cols, r)
-				d := &Damage{Row: l.row, ID: victim, Columns: headers(after, cells)}
+				d := &Damage{Row: r.Number, ID: victim, Columns: headers(after, cells)}
 				damages[l.cause] = append(damages[l.cause], d)
-				if old, known := previous(before, g.cols, victim, r, cells); known {
-					d.Restored, d.Previous = true, named(after, old)
-					if maps.Equal(old, cells) {
-						continue // it held these values already
+				old, known := previous(before, g.cols, victim, r, cells)
+				if known {
+					d.Restored = true
+				} else {
+					// Unknown: clear the cells rather than leave another
+					// row's outcome there (it would pass for done).
+					old = make(map[int]string, len(cells))
+					for c := range cells {
+						old[c] = ""
 					}
-					add(&landed{w: -1, cause: l.cause, row: l.row, id: victim, restore: old, damage: []*Damage{d}})
 				}
+				d.Previous = named(after, old)
+				if maps.Equal(old, cells) {
+					continue // it held these values already
+				}
+				add(&landed{w: -1, cause: l.cause, row: r.Number, id: victim, restore: old, damage: []*Damage{d}})
 			}
 		}
 		if len(fix) == 0 {
@@ -157,7 +181,7 @@ func (g *Google) verify(ctx context.Context, b *backoff, before *Table, writes [
 						"row %d (%s) kept moving while its outcome was written; check it by hand: %w", writes[l.w].Row, l.id, ErrRowNotFound)}
 				}
 				for _, d := range l.damage {
-					d.Restored, d.Previous = false, nil
+					d.Restored = false
 				}
 			}
 			return
@@ -203,6 +227,26 @@ func (g *Google) putLocated(ctx context.Context, b *backoff, ls *[]*landed) erro
 		}
 		*ls = kept
 	}
+}
+
+// strays finds the rows other than skip that hold every cell of cells
+// without that being their own outcome.
+func strays(t *Table, cols identityCols, intended map[Identity]map[int]string, skip int, cells map[int]string) []Row {
+	var out []Row
+	for _, r := range t.Rows {
+		if r.Number == skip || !holds(t, r.Number, cells) {
+			continue
+		}
+		if own, ok := intended[key(identityOf(t, cols, r))]; ok && maps.Equal(own, cells) {
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func key(id Identity) Identity {
+	return Identity{strings.TrimSpace(id.Timestamp), strings.ToLower(strings.TrimSpace(id.Email))}
 }
 
 // holds reports whether row n of t has every cell of cells.
