@@ -87,7 +87,7 @@ func (w *writer) loop() {
 	var batch []*item
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
-	armed := false
+	armed, failed := false, false
 	for {
 		fired := false
 		select {
@@ -107,13 +107,21 @@ func (w *writer) loop() {
 			}
 			return
 		}
-		if len(batch) > 0 && (fired || len(batch) >= w.opts.FlushRows) {
+		if len(batch) > 0 && (fired || (len(batch) >= w.opts.FlushRows && !failed)) {
 			timer.Stop()
 			armed = false
+			n := len(batch)
 			batch = w.flush(batch, false)
+			failed = len(batch) == n
 		}
 		if len(batch) > 0 && !armed {
-			timer.Reset(w.opts.FlushEvery)
+			// After a failed batch (the sheet client's retries spent),
+			// wait longer: the next batch, larger, is likelier to fit.
+			wait := w.opts.FlushEvery
+			if failed {
+				wait = max(wait, 5*time.Second)
+			}
+			timer.Reset(wait)
 			armed = true
 		}
 	}
