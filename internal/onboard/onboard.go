@@ -189,19 +189,19 @@ type Overwrite struct {
 
 // Summary is a whole run.
 type Summary struct {
-	Rows     []RowResult    `json:"rows"`
-	Counts   map[string]int `json:"counts"` // by Outcome
+	Rows   []RowResult    `json:"rows"`
+	Counts map[string]int `json:"counts"` // by Outcome
 	// NotWritten lists every row whose outcome could not be written back.
 	NotWritten []Unwritten `json:"not_written_back,omitempty"`
 	// Overwritten lists rows that received another row's outcome.
 	Overwritten []Overwrite `json:"overwritten,omitempty"`
 	// WrittenBack counts outcomes of earlier runs written at the start.
-	WrittenBack int `json:"written_back_from_earlier_runs,omitempty"`
-	Skipped  int            `json:"skipped"`
-	Mail     int            `json:"mail_queued"`
-	DryRun   bool           `json:"dry_run"`
-	Started  time.Time      `json:"started"`
-	Finished time.Time      `json:"finished"`
+	WrittenBack int       `json:"written_back_from_earlier_runs,omitempty"`
+	Skipped     int       `json:"skipped"`
+	Mail        int       `json:"mail_queued"`
+	DryRun      bool      `json:"dry_run"`
+	Started     time.Time `json:"started"`
+	Finished    time.Time `json:"finished"`
 }
 
 func (o *Options) defaults() {

@@ -256,7 +256,9 @@ func holds(t *Table, n int, cells map[int]string) bool {
 		return false
 	}
 	for c, v := range cells {
-		if r.At(c) != v {
+		// RAW text reads back as written; trimming only spares a
+		// false alarm should a display format pad it.
+		if strings.TrimSpace(r.At(c)) != strings.TrimSpace(v) {
 			return false
 		}
 	}

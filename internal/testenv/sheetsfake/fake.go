@@ -18,6 +18,12 @@
 //   - drive.file is treated like full drive access.
 //   - Named ranges, R1C1 notation, dataFilters and includeGridData=true are
 //     not supported; fields and other unknown query parameters are ignored.
+//
+// Beyond the API, a test can turn on Google's per-minute quotas (SetQuota:
+// reads and writes counted apart, per user, on an injectable clock, with
+// Google's 429 RESOURCE_EXHAUSTED body), edit the grid between a client's
+// calls as a person would (SetHook with InsertRow, DeleteRow, SortRows),
+// and count the cells each write set (CellWrites).
 package sheetsfake
 
 import (
