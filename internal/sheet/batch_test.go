@@ -173,8 +173,10 @@ func TestGoogleWriteBatch(t *testing.T) {
 			}
 			wantOps := []string{"values.get"}
 			if tt.wantWrites == 1 {
-				// The write, then the read-back that checks identities.
-				wantOps = append(wantOps, "values.batchUpdate", "values.get")
+				// Anchor the rows, read the anchored rows, write by anchor,
+				// drop the anchors, then read back to check identities.
+				wantOps = append(wantOps, "spreadsheets.get", "spreadsheets.batchUpdate", "values.batchGetByDataFilter",
+					"values.batchUpdateByDataFilter", "spreadsheets.batchUpdate", "values.get")
 			}
 			if fmt.Sprint(ops) != fmt.Sprint(wantOps) {
 				t.Errorf("Sheets calls = %v, want %v", ops, wantOps)
@@ -227,7 +229,7 @@ func TestGoogleWriteBatchWholeBatch(t *testing.T) {
 			)
 			fx = newGFix(t, tab, signups, func(o *Options) {
 				o.HTTPClient = &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
-					if strings.HasSuffix(r.URL.Path, "values:batchUpdate") {
+					if strings.HasSuffix(r.URL.Path, "values:batchUpdateByDataFilter") {
 						mu.Lock()
 						if failed < tt.writeFail {
 							failed++
@@ -263,8 +265,8 @@ func TestGoogleWriteBatchWholeBatch(t *testing.T) {
 			if n := fx.ops("values.get"); n != tt.wantReads {
 				t.Errorf("%d values.get calls, want %d", n, tt.wantReads)
 			}
-			if n := fx.ops("values.batchUpdate"); n != tt.wantPuts {
-				t.Errorf("%d values.batchUpdate calls, want %d", n, tt.wantPuts)
+			if n := fx.ops("values.batchUpdateByDataFilter"); n != tt.wantPuts {
+				t.Errorf("%d values.batchUpdateByDataFilter calls, want %d", n, tt.wantPuts)
 			}
 			if n := len(fx.slept()); n != tt.wantSleep {
 				t.Errorf("slept %d times, want %d", n, tt.wantSleep)

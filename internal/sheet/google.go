@@ -195,6 +195,7 @@ type Google struct {
 	clientEmail string
 	retry       RetryPolicy
 	cols        identityCols
+	sid         sheetIDCache
 }
 
 // NewGoogle authenticates as the service account in opts.CredentialsJSON
@@ -356,37 +357,60 @@ func (g *Google) WriteBatch(ctx context.Context, writes []Write) ([]WriteResult,
 	}
 	sheet := quoteSheet(g.worksheet)
 	b := g.newBackoff()
-	for {
+	results := make([]WriteResult, len(writes))
+	pending := make([]int, len(writes))
+	for i := range pending {
+		pending[i] = i
+	}
+	wrote := false
+	for round := 1; len(pending) > 0; {
 		t, err := g.read(ctx, b)
-		if err != nil {
-			return nil, err
-		}
-		results, targets := plan(t, g.cols, writes, g.where(sheet))
-		if len(targets) == 0 {
-			return results, nil
-		}
-		err = g.put(ctx, targets)
 		if err == nil {
-			g.verify(ctx, b, t, writes, results, targets)
-			return results, nil
+			var done []written
+			var again []int
+			done, again, err = g.writeRound(ctx, b, t, writes, pending, results)
+			if err == nil {
+				wrote = wrote || len(done) > 0
+				g.verify(ctx, b, t, writes, results, done)
+				if pending = again; len(pending) > 0 {
+					if round++; round > anchorRounds {
+						for _, w := range pending {
+							results[w] = WriteResult{Moved: true, Err: fmt.Errorf("writing row %d of %s: row (%s) %w while it was being written; nothing written: %w",
+								writes[w].Row, g.where(sheet), writes[w].ID, errKeptMoving, ErrRowNotFound)}
+						}
+						break
+					}
+				}
+				continue
+			}
 		}
 		retry, serr := b.again(ctx, err)
 		if serr != nil {
 			err = serr
 		}
-		if !retry {
-			return nil, fmt.Errorf("writing %s of %s: %w", rowsText(targets), g.where(sheet), g.explain(err, g.putRange(targets)))
+		if retry {
+			b.reset()
+			continue
 		}
-		b.reset()
+		err = fmt.Errorf("writing %s of %s: %w", rowsText(pendingRows(writes, pending)), g.where(sheet), g.explain(err, sheet))
+		if !wrote {
+			return nil, err
+		}
+		// Some rounds were written: the rest fail one by one.
+		for _, w := range pending {
+			results[w] = WriteResult{Err: err}
+		}
+		break
 	}
+	return results, nil
 }
 
-func (g *Google) putRange(targets []target) string {
-	rng := quoteSheet(g.worksheet)
-	if len(targets) == 1 {
-		rng += "!" + strconv.Itoa(targets[0].row) + ":" + strconv.Itoa(targets[0].row)
+func pendingRows(writes []Write, pending []int) []target {
+	out := make([]target, len(pending))
+	for i, w := range pending {
+		out[i] = target{row: writes[w].Row}
 	}
-	return rng
+	return out
 }
 
 // put writes the targets' cells in one values.batchUpdate call, once.

@@ -231,7 +231,7 @@ func TestGoogleWriteChecked(t *testing.T) {
 			if failing {
 				wantWrites = 0
 			}
-			if n := fx.ops("values.batchUpdate"); n != wantWrites {
+			if n := fx.ops("values.batchUpdateByDataFilter"); n != wantWrites {
 				t.Errorf("%d values.batchUpdate calls, want %d", n, wantWrites)
 			}
 			if n := fx.ops("values.update") - btoi(tt.change != nil); n != 0 {

@@ -13,6 +13,14 @@ import (
 // batch: rows that keep moving under it are reported, not chased forever.
 const repairRounds = 3
 
+// written is a write's cells as they landed: in row, as the write call
+// reported.
+type written struct {
+	w     int // index into writes
+	row   int
+	cells map[int]string
+}
+
 // landed is a set of cells written to a row, meant for the row with
 // identity id: a write's outcome (w >= 0) and/or cells put back into a row
 // that received another row's outcome (damage).
@@ -43,17 +51,11 @@ func (l *landed) cells() map[int]string {
 // back from before (the read that located the writes) when that row was in
 // it; repairs are checked the same way, at most repairRounds times. It
 // fills in results.
-func (g *Google) verify(ctx context.Context, b *backoff, before *Table, writes []Write, results []WriteResult, targets []target) {
-	byRow := map[int]int{}
-	for i, r := range results {
-		if r.Err == nil {
-			byRow[r.Row] = i
-		}
-	}
+func (g *Google) verify(ctx context.Context, b *backoff, before *Table, writes []Write, results []WriteResult, done []written) {
 	var todo []*landed
-	for _, tg := range targets {
-		i := byRow[tg.row]
-		todo = append(todo, &landed{w: i, cause: i, row: tg.row, id: writes[i].ID, outcome: tg.cells})
+	for _, d := range done {
+		results[d.w].Row = d.row
+		todo = append(todo, &landed{w: d.w, cause: d.w, row: d.row, id: writes[d.w].ID, outcome: d.cells})
 	}
 	intended := map[Identity]map[int]string{}
 	for _, l := range todo {

@@ -16,8 +16,10 @@
 //   - A single-cell range in a write is an anchor bounded only by the grid,
 //     even when written as B2:B2.
 //   - drive.file is treated like full drive access.
-//   - Named ranges, R1C1 notation, dataFilters and includeGridData=true are
-//     not supported; fields and other unknown query parameters are ignored.
+//   - Named ranges, R1C1 notation, gridRange data filters and
+//     includeGridData=true are not supported; fields and other unknown
+//     query parameters are ignored. Developer metadata exists on rows only
+//     (see metadata.go).
 //
 // Beyond the API, a test can turn on Google's per-minute quotas (SetQuota:
 // reads and writes counted apart, per user, on an injectable clock, with
@@ -78,7 +80,7 @@ type RecordedRequest struct {
 	Method        string
 	Path          string     // unescaped URL path
 	Query         url.Values // parsed query string
-	Op            string     // "token", "spreadsheets.get", "spreadsheets.batchUpdate", "values.get", "values.batchGet", "values.update", "values.batchUpdate", "values.append", "values.clear", "values.batchClear", or "" for an unknown path
+	Op            string     // "token", "spreadsheets.get", "spreadsheets.batchUpdate", "values.get", "values.batchGet", "values.update", "values.batchUpdate", "values.append", "values.clear", "values.batchClear", "values.batchGetByDataFilter", "values.batchUpdateByDataFilter", or "" for an unknown path
 	SpreadsheetID string
 	Status        int
 }

@@ -34,6 +34,7 @@ type tab struct {
 	title      string
 	rows, cols int // grid size
 	cells      [][]cell
+	meta       []devMeta // row developer metadata
 }
 
 type cellKind uint8

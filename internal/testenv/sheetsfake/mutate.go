@@ -37,6 +37,11 @@ func (f *Fake) InsertRow(id, sheet string, n int, cells []string) {
 	}
 	t.cells = slices.Insert(t.cells, n-1, row)
 	t.rows++
+	for i := range t.meta {
+		if t.meta[i].row >= n-1 {
+			t.meta[i].row++ // row metadata moves with its row
+		}
+	}
 	t.cols = max(t.cols, len(cells))
 }
 
@@ -52,11 +57,18 @@ func (f *Fake) DeleteRow(id, sheet string, n int) {
 		t.cells = slices.Delete(t.cells, n-1, n)
 	}
 	t.rows--
+	t.meta = slices.DeleteFunc(t.meta, func(m devMeta) bool { return m.row == n-1 })
+	for i := range t.meta {
+		if t.meta[i].row > n-1 {
+			t.meta[i].row--
+		}
+	}
 }
 
 // SortRows sorts the rows below the header by the formatted text of
 // column col (0-based), as "Sort sheet A→Z" (desc: Z→A) with the header
-// frozen does: stable, blank rows last.
+// frozen does: stable, blank rows last. Row developer metadata stays at its
+// position (Google does not document that a sort carries it along).
 func (f *Fake) SortRows(id, sheet string, col int, desc bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -102,8 +114,9 @@ type CellWrite struct {
 	RowCells []string // the whole row, formatted, after the request
 }
 
-// CellWrites returns every cell written by values.update, values.batchUpdate
-// and values.append to spreadsheet id, in order.
+// CellWrites returns every cell written by values.update, values.batchUpdate,
+// values.batchUpdateByDataFilter and values.append to spreadsheet id, in
+// order.
 func (f *Fake) CellWrites(id string) []CellWrite {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -174,6 +174,10 @@ func parseRoute(r *http.Request) (route, bool) {
 			rt.op, rt.method, rt.write, want = "values.batchUpdate", "BatchUpdateValues", true, http.MethodPost
 		case "values:batchClear":
 			rt.op, rt.method, rt.write, want = "values.batchClear", "BatchClearValues", true, http.MethodPost
+		case "values:batchGetByDataFilter":
+			rt.op, rt.method, want = "values.batchGetByDataFilter", "BatchGetValuesByDataFilter", http.MethodPost
+		case "values:batchUpdateByDataFilter":
+			rt.op, rt.method, rt.write, want = "values.batchUpdateByDataFilter", "BatchUpdateValuesByDataFilter", true, http.MethodPost
 		default:
 			return rt, false
 		}
@@ -278,6 +282,10 @@ func (f *Fake) serveSheets(w http.ResponseWriter, r *http.Request, rec *Recorded
 		resp, e = b.valuesClear(rt.rng)
 	case "values.batchClear":
 		resp, e = b.valuesBatchClear(body)
+	case "values.batchGetByDataFilter":
+		resp, e = b.valuesBatchGetByDataFilter(body)
+	case "values.batchUpdateByDataFilter":
+		resp, e = b.valuesBatchUpdateByDataFilter(body)
 	}
 	if e != nil {
 		e.write(w)
