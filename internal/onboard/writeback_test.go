@@ -128,9 +128,10 @@ func TestWriteBackPending(t *testing.T) {
 	const n = 6
 	e.write(manyRows(n)...)
 	clock := &quotaClock{now: time.Date(2026, 3, 14, 15, 0, 0, 0, time.UTC)}
-	// The clock never moves: once the one write of the minute is spent,
-	// every write is refused until the 3s budget is gone.
-	e.sheets.SetQuota(sheetsfake.Quota{WritesPerMinute: 1, Now: clock.Now})
+	// The clock never moves: once the minute's three writes are spent (one
+	// batch: anchor, write, drop the anchors), every write is refused
+	// until the 3s budget is gone.
+	e.sheets.SetQuota(sheetsfake.Quota{WritesPerMinute: 3, Now: clock.Now})
 	e.useSheet(sheet.RetryPolicy{MaxWait: 3 * time.Second, Sleep: func(context.Context, time.Duration) error { return nil }})
 
 	first, err := e.run(func(o *onboard.Options) { o.FlushEvery = time.Millisecond; o.FlushRows = 1; o.Workers = 1 })
@@ -217,40 +218,46 @@ func TestWriteBackMovedRows(t *testing.T) {
 		return cells
 	}()
 	const n = 5
+	// hookOnce runs fn before the first request of op.
+	hookOnce := func(e *env, op string, fn func()) {
+		var once sync.Once
+		e.sheets.SetHook(func(got string) {
+			if got == op {
+				once.Do(fn)
+			}
+		})
+	}
+	const (
+		anchoring = "spreadsheets.batchUpdate"       // right after the write-back's re-read
+		writing   = "values.batchUpdateByDataFilter" // after the anchored rows were checked
+	)
+	insert := func(e *env) { e.sheets.InsertRow(book, worksheet, 2, waitingCells) }
 	tests := []struct {
 		name string
-		// arrange sets up the mutation (hooks); it returns whether the
-		// waiting row is inserted (not in the sheet at the start).
+		// arrange sets up the mutation (hooks).
 		arrange  func(e *env, clock *quotaClock)
-		inserted bool
+		inserted bool // the waiting row is typed in during the run
 		lost     bool // the waiting row's PIN cannot be known
 	}{
-		{name: "row inserted above between the re-read and the write", inserted: true, lost: true,
-			arrange: func(e *env, _ *quotaClock) {
-				var once sync.Once
-				e.sheets.SetHook(func(op string) {
-					if op == "values.batchUpdate" {
-						once.Do(func() { e.sheets.InsertRow(book, worksheet, 2, waitingCells) })
-					}
-				})
-			}},
+		{name: "row inserted above between the re-read and the anchoring", inserted: true,
+			arrange: func(e *env, _ *quotaClock) { hookOnce(e, anchoring, func() { insert(e) }) }},
+		{name: "row inserted above between the check and the write", inserted: true,
+			arrange: func(e *env, _ *quotaClock) { hookOnce(e, writing, func() { insert(e) }) }},
 		{name: "row inserted above during a 429 backoff", inserted: true,
 			arrange: func(e *env, clock *quotaClock) {
-				var once, ins sync.Once
-				e.sheets.SetHook(func(op string) {
-					if op == "values.batchUpdate" {
-						once.Do(func() { e.sheets.FailNext(1, 429) })
-					}
-				})
-				clock.onSleep = func() { ins.Do(func() { e.sheets.InsertRow(book, worksheet, 2, waitingCells) }) }
+				hookOnce(e, writing, func() { e.sheets.FailNext(1, 429) })
+				var ins sync.Once
+				clock.onSleep = func() { ins.Do(func() { insert(e) }) }
 			}},
-		{name: "whole sheet sorted mid-run",
+		{name: "whole sheet sorted at the write",
 			arrange: func(e *env, _ *quotaClock) {
-				var once sync.Once
-				e.sheets.SetHook(func(op string) {
-					if op == "values.batchUpdate" {
-						once.Do(func() { e.sheets.SortRows(book, worksheet, slices.Index(header, cols.Email), true) })
-					}
+				hookOnce(e, writing, func() { e.sheets.SortRows(book, worksheet, slices.Index(header, cols.Email), true) })
+			}},
+		{name: "row typed in and the sheet sorted at the write", inserted: true, lost: true,
+			arrange: func(e *env, _ *quotaClock) {
+				hookOnce(e, writing, func() {
+					e.sheets.InsertRow(book, worksheet, n+2, waitingCells) // typed in under the rows
+					e.sheets.SortRows(book, worksheet, slices.Index(header, cols.Email), true) // zed@ first
 				})
 			}},
 	}
