@@ -320,25 +320,36 @@ func (g *Google) WriteChecked(ctx context.Context, row int, id Identity, values 
 }
 
 // WriteBatch writes several rows, RAW (never parsed as formulas or
-// numbers), in as few calls as it can: it re-reads the worksheet, locates
-// each write's row by identity (following rows that were sorted, inserted
-// or deleted since they were read), writes every located row in one
-// values.batchUpdate call, and reads the worksheet back to check that each
-// written row still carries its identity. That is three calls for a batch,
-// well inside the Sheets quota (60 reads and 60 writes a minute per user).
+// numbers), by identity. One round is six calls for the whole batch, well
+// inside the Sheets quota (60 reads and 60 writes a minute per user):
 //
-// Google Sheets has no compare-and-set, so a row can move in the one call
-// between the re-read and the write. The read-back catches that: the
-// values are written again where the row is now, and the cells they
-// overwrote in the row that took its place are restored from the re-read
-// when that row was in it (else reported as lost: WriteResult.Damage).
+//  1. re-read the worksheet and locate each write's row by identity
+//     (following rows sorted, inserted or deleted since they were read);
+//  2. anchor each located row with developer metadata (one
+//     spreadsheets.batchUpdate; row metadata moves with its row when rows
+//     are inserted or deleted);
+//  3. read the anchored rows (values.batchGetByDataFilter) and keep the
+//     anchors that sit on the row with the write's identity; the others
+//     (the row moved between 1 and 2) go to a new round, a few at most;
+//  4. write by anchor (values.batchUpdateByDataFilter), so the values land
+//     in the anchored row wherever inserts and deletes moved it;
+//  5. drop the anchors;
+//  6. read the worksheet back and check each written row still carries its
+//     identity and the values.
+//
+// Google does not document whether a sort carries row metadata along, so
+// step 6 catches rows sorted in the moment of the write: the values are
+// written again where the row is now, and the cells they overwrote in the
+// row that took its place are restored from the re-read when that row was
+// in it; a row typed in after the re-read has its overwritten cells cleared
+// and reported (WriteResult.Damage), since nobody knows what they held.
 // Repairs are checked the same way, a few rounds at most.
 //
 // Every retry (after a 429, 5xx or network failure) starts again from the
 // re-read, so it never repeats a stale position; waits follow the
-// RetryPolicy, with one wait budget for the whole batch. Every write of a
-// batch is located in the read just before its write call; nothing, a PIN
-// redaction least of all, is written by a row number from an older read.
+// RetryPolicy, with one wait budget for the whole batch. Nothing, a PIN
+// redaction least of all, is written to a row whose identity was not
+// confirmed by the read just before its write.
 //
 // Problems of a single write (its row is gone or ambiguous, a column is
 // unknown, its identity is empty) are reported in that write's WriteResult
@@ -346,11 +357,11 @@ func (g *Google) WriteChecked(ctx context.Context, row int, id Identity, values 
 // fail with ErrAmbiguousRow and none of them is written. Results are in the
 // order of writes. With no writes at all, no call is made.
 //
-// The error is for the batch as a whole: the re-read or the write call
-// failed (after retries), and results are nil. A failed values.batchUpdate
-// writes nothing (Google applies a request atomically); when the
-// connection fails after Google received the call it is unknown, but the
-// writes set fixed values, so repeating the batch is safe.
+// The error is for the batch as a whole: a call failed (after retries)
+// before anything was written, and results are nil. A failed call changes
+// nothing (Google applies a request atomically); when the connection fails
+// after Google received the call it is unknown, but the writes set fixed
+// values, so repeating the batch is safe.
 func (g *Google) WriteBatch(ctx context.Context, writes []Write) ([]WriteResult, error) {
 	if len(writes) == 0 {
 		return []WriteResult{}, nil
