@@ -256,7 +256,7 @@ func TestWriteBackMovedRows(t *testing.T) {
 		{name: "row typed in and the sheet sorted at the write", inserted: true, lost: true,
 			arrange: func(e *env, _ *quotaClock) {
 				hookOnce(e, writing, func() {
-					e.sheets.InsertRow(book, worksheet, n+2, waitingCells) // typed in under the rows
+					e.sheets.InsertRow(book, worksheet, n+2, waitingCells)                     // typed in under the rows
 					e.sheets.SortRows(book, worksheet, slices.Index(header, cols.Email), true) // zed@ first
 				})
 			}},

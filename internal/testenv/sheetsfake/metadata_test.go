@@ -57,7 +57,7 @@ func TestDeveloperMetadata(t *testing.T) {
 
 	up, err := svc.Spreadsheets.Values.BatchUpdateByDataFilter(testBook, &sheets.BatchUpdateValuesByDataFilterRequest{
 		ValueInputOption: "RAW",
-		Data: []*sheets.DataFilterValueRange{{DataFilter: lookupFilter("k", "bob"), Values: [][]any{{nil, nil, "Bob", "=1"}}}},
+		Data:             []*sheets.DataFilterValueRange{{DataFilter: lookupFilter("k", "bob"), Values: [][]any{{nil, nil, "Bob", "=1"}}}},
 	}).Context(ctx).Do()
 	if err != nil {
 		t.Fatal(err)
