@@ -2,10 +2,10 @@ package sheet
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strconv"
@@ -87,7 +87,7 @@ func (g *Google) writeRound(ctx context.Context, b *backoff, t *Table, writes []
 		return nil, nil, err
 	}
 	var tok [8]byte
-	if _, err := rand.Read(tok[:]); err != nil {
+	if _, err := io.ReadFull(g.random, tok[:]); err != nil {
 		return nil, nil, fmt.Errorf("choosing row anchors: %w", err)
 	}
 	anchor := func(w int) string { return hex.EncodeToString(tok[:]) + "-" + strconv.Itoa(w) }

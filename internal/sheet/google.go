@@ -2,6 +2,7 @@ package sheet
 
 import (
 	"context"
+	crand "crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -181,6 +182,8 @@ type Options struct {
 	// add authentication itself).
 	HTTPClient *http.Client
 	Retry      RetryPolicy
+	// Random names each write-back's row anchors; nil means crypto/rand.
+	Random io.Reader
 	// TimestampColumn and EmailColumn name the identity columns;
 	// "" means the default header (config.DefaultSheetColumns).
 	TimestampColumn string
@@ -196,6 +199,7 @@ type Google struct {
 	retry       RetryPolicy
 	cols        identityCols
 	sid         sheetIDCache
+	random      io.Reader
 }
 
 // NewGoogle authenticates as the service account in opts.CredentialsJSON
@@ -251,7 +255,15 @@ func NewGoogle(ctx context.Context, opts Options) (*Google, error) {
 		clientEmail: key.ClientEmail,
 		retry:       opts.Retry.withDefaults(),
 		cols:        identityCols{opts.TimestampColumn, opts.EmailColumn}.orDefault(),
+		random:      randomOr(opts.Random),
 	}, nil
+}
+
+func randomOr(r io.Reader) io.Reader {
+	if r == nil {
+		return crand.Reader
+	}
+	return r
 }
 
 // ServiceAccountEmail is the client_email the spreadsheet must be shared with.
