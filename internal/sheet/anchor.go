@@ -111,7 +111,11 @@ func (g *Google) writeRound(ctx context.Context, b *backoff, t *Table, writes []
 	if _, err := g.svc.Spreadsheets.BatchUpdate(g.id, create).Context(ctx).Do(); err != nil {
 		return nil, nil, err
 	}
-	defer g.dropAnchors(ctx, b, targets, byRow, lookup)
+	defer func() {
+		// After a failed round the quota is likely spent: one try, and
+		// no waiting on the retry budget for what is only tidying up.
+		g.dropAnchors(ctx, b, targets, byRow, lookup, err == nil)
+	}()
 
 	// 2. Read the anchored rows: is each still the row located?
 	get := &sheets.BatchGetValuesByDataFilterRequest{MajorDimension: "ROWS", ValueRenderOption: "FORMATTED_VALUE"}
@@ -194,18 +198,23 @@ func (g *Google) writeRound(ctx context.Context, b *backoff, t *Table, writes []
 	return done, again, nil
 }
 
-// dropAnchors removes a round's anchors (one write call). A failure only
-// leaves harmless metadata behind; it is logged nowhere and retried once
-// as the budget allows.
-func (g *Google) dropAnchors(ctx context.Context, b *backoff, targets []target, byRow map[int]int, lookup func(int) *sheets.DataFilter) {
+// dropAnchors removes a round's anchors (one write call), retried as the
+// budget allows when retry is set. A failure only leaves metadata behind
+// that nothing reads again (each round's anchors have their own values).
+func (g *Google) dropAnchors(ctx context.Context, b *backoff, targets []target, byRow map[int]int, lookup func(int) *sheets.DataFilter, retry bool) {
 	del := &sheets.BatchUpdateSpreadsheetRequest{}
 	for _, tg := range targets {
 		del.Requests = append(del.Requests, &sheets.Request{DeleteDeveloperMetadata: &sheets.DeleteDeveloperMetadataRequest{DataFilter: lookup(byRow[tg.row])}})
 	}
-	_ = g.do(ctx, quoteSheet(g.worksheet), b, func() error {
+	call := func() error {
 		_, err := g.svc.Spreadsheets.BatchUpdate(g.id, del).Context(ctx).Do()
 		return err
-	})
+	}
+	if !retry {
+		_ = call()
+		return
+	}
+	_ = g.do(ctx, quoteSheet(g.worksheet), b, call)
 }
 
 // anchorWrite is the write index an anchor value names, or -1.

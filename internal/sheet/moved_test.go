@@ -92,6 +92,9 @@ func (fx *movedFix) checkOutcomes(t *testing.T, results []WriteResult, lost ...s
 			t.Errorf("row of %s = %q, want it untouched %q", p.email, r, want)
 		}
 	}
+	if m := fx.fake.DeveloperMetadata(book, tab); len(m) != 0 {
+		t.Errorf("anchors left in the sheet: %v", m)
+	}
 	var reported []string
 	for _, res := range results {
 		for _, d := range res.Damage {
