@@ -15,8 +15,8 @@ import (
 	"google.golang.org/api/sheets/v4"
 )
 
-// anchorKey is the developer-metadata key of the row anchors WriteBatch
-// sets. Row metadata stays with its row when rows are inserted or deleted
+// anchorKey starts the developer-metadata key of the row anchors
+// WriteBatch sets. Row metadata stays with its row when rows are inserted or deleted
 // above it, so a write addressed by anchor lands in the anchored row
 // wherever it has moved.
 const anchorKey = "kaizen.writeback"
@@ -90,9 +90,12 @@ func (g *Google) writeRound(ctx context.Context, b *backoff, t *Table, writes []
 	if _, err := io.ReadFull(g.random, tok[:]); err != nil {
 		return nil, nil, fmt.Errorf("choosing row anchors: %w", err)
 	}
-	anchor := func(w int) string { return hex.EncodeToString(tok[:]) + "-" + strconv.Itoa(w) }
+	// Each round has a key of its own, so that one delete drops all its
+	// anchors and nothing else (another writer's, say).
+	key := anchorKey + "." + hex.EncodeToString(tok[:])
+	anchor := func(w int) string { return "w" + strconv.Itoa(w) }
 	lookup := func(w int) *sheets.DataFilter {
-		return &sheets.DataFilter{DeveloperMetadataLookup: &sheets.DeveloperMetadataLookup{MetadataKey: anchorKey, MetadataValue: anchor(w)}}
+		return &sheets.DataFilter{DeveloperMetadataLookup: &sheets.DeveloperMetadataLookup{MetadataKey: key, MetadataValue: anchor(w)}}
 	}
 
 	// 1. Anchor each located row (one write call).
@@ -100,7 +103,7 @@ func (g *Google) writeRound(ctx context.Context, b *backoff, t *Table, writes []
 	for _, tg := range targets {
 		create.Requests = append(create.Requests, &sheets.Request{CreateDeveloperMetadata: &sheets.CreateDeveloperMetadataRequest{
 			DeveloperMetadata: &sheets.DeveloperMetadata{
-				MetadataKey: anchorKey, MetadataValue: anchor(byRow[tg.row]), Visibility: "DOCUMENT",
+				MetadataKey: key, MetadataValue: anchor(byRow[tg.row]), Visibility: "DOCUMENT",
 				Location: &sheets.DeveloperMetadataLocation{DimensionRange: &sheets.DimensionRange{
 					SheetId: sid, Dimension: "ROWS", StartIndex: int64(tg.row - 1), EndIndex: int64(tg.row),
 					ForceSendFields: []string{"SheetId", "StartIndex"},
@@ -114,7 +117,7 @@ func (g *Google) writeRound(ctx context.Context, b *backoff, t *Table, writes []
 	defer func() {
 		// After a failed round the quota is likely spent: one try, and
 		// no waiting on the retry budget for what is only tidying up.
-		g.dropAnchors(ctx, b, targets, byRow, lookup, err == nil)
+		g.dropAnchors(ctx, b, key, err == nil)
 	}()
 
 	// 2. Read the anchored rows: is each still the row located?
@@ -198,14 +201,12 @@ func (g *Google) writeRound(ctx context.Context, b *backoff, t *Table, writes []
 	return done, again, nil
 }
 
-// dropAnchors removes a round's anchors (one write call), retried as the
-// budget allows when retry is set. A failure only leaves metadata behind
-// that nothing reads again (each round's anchors have their own values).
-func (g *Google) dropAnchors(ctx context.Context, b *backoff, targets []target, byRow map[int]int, lookup func(int) *sheets.DataFilter, retry bool) {
-	del := &sheets.BatchUpdateSpreadsheetRequest{}
-	for _, tg := range targets {
-		del.Requests = append(del.Requests, &sheets.Request{DeleteDeveloperMetadata: &sheets.DeleteDeveloperMetadataRequest{DataFilter: lookup(byRow[tg.row])}})
-	}
+// dropAnchors removes a round's anchors, all under key (one write call),
+// retried as the budget allows when retry is set. A failure only leaves
+// metadata behind that nothing reads again.
+func (g *Google) dropAnchors(ctx context.Context, b *backoff, key string, retry bool) {
+	del := &sheets.BatchUpdateSpreadsheetRequest{Requests: []*sheets.Request{{DeleteDeveloperMetadata: &sheets.DeleteDeveloperMetadataRequest{
+		DataFilter: &sheets.DataFilter{DeveloperMetadataLookup: &sheets.DeveloperMetadataLookup{MetadataKey: key}}}}}}
 	call := func() error {
 		_, err := g.svc.Spreadsheets.BatchUpdate(g.id, del).Context(ctx).Do()
 		return err
@@ -219,7 +220,7 @@ func (g *Google) dropAnchors(ctx context.Context, b *backoff, targets []target, 
 
 // anchorWrite is the write index an anchor value names, or -1.
 func anchorWrite(v string) int {
-	_, n, ok := strings.Cut(v, "-")
+	n, ok := strings.CutPrefix(v, "w")
 	if !ok {
 		return -1
 	}
