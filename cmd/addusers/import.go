@@ -37,9 +37,10 @@ Flags:
   --strict           rows still invalid as an earlier run reported them fail
                      the run too (by default only new failures do)
 
-Exit status: 0 every selected approved row is done or still invalid as
-reported before, 1 some failed (the summary says why; fix the row or the
-cloud and run again), 2 usage or configuration error.
+Exit status: 0 every selected approved row is done (or still invalid as
+reported before) and its outcome is in the sheet, 1 some failed or some
+outcome could not be written back (the summary names each row and why; fix
+the row or the cloud and run again), 2 usage or configuration error.
 `
 
 type importFlags struct {
@@ -158,7 +159,14 @@ func runImport(ctx context.Context, cfg *config.Config, f importFlags, dry bool,
 		if f.strict {
 			n += sum.Counts[string(onboard.StillInvalid)]
 		}
-		return fmt.Errorf("%d of %d rows failed; see the summary above", n, len(sum.Rows))
+		msg := fmt.Sprintf("%d of %d rows failed", n, len(sum.Rows))
+		if len(sum.NotWritten) > 0 {
+			msg += fmt.Sprintf(", %d outcome(s) not written back to the sheet (the next run writes them first)", len(sum.NotWritten))
+		}
+		if lost := countLost(sum.Overwritten); lost > 0 {
+			msg += fmt.Sprintf(", %d row(s) lost cells to a moved row's outcome (the helpdesk was told)", lost)
+		}
+		return fmt.Errorf("%s; see the summary above", msg)
 	}
 	return runErr
 }
@@ -178,6 +186,26 @@ func printTable(w io.Writer, rep report, dry bool) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	if len(rep.NotWritten) > 0 {
+		fmt.Fprintf(w, "\nNOT WRITTEN BACK to the sheet (recorded; the next run writes them first):\n")
+		for _, u := range rep.NotWritten {
+			fmt.Fprintf(w, "  row %d  %s: %s\n", u.Row, u.Email, u.Reason)
+		}
+	}
+	if len(rep.Overwritten) > 0 {
+		fmt.Fprintf(w, "\nROWS MOVED during the write-back received another row's outcome:\n")
+		for _, o := range rep.Overwritten {
+			what := "put back"
+			if !o.Restored {
+				what = "LOST (previous values unknown; the helpdesk was mailed)"
+			}
+			fmt.Fprintf(w, "  row %d  %s: %s overwritten by the outcome of row %d (%s); %s\n",
+				o.Row, o.Email, strings.Join(o.Columns, ", "), o.ByRow, o.ByEmail, what)
+		}
+	}
+	if rep.WrittenBack > 0 {
+		fmt.Fprintf(w, "\n%d outcome(s) of earlier runs written back first\n", rep.WrittenBack)
 	}
 	c := rep.Counts
 	verb := ""
@@ -221,6 +249,16 @@ func printTable(w io.Writer, rep report, dry bool) error {
 		fmt.Fprintln(w, line)
 	}
 	return nil
+}
+
+func countLost(ows []onboard.Overwrite) int {
+	n := 0
+	for _, o := range ows {
+		if !o.Restored {
+			n++
+		}
+	}
+	return n
 }
 
 // progress shows a bar on a terminal and a plain line every tenth

@@ -97,6 +97,10 @@ type Sheet struct {
 	// QuotaColumns maps a header to the quota it overrides: a key of
 	// QuotaKeys, or "ram_gb" for RAM asked in GB (stored as MiB, x1024).
 	QuotaColumns map[string]string `toml:"quota_columns" kaizen:"replace"`
+	// RetryMaxWait bounds the waiting for one Sheets operation retried
+	// after 429 (per-minute quota) or 5xx answers; longer than a minute so
+	// that a spent quota refills.
+	RetryMaxWait Duration `toml:"retry_max_wait"`
 }
 
 // SheetColumns is the header of each column the tool reads or writes. The
@@ -344,6 +348,7 @@ func Defaults() Config {
 			ProjectNamePattern: DefaultProjectNamePattern,
 			Columns:            DefaultSheetColumns(),
 			QuotaColumns:       map[string]string{},
+			RetryMaxWait:       Dur(2 * time.Minute),
 		},
 		Setpass: Setpass{
 			Listen:              "127.0.0.1:8080",

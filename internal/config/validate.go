@@ -210,6 +210,10 @@ func (v *validator) sheet(s *Sheet) {
 	if s.Endpoint != "" {
 		v.url("sheet.endpoint", s.Endpoint)
 	}
+	v.duration("sheet.retry_max_wait", s.RetryMaxWait)
+	if d := s.RetryMaxWait.D; s.RetryMaxWait.err == nil && (d < time.Second || d > time.Hour) {
+		v.addf("sheet.retry_max_wait", "must be between 1s and 1h (got %s)", s.RetryMaxWait)
+	}
 	if len(s.ApprovedValues) == 0 {
 		v.addf("sheet.approved_values", "must list at least one value")
 	}

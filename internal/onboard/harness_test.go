@@ -338,7 +338,8 @@ func (e *env) sheetWrites() int {
 	n := 0
 	for _, r := range e.sheets.Requests() {
 		switch r.Op {
-		case "values.update", "values.batchUpdate", "values.append", "values.clear", "values.batchClear", "spreadsheets.batchUpdate":
+		case "values.update", "values.batchUpdate", "values.append", "values.clear", "values.batchClear", "spreadsheets.batchUpdate",
+			"values.batchUpdateByDataFilter":
 			n++
 		}
 	}

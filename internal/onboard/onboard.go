@@ -62,6 +62,7 @@ type Store interface {
 	store.Audit
 	store.Locks
 	store.Ledger
+	store.WriteBacks
 	MessageByKey(ctx context.Context, key string) (store.Message, error)
 }
 
@@ -115,6 +116,9 @@ type Options struct {
 	// Columns are the sheet's headers for written values (Status, Processed
 	// At, User ID, Project ID, PIN); empty fields take the defaults.
 	Columns request.Columns
+	// Helpdesk is mailed when moved rows lost cells to a write-back
+	// (mail.helpdesk); "" mails nobody (the summary and audit still say).
+	Helpdesk string
 	// DefaultDomain is the domain rows without one use; it is left out of
 	// mail when it is the only one the cloud uses.
 	DefaultDomain string
@@ -146,7 +150,9 @@ type Options struct {
 var (
 	// ErrLocked: another addusers run holds the sheet's lock.
 	ErrLocked = errors.New("another addusers run is working on this sheet")
-	// ErrSomeFailed: the run finished, but some rows failed or were invalid.
+	// ErrSomeFailed: the run finished, but some rows failed or were
+	// invalid, some outcomes could not be written back, or a row moved
+	// during the write-back lost cells (Summary.NotWritten, Overwritten).
 	ErrSomeFailed = errors.New("some rows failed")
 )
 
@@ -179,6 +185,28 @@ type RowResult struct {
 	WriteBack string `json:"write_back_error,omitempty"`
 }
 
+// Unwritten is a row whose outcome is not in the sheet: the next run
+// writes it first (the store keeps it), without touching the cloud again.
+type Unwritten struct {
+	Row    int    `json:"row"`
+	Email  string `json:"email"`
+	Reason string `json:"reason"`
+}
+
+// Overwrite is a row that received another row's outcome because rows
+// moved (sorted, inserted, deleted) while outcomes were written back.
+type Overwrite struct {
+	Row       int      `json:"row"`
+	Timestamp string   `json:"timestamp,omitempty"`
+	Email     string   `json:"email,omitempty"`
+	Columns   []string `json:"columns"`
+	// Restored: its cells were put back; otherwise they are lost (the
+	// helpdesk was mailed).
+	Restored bool   `json:"restored"`
+	ByRow    int    `json:"outcome_of_row"`
+	ByEmail  string `json:"outcome_of_email,omitempty"`
+}
+
 // Summary is a whole run.
 type Summary struct {
 	Rows    []RowResult    `json:"rows"`
@@ -198,6 +226,12 @@ type Summary struct {
 	DryRun   bool           `json:"dry_run"`
 	Started  time.Time      `json:"started"`
 	Finished time.Time      `json:"finished"`
+	// NotWritten lists every row whose outcome could not be written back.
+	NotWritten []Unwritten `json:"not_written_back,omitempty"`
+	// Overwritten lists rows that received another row's outcome.
+	Overwritten []Overwrite `json:"overwritten,omitempty"`
+	// WrittenBack counts outcomes of earlier runs written at the start.
+	WrittenBack int `json:"written_back_from_earlier_runs,omitempty"`
 }
 
 func (o *Options) defaults() {

@@ -38,6 +38,9 @@ type runner struct {
 	mailQueued atomic.Int64
 	// retriesBefore is the OpenStack retry count when the run began.
 	retriesBefore map[string]int
+
+	mu         sync.Mutex
+	overwrites []Overwrite // rows that received another row's outcome
 	// temps holds the temporary password of each user created in this run
 	// until its link is issued; it is never stored anywhere else.
 	temps sync.Map

@@ -39,9 +39,17 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 		}
 		defer release()
 	}
-
+	// The sheet must be this store's before anything is written to it.
 	if err := claimSheet(ctx, deps.Sheet, opts); err != nil {
 		return sum, err
+	}
+	r := &runner{deps: deps, opts: opts, roleIDs: map[string]string{}, domains: map[string]string{},
+		dirs: cloud.NewDirectories(deps.Identity), retriesBefore: retries(deps)}
+	// Outcomes earlier runs could not write go first, before anything
+	// else reads the sheet; rows still unwritten are left alone.
+	var held map[sheet.Identity]string
+	if !opts.DryRun {
+		held = r.replay(ctx, &sum)
 	}
 	t, err := deps.Sheet.Read(ctx)
 	if err != nil {
@@ -61,11 +69,9 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 	sum.Skipped = len(parsed.Skipped)
 	sum.Rejected = len(parsed.Rejected)
 
-	r := &runner{deps: deps, opts: opts, roleIDs: map[string]string{}, domains: map[string]string{},
-		dirs: cloud.NewDirectories(deps.Identity), retriesBefore: retries(deps)}
 	var w *writer
 	if !opts.DryRun {
-		w = newWriter(deps.Sheet, opts)
+		w = newWriter(r)
 		defer w.stop()
 	}
 
@@ -75,11 +81,11 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 		results []*RowResult
 		acks    []chan struct{}
 	)
-	writeBack := func(q sheet.Write, res *RowResult) {
+	writeBack := func(q sheet.Write, res *RowResult, persist bool) {
 		if w == nil || q.Values == nil {
 			return
 		}
-		ack := w.submit(q, res)
+		ack := w.submit(q, res, persist)
 		mu.Lock()
 		acks = append(acks, ack)
 		mu.Unlock()
@@ -105,12 +111,17 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 			res.Outcome = StillInvalid
 		}
 		results = append(results, res)
-		writeBack(r.invalidWrite(t, tr, inv), res)
+		writeBack(r.invalidWrite(t, tr, inv), res, false)
 	}
 
 	var todo []request.Request
 	for _, q := range parsed.Requests {
 		if !r.match(q) {
+			continue
+		}
+		if reason, ok := held[idKey(sheet.Identity(q.Identity))]; ok {
+			results = append(results, &RowResult{Row: q.Row, Email: q.Email, Project: q.ProjectName, Domain: q.Domain, Outcome: Unchanged,
+				Changes: []string{"applied by an earlier run; its outcome is recorded and not yet written back"}, WriteBack: reason})
 			continue
 		}
 		if q.Done {
@@ -143,7 +154,7 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 			for g := range work {
 				for _, q := range g {
 					res, values := r.apply(ctx, q)
-					writeBack(sheet.Write{Row: q.Row, ID: sheet.Identity(q.Identity), Values: values}, res)
+					writeBack(sheet.Write{Row: q.Row, ID: sheet.Identity(q.Identity), Values: values}, res, true)
 					mu.Lock()
 					results = append(results, res)
 					done++
@@ -173,7 +184,8 @@ feed:
 	if err := ctx.Err(); err != nil {
 		return sum, err
 	}
-	if sum.Counts[string(Failed)] > 0 || opts.Strict && sum.Counts[string(StillInvalid)] > 0 {
+	if sum.Counts[string(Failed)] > 0 || opts.Strict && sum.Counts[string(StillInvalid)] > 0 ||
+		len(sum.NotWritten) > 0 || lost(sum.Overwritten) {
 		return sum, ErrSomeFailed
 	}
 	return sum, nil
@@ -201,6 +213,15 @@ func retries(deps Deps) map[string]int {
 		return nil
 	}
 	return deps.Retries.Retries()
+}
+
+func lost(ows []Overwrite) bool {
+	for _, o := range ows {
+		if !o.Restored {
+			return true
+		}
+	}
+	return false
 }
 
 // problems is a row error without its "row N: " prefix: the Status cell
@@ -233,6 +254,14 @@ func (r *runner) finish(sum Summary, results []*RowResult) Summary {
 		sum.Rows[i] = *res
 		sum.Counts[string(res.Outcome)]++
 	}
+	for _, res := range sum.Rows {
+		if res.WriteBack != "" {
+			sum.NotWritten = append(sum.NotWritten, Unwritten{Row: res.Row, Email: res.Email, Reason: res.WriteBack})
+		}
+	}
+	r.mu.Lock()
+	sum.Overwritten = append(sum.Overwritten, r.overwrites...)
+	r.mu.Unlock()
 	sum.Mail = int(r.mailQueued.Load())
 	for svc, n := range retries(r.deps) {
 		if d := n - r.retriesBefore[svc]; d > 0 {

@@ -118,6 +118,7 @@ func FromConfig(ctx context.Context, cfg *config.Config, so SetupOptions) (_ *Se
 		DryRun:           so.DryRun,
 		Columns:          request.Columns(cfg.Sheet.Columns),
 		DefaultDomain:    cfg.OpenStack.Domain,
+		Helpdesk:         cfg.Mail.Helpdesk,
 		Logger:           logger,
 	}
 	return s, nil
@@ -177,6 +178,7 @@ func OpenSheet(ctx context.Context, cfg *config.Config, path string) (Sheet, str
 	g, err := sheet.NewGoogle(ctx, sheet.Options{
 		SpreadsheetID: s.SpreadsheetID, Worksheet: s.Worksheet, CredentialsJSON: key, Endpoint: s.Endpoint,
 		TimestampColumn: s.Columns.Timestamp, EmailColumn: s.Columns.Email,
+		Retry: sheet.RetryPolicy{MaxWait: s.RetryMaxWait.D},
 	})
 	if err != nil {
 		return nil, "", err

@@ -173,7 +173,10 @@ func TestGoogleWriteBatch(t *testing.T) {
 			}
 			wantOps := []string{"values.get"}
 			if tt.wantWrites == 1 {
-				wantOps = append(wantOps, "values.batchUpdate")
+				// Anchor the rows, read the anchored rows, write by anchor,
+				// drop the anchors, then read back to check identities.
+				wantOps = append(wantOps, "spreadsheets.get", "spreadsheets.batchUpdate", "values.batchGetByDataFilter",
+					"values.batchUpdateByDataFilter", "spreadsheets.batchUpdate", "values.get")
 			}
 			if fmt.Sprint(ops) != fmt.Sprint(wantOps) {
 				t.Errorf("Sheets calls = %v, want %v", ops, wantOps)
@@ -213,8 +216,8 @@ func TestGoogleWriteBatchWholeBatch(t *testing.T) {
 			wantErr: "writing rows 2, 3 of spreadsheet", wantReads: 1, wantPuts: 1},
 		{name: "read refused: no write", readFails: 1, wantErr: "permission denied",
 			wantReads: 1, wantPuts: 0},
-		{name: "write rate-limited: the whole batch is retried", writeCode: 429, writeFail: 1,
-			wantReads: 1, wantPuts: 2, wantSleep: 1},
+		{name: "write rate-limited: the retry re-locates the rows first", writeCode: 429, writeFail: 1,
+			wantReads: 3, wantPuts: 2, wantSleep: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -226,7 +229,7 @@ func TestGoogleWriteBatchWholeBatch(t *testing.T) {
 			)
 			fx = newGFix(t, tab, signups, func(o *Options) {
 				o.HTTPClient = &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
-					if strings.HasSuffix(r.URL.Path, "values:batchUpdate") {
+					if strings.HasSuffix(r.URL.Path, "values:batchUpdateByDataFilter") {
 						mu.Lock()
 						if failed < tt.writeFail {
 							failed++
@@ -262,8 +265,8 @@ func TestGoogleWriteBatchWholeBatch(t *testing.T) {
 			if n := fx.ops("values.get"); n != tt.wantReads {
 				t.Errorf("%d values.get calls, want %d", n, tt.wantReads)
 			}
-			if n := fx.ops("values.batchUpdate"); n != tt.wantPuts {
-				t.Errorf("%d values.batchUpdate calls, want %d", n, tt.wantPuts)
+			if n := fx.ops("values.batchUpdateByDataFilter"); n != tt.wantPuts {
+				t.Errorf("%d values.batchUpdateByDataFilter calls, want %d", n, tt.wantPuts)
 			}
 			if n := len(fx.slept()); n != tt.wantSleep {
 				t.Errorf("slept %d times, want %d", n, tt.wantSleep)

@@ -2,11 +2,13 @@ package sheet
 
 import (
 	"context"
+	crand "crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -24,20 +26,31 @@ import (
 )
 
 // RetryPolicy says how transient Google errors (429, 500, 502, 503, 504 and
-// network errors) are retried: up to Attempts calls in all, waiting Base,
-// 2×Base, 4×Base, ... capped at Max between them.
+// network errors) are retried. A 429 or 503 with a Retry-After header waits
+// as long as it says; otherwise waits grow exponentially (Base, 2×Base, ...
+// capped at Max) with jitter. One call, or one WriteBatch with every read
+// and write it makes, waits at most MaxWait in all: long enough by default
+// to outlast a spent per-minute quota (Google refills it every minute).
 type RetryPolicy struct {
-	Attempts int           // total attempts; 0 means 5, 1 disables retries
+	Attempts int           // total attempts per call; 0 means no cap (MaxWait bounds them), 1 disables retries
 	Base     time.Duration // first wait; 0 means 500ms
-	Max      time.Duration // longest wait; 0 means 30s
+	Max      time.Duration // longest single wait; 0 means 30s
+	MaxWait  time.Duration // total waiting; 0 means 2m
 	// Sleep waits d or until ctx ends (returning its error). nil means a
-	// real timer; tests inject a recorder.
+	// real timer; tests inject a recorder (and advance a fake clock).
 	Sleep func(ctx context.Context, d time.Duration) error
+	// Jitter picks the actual wait for an exponential delay d; nil means a
+	// random wait in [d/2, d], so clients that failed together do not
+	// retry together. Retry-After waits are not jittered.
+	Jitter func(d time.Duration) time.Duration
 }
 
+// DefaultRetryMaxWait is RetryPolicy.MaxWait's default.
+const DefaultRetryMaxWait = 2 * time.Minute
+
 func (p RetryPolicy) withDefaults() RetryPolicy {
-	if p.Attempts <= 0 {
-		p.Attempts = 5
+	if p.Attempts < 0 {
+		p.Attempts = 0
 	}
 	if p.Base <= 0 {
 		p.Base = 500 * time.Millisecond
@@ -48,13 +61,27 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 	if p.Max < p.Base {
 		p.Max = p.Base
 	}
+	if p.MaxWait <= 0 {
+		p.MaxWait = DefaultRetryMaxWait
+	}
 	if p.Sleep == nil {
 		p.Sleep = sleepCtx
+	}
+	if p.Jitter == nil {
+		p.Jitter = halfJitter
 	}
 	return p
 }
 
-// delay is the wait after failed attempt n (0-based).
+func halfJitter(d time.Duration) time.Duration {
+	if d <= 1 {
+		return d
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// delay is the exponential wait after failed attempt n (0-based), before
+// jitter.
 func (p RetryPolicy) delay(n int) time.Duration {
 	d := p.Base
 	for range n {
@@ -77,6 +104,72 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// backoff is the retry state of one operation: how many attempts of the
+// current call failed and how long it waited in all.
+type backoff struct {
+	p      RetryPolicy
+	n      int
+	waited time.Duration
+}
+
+func (g *Google) newBackoff() *backoff { return &backoff{p: g.retry} }
+
+// again waits before retrying after err and reports whether to retry: not
+// for a permanent error, a spent attempt cap or wait budget, or a
+// Retry-After beyond the budget (waiting would be in vain). The error is
+// ctx's, when it ended during the wait.
+func (b *backoff) again(ctx context.Context, err error) (bool, error) {
+	if ctx.Err() != nil || !transient(err) {
+		return false, nil
+	}
+	b.n++
+	if b.p.Attempts > 0 && b.n >= b.p.Attempts {
+		return false, nil
+	}
+	left := b.p.MaxWait - b.waited
+	if left <= 0 {
+		return false, nil
+	}
+	d, asked := retryAfter(err)
+	if asked {
+		if d > left {
+			return false, nil
+		}
+	} else {
+		d = min(b.p.Jitter(b.p.delay(b.n-1)), left)
+	}
+	b.waited += d
+	if serr := b.p.Sleep(ctx, d); serr != nil {
+		return false, fmt.Errorf("%w (while retrying after: %w)", serr, err)
+	}
+	return true, nil
+}
+
+// reset starts the count of attempts afresh for the next call; the wait
+// budget stays shared.
+func (b *backoff) reset() { b.n = 0 }
+
+// retryAfter reads a Retry-After header (seconds or an HTTP date) of a 429
+// or 503.
+func retryAfter(err error) (time.Duration, bool) {
+	var ge *googleapi.Error
+	if !errors.As(err, &ge) || ge.Header == nil ||
+		(ge.Code != http.StatusTooManyRequests && ge.Code != http.StatusServiceUnavailable) {
+		return 0, false
+	}
+	v := strings.TrimSpace(ge.Header.Get("Retry-After"))
+	if v == "" {
+		return 0, false
+	}
+	if secs, err := strconv.Atoi(v); err == nil && secs >= 0 {
+		return time.Duration(secs) * time.Second, true
+	}
+	if at, err := http.ParseTime(v); err == nil {
+		return max(time.Until(at), 0), true
+	}
+	return 0, false
+}
+
 // Options configure a Google sheet.
 type Options struct {
 	SpreadsheetID string
@@ -89,6 +182,8 @@ type Options struct {
 	// add authentication itself).
 	HTTPClient *http.Client
 	Retry      RetryPolicy
+	// Random names each write-back's row anchors; nil means crypto/rand.
+	Random io.Reader
 	// TimestampColumn and EmailColumn name the identity columns;
 	// "" means the default header (config.DefaultSheetColumns).
 	TimestampColumn string
@@ -103,6 +198,8 @@ type Google struct {
 	clientEmail string
 	retry       RetryPolicy
 	cols        identityCols
+	sid         sheetIDCache
+	random      io.Reader
 }
 
 // NewGoogle authenticates as the service account in opts.CredentialsJSON
@@ -158,7 +255,15 @@ func NewGoogle(ctx context.Context, opts Options) (*Google, error) {
 		clientEmail: key.ClientEmail,
 		retry:       opts.Retry.withDefaults(),
 		cols:        identityCols{opts.TimestampColumn, opts.EmailColumn}.orDefault(),
+		random:      randomOr(opts.Random),
 	}, nil
+}
+
+func randomOr(r io.Reader) io.Reader {
+	if r == nil {
+		return crand.Reader
+	}
+	return r
 }
 
 // ServiceAccountEmail is the client_email the spreadsheet must be shared with.
@@ -184,9 +289,13 @@ func (g *Google) cellRange(row, col int) string {
 
 // Read reads the whole worksheet as displayed (formatted values).
 func (g *Google) Read(ctx context.Context) (*Table, error) {
+	return g.read(ctx, g.newBackoff())
+}
+
+func (g *Google) read(ctx context.Context, b *backoff) (*Table, error) {
 	rng := quoteSheet(g.worksheet)
 	var vr *sheets.ValueRange
-	err := g.do(ctx, rng, func() error {
+	err := g.do(ctx, rng, b, func() error {
 		var err error
 		vr, err = g.svc.Spreadsheets.Values.Get(g.id, rng).
 			MajorDimension("ROWS").
@@ -211,15 +320,9 @@ func (g *Google) Read(ctx context.Context) (*Table, error) {
 	return newTable(rows), nil
 }
 
-// WriteChecked writes values (header name → plain text) into one row. It
-// first re-reads the worksheet and checks that row still has identity id; if
-// not, it writes to the single row that does (rows were sorted or inserted)
-// or refuses with ErrRowNotFound / ErrAmbiguousRow. Values are written RAW
-// (never parsed as formulas or numbers) in one values.batchUpdate call. It
-// returns the row number written. It is WriteBatch with one write.
-//
-// Google Sheets has no compare-and-set: a row moved between the re-read and
-// the write (a window of one API call) is not detected.
+// WriteChecked writes values (header name → plain text) into one row,
+// found by identity id as WriteBatch finds it, and returns the row number
+// written. It is WriteBatch with one write.
 func (g *Google) WriteChecked(ctx context.Context, row int, id Identity, values map[string]string) (int, error) {
 	res, err := g.WriteBatch(ctx, []Write{{Row: row, ID: id, Values: values}})
 	if err != nil {
@@ -228,42 +331,113 @@ func (g *Google) WriteChecked(ctx context.Context, row int, id Identity, values 
 	return res[0].Row, res[0].Err
 }
 
-// WriteBatch writes several rows with two API calls in all: it re-reads the
-// worksheet once, locates each write's row by identity as WriteChecked does
-// (following moved rows), and writes every located row in one
-// values.batchUpdate call, RAW. That keeps a run that records many outcomes
-// well inside the Sheets quota (60 requests a minute per user).
+// WriteBatch writes several rows, RAW (never parsed as formulas or
+// numbers), by identity. One round is six calls for the whole batch, well
+// inside the Sheets quota (60 reads and 60 writes a minute per user):
+//
+//  1. re-read the worksheet and locate each write's row by identity
+//     (following rows sorted, inserted or deleted since they were read);
+//  2. anchor each located row with developer metadata (one
+//     spreadsheets.batchUpdate; row metadata moves with its row when rows
+//     are inserted or deleted);
+//  3. read the anchored rows (values.batchGetByDataFilter) and keep the
+//     anchors that sit on the row with the write's identity; the others
+//     (the row moved between 1 and 2) go to a new round, a few at most;
+//  4. write by anchor (values.batchUpdateByDataFilter), so the values land
+//     in the anchored row wherever inserts and deletes moved it;
+//  5. drop the anchors;
+//  6. read the worksheet back and check each written row still carries its
+//     identity and the values.
+//
+// Google does not document whether a sort carries row metadata along, so
+// step 6 catches rows sorted in the moment of the write: the values are
+// written again where the row is now, and the cells they overwrote in the
+// row that took its place are restored from the re-read when that row was
+// in it; a row typed in after the re-read has its overwritten cells cleared
+// and reported (WriteResult.Damage), since nobody knows what they held.
+// Repairs are checked the same way, a few rounds at most.
+//
+// Every retry (after a 429, 5xx or network failure) starts again from the
+// re-read, so it never repeats a stale position; waits follow the
+// RetryPolicy, with one wait budget for the whole batch. Nothing, a PIN
+// redaction least of all, is written to a row whose identity was not
+// confirmed by the read just before its write.
 //
 // Problems of a single write (its row is gone or ambiguous, a column is
 // unknown, its identity is empty) are reported in that write's WriteResult
 // and do not stop the others. Several writes that locate the same row all
 // fail with ErrAmbiguousRow and none of them is written. Results are in the
-// order of writes. With no write located, no write call is made; with no
-// writes at all, no call is made.
+// order of writes. With no writes at all, no call is made.
 //
-// The error is for the batch as a whole: the re-read or the write call
-// failed (after retries), and results are nil. A rejected values.batchUpdate
-// writes nothing: Google validates the request as a whole before applying it
-// (the all-or-nothing promise is documented for spreadsheets.batchUpdate;
-// values.batchUpdate behaves the same for invalid ranges). Only when the
-// connection fails after Google received the call is it unknown whether it
-// was applied; the writes set fixed values, so repeating the batch is safe.
-//
-// As with WriteChecked, rows moved between the re-read and the write are
-// not detected.
+// The error is for the batch as a whole: a call failed (after retries)
+// before anything was written, and results are nil. A failed call changes
+// nothing (Google applies a request atomically); when the connection fails
+// after Google received the call it is unknown, but the writes set fixed
+// values, so repeating the batch is safe.
 func (g *Google) WriteBatch(ctx context.Context, writes []Write) ([]WriteResult, error) {
 	if len(writes) == 0 {
 		return []WriteResult{}, nil
 	}
-	t, err := g.Read(ctx)
-	if err != nil {
-		return nil, err
-	}
 	sheet := quoteSheet(g.worksheet)
-	results, targets := plan(t, g.cols, writes, g.where(sheet))
-	if len(targets) == 0 {
-		return results, nil
+	b := g.newBackoff()
+	results := make([]WriteResult, len(writes))
+	pending := make([]int, len(writes))
+	for i := range pending {
+		pending[i] = i
 	}
+	wrote := false
+	for round := 1; len(pending) > 0; {
+		t, err := g.read(ctx, b)
+		if err == nil {
+			var done []written
+			var again []int
+			done, again, err = g.writeRound(ctx, b, t, writes, pending, results)
+			if err == nil {
+				wrote = wrote || len(done) > 0
+				g.verify(ctx, b, t, writes, results, done)
+				if pending = again; len(pending) > 0 {
+					if round++; round > anchorRounds {
+						for _, w := range pending {
+							results[w] = WriteResult{Moved: true, Err: fmt.Errorf("writing row %d of %s: row (%s) %w while it was being written; nothing written: %w",
+								writes[w].Row, g.where(sheet), writes[w].ID, errKeptMoving, ErrRowNotFound)}
+						}
+						break
+					}
+				}
+				continue
+			}
+		}
+		retry, serr := b.again(ctx, err)
+		if serr != nil {
+			err = serr
+		}
+		if retry {
+			b.reset()
+			continue
+		}
+		err = fmt.Errorf("writing %s of %s: %w", rowsText(pendingRows(writes, pending)), g.where(sheet), g.explain(err, sheet))
+		if !wrote {
+			return nil, err
+		}
+		// Some rounds were written: the rest fail one by one.
+		for _, w := range pending {
+			results[w] = WriteResult{Err: err}
+		}
+		break
+	}
+	return results, nil
+}
+
+func pendingRows(writes []Write, pending []int) []target {
+	out := make([]target, len(pending))
+	for i, w := range pending {
+		out[i] = target{row: writes[w].Row}
+	}
+	return out
+}
+
+// put writes the targets' cells in one values.batchUpdate call, once.
+func (g *Google) put(ctx context.Context, targets []target) error {
 	req := &sheets.BatchUpdateValuesRequest{ValueInputOption: "RAW"}
 	for _, tg := range targets {
 		for _, col := range slices.Sorted(maps.Keys(tg.cells)) {
@@ -274,41 +448,31 @@ func (g *Google) WriteBatch(ctx context.Context, writes []Write) ([]WriteResult,
 			})
 		}
 	}
-	rng := sheet
-	if len(targets) == 1 {
-		rng += "!" + strconv.Itoa(targets[0].row) + ":" + strconv.Itoa(targets[0].row)
-	}
-	err = g.do(ctx, rng, func() error {
-		_, err := g.svc.Spreadsheets.Values.BatchUpdate(g.id, req).Context(ctx).Do()
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("writing %s of %s: %w", rowsText(targets), g.where(sheet), err)
-	}
-	return results, nil
+	_, err := g.svc.Spreadsheets.Values.BatchUpdate(g.id, req).Context(ctx).Do()
+	return err
 }
 
 func (g *Google) where(rng string) string {
 	return fmt.Sprintf("spreadsheet %q range %s", g.id, rng)
 }
 
-// do runs call, retrying transient failures, and explains permanent ones.
-func (g *Google) do(ctx context.Context, rng string, call func() error) error {
-	p := g.retry
-	var err error
-	for n := 0; ; n++ {
-		err = call()
+// do runs call, retrying transient failures as b allows, and explains
+// permanent ones.
+func (g *Google) do(ctx context.Context, rng string, b *backoff, call func() error) error {
+	b.reset()
+	for {
+		err := call()
 		if err == nil {
 			return nil
 		}
-		if ctx.Err() != nil || !transient(err) || n+1 >= p.Attempts {
-			break
+		retry, serr := b.again(ctx, err)
+		if serr != nil {
+			return serr
 		}
-		if serr := p.Sleep(ctx, p.delay(n)); serr != nil {
-			return fmt.Errorf("%w (while retrying after: %w)", serr, err)
+		if !retry {
+			return g.explain(err, rng)
 		}
 	}
-	return g.explain(err, rng)
 }
 
 // transient reports whether err is worth retrying.

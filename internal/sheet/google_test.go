@@ -53,6 +53,7 @@ func newGFix(t *testing.T, sheetName string, rows [][]string, mod ...func(*Optio
 		CredentialsJSON: fx.fake.ServiceAccountJSON(),
 		Endpoint:        fx.fake.Endpoint(),
 		Retry: RetryPolicy{Attempts: 4, Base: time.Second, Max: 3 * time.Second,
+			Jitter: func(d time.Duration) time.Duration { return d }, // exact waits to assert
 			Sleep: func(ctx context.Context, d time.Duration) error {
 				fx.mu.Lock()
 				defer fx.mu.Unlock()
@@ -230,7 +231,7 @@ func TestGoogleWriteChecked(t *testing.T) {
 			if failing {
 				wantWrites = 0
 			}
-			if n := fx.ops("values.batchUpdate"); n != wantWrites {
+			if n := fx.ops("values.batchUpdateByDataFilter"); n != wantWrites {
 				t.Errorf("%d values.batchUpdate calls, want %d", n, wantWrites)
 			}
 			if n := fx.ops("values.update") - btoi(tt.change != nil); n != 0 {

@@ -126,7 +126,7 @@ func (g *Google) markerSheetExists(ctx context.Context) (bool, error) {
 // retried runs one Sheets call with the sheet's retries (the write paths'
 // policy) and explains a permanent failure.
 func (g *Google) retried(ctx context.Context, rng string, call func() error) error {
-	return g.do(ctx, rng, call)
+	return g.do(ctx, rng, g.newBackoff(), call)
 }
 
 // MarkerPath is the sidecar file holding a CSV sheet's [StoreMarker]: the

@@ -159,6 +159,44 @@ func blank(cells []string) bool {
 	return true
 }
 
+// same reports whether two identities name the same row: timestamps equal
+// and emails equal ignoring case, both trimmed.
+func (id Identity) same(o Identity) bool {
+	return strings.TrimSpace(id.Timestamp) == strings.TrimSpace(o.Timestamp) &&
+		strings.EqualFold(strings.TrimSpace(id.Email), strings.TrimSpace(o.Email))
+}
+
+func (id Identity) empty() bool {
+	return strings.TrimSpace(id.Timestamp) == "" && strings.TrimSpace(id.Email) == ""
+}
+
+// identityOf reads row r's identity; empty when t lacks the columns.
+func identityOf(t *Table, cols identityCols, r Row) Identity {
+	ts, ok1 := t.Index(cols.timestamp)
+	em, ok2 := t.Index(cols.email)
+	if !ok1 || !ok2 {
+		return Identity{}
+	}
+	return Identity{Timestamp: r.At(ts), Email: r.At(em)}
+}
+
+// findRow returns the number of the single row of t with identity id.
+func findRow(t *Table, cols identityCols, id Identity) (int, error) {
+	var found []int
+	for _, r := range t.Rows {
+		if identityOf(t, cols, r).same(id) {
+			found = append(found, r.Number)
+		}
+	}
+	switch len(found) {
+	case 1:
+		return found[0], nil
+	case 0:
+		return 0, fmt.Errorf("no row has %s any more: %w", id, ErrRowNotFound)
+	}
+	return 0, fmt.Errorf("rows %v all have %s: %w", found, id, ErrAmbiguousRow)
+}
+
 // identityCols names the columns that identify a row.
 type identityCols struct{ timestamp, email string }
 
@@ -187,12 +225,7 @@ func locate(t *Table, cols identityCols, want int, id Identity, values map[strin
 	if err := t.Require(cols.timestamp, cols.email); err != nil {
 		return 0, nil, fmt.Errorf("cannot check row identity: %w", err)
 	}
-	tsCol, _ := t.Index(cols.timestamp)
-	emailCol, _ := t.Index(cols.email)
-	matches := func(r Row) bool {
-		return strings.TrimSpace(r.At(tsCol)) == strings.TrimSpace(id.Timestamp) &&
-			strings.EqualFold(strings.TrimSpace(r.At(emailCol)), strings.TrimSpace(id.Email))
-	}
+	matches := func(r Row) bool { return identityOf(t, cols, r).same(id) }
 	byCol := make(map[int]string, len(values))
 	var unknown []string
 	for name, v := range values {
@@ -246,6 +279,41 @@ type WriteResult struct {
 	// Err says why nothing was written for this Write: it wraps
 	// ErrRowNotFound or ErrAmbiguousRow, or names unknown columns.
 	Err error
+	// Moved: the row moved in the moment between the re-read and the
+	// write, so the values first landed in another row; they were written
+	// again where the row is now.
+	Moved bool
+	// Damage lists the other rows this write's values landed in when its
+	// row moved, and whether their cells were put back.
+	Damage []Damage
+	// Unverified, when set, says why the written row could not be read
+	// back to check it still carries its identity; the values were
+	// written.
+	Unverified error
+}
+
+// Damage is a row that received another row's values because rows moved
+// while they were being written.
+type Damage struct {
+	Row     int      // the row's number when it was found
+	ID      Identity // its identity (empty for a row without one)
+	Columns []string // the headers of the cells overwritten
+	// Restored: the cells were put back as the re-read before the write
+	// had them. Otherwise their previous values are unknown (the row was
+	// not in that read: they are cleared, so that the row does not pass
+	// for done) or could not be written: the cells are lost.
+	Restored bool
+	// Previous holds the values written back into the cells, by header
+	// ("" for a cleared cell).
+	Previous map[string]string
+}
+
+func (d Damage) String() string {
+	what := "restored"
+	if !d.Restored {
+		what = "previous values lost"
+	}
+	return fmt.Sprintf("row %d (%s): %s overwritten, %s", d.Row, d.ID, strings.Join(d.Columns, ", "), what)
 }
 
 // target is a located write: the sheet row it goes to and the cells it sets.

@@ -36,6 +36,7 @@ type Store interface {
 	Locks
 	QuotaRecords
 	Identity
+	WriteBacks
 	// Ping checks that the database answers (for /healthz).
 	Ping(ctx context.Context) error
 	Close() error

@@ -55,6 +55,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Locks", testLocks},
 		{"QuotaRecord/PutGet", testQuotaRecordPutGet},
 		{"QuotaRecord/Ended", testQuotaRecordEnded},
+		{"WriteBacks", testWriteBacks},
 		{"Ping", testPing},
 		{"StoreID", testStoreID},
 		{"Race/StoreID", testRaceStoreID},

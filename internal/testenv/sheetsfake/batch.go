@@ -57,6 +57,7 @@ func (b *book) batchUpdate(body []byte) (any, *apiError) {
 	work := make([]*tab, len(b.tabs))
 	for i, t := range b.tabs {
 		c := *t
+		c.meta = slices.Clone(t.meta)
 		work[i] = &c
 	}
 	out := &sheets.BatchUpdateSpreadsheetResponse{SpreadsheetId: b.id}
@@ -75,9 +76,13 @@ func (b *book) batchUpdate(body []byte) (any, *apiError) {
 				reply, e = deleteSheet(&work, raw, at)
 			case "updateSheetProperties":
 				reply, e = updateSheetProperties(&work, raw, at)
+			case "createDeveloperMetadata":
+				reply, e = createDeveloperMetadata(&work, raw, at)
+			case "deleteDeveloperMetadata":
+				reply, e = deleteDeveloperMetadata(&work, raw, at)
 			default:
 				if knownRequest(kind) {
-					e = at.errorf("this request kind is not supported by the kaizen Sheets fake (supported: addSheet, deleteSheet, updateSheetProperties).")
+					e = at.errorf("this request kind is not supported by the kaizen Sheets fake (supported: addSheet, deleteSheet, updateSheetProperties, createDeveloperMetadata, deleteDeveloperMetadata).")
 				} else {
 					e = errorf(400, "Invalid JSON payload received. Unknown name %q at 'requests[%d]': Cannot find field.", kind, i)
 				}

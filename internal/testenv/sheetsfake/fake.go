@@ -16,8 +16,16 @@
 //   - A single-cell range in a write is an anchor bounded only by the grid,
 //     even when written as B2:B2.
 //   - drive.file is treated like full drive access.
-//   - Named ranges, R1C1 notation, dataFilters and includeGridData=true are
-//     not supported; fields and other unknown query parameters are ignored.
+//   - Named ranges, R1C1 notation, gridRange data filters and
+//     includeGridData=true are not supported; fields and other unknown
+//     query parameters are ignored. Developer metadata exists on rows only
+//     (see metadata.go).
+//
+// Beyond the API, a test can turn on Google's per-minute quotas (SetQuota:
+// reads and writes counted apart, per user, on an injectable clock, with
+// Google's 429 RESOURCE_EXHAUSTED body), edit the grid between a client's
+// calls as a person would (SetHook with InsertRow, DeleteRow, SortRows),
+// and count the cells each write set (CellWrites).
 package sheetsfake
 
 import (
@@ -62,6 +70,9 @@ type Fake struct {
 	failures       []int
 	requests       []RecordedRequest
 	tokenExchanges int
+	quota          *quotaState
+	quotaRefused   int
+	hook           func(op string)
 }
 
 // RecordedRequest is one request the fake served, token requests included.
@@ -69,7 +80,7 @@ type RecordedRequest struct {
 	Method        string
 	Path          string     // unescaped URL path
 	Query         url.Values // parsed query string
-	Op            string     // "token", "spreadsheets.get", "spreadsheets.batchUpdate", "values.get", "values.batchGet", "values.update", "values.batchUpdate", "values.append", "values.clear", "values.batchClear", or "" for an unknown path
+	Op            string     // "token", "spreadsheets.get", "spreadsheets.batchUpdate", "values.get", "values.batchGet", "values.update", "values.batchUpdate", "values.append", "values.clear", "values.batchClear", "values.batchGetByDataFilter", "values.batchUpdateByDataFilter", or "" for an unknown path
 	SpreadsheetID string
 	Status        int
 }

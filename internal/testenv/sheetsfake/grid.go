@@ -25,6 +25,7 @@ type book struct {
 	id, title string
 	granted   bool
 	tabs      []*tab
+	writes    []CellWrite
 }
 
 // tab is one sheet of a spreadsheet.
@@ -33,6 +34,7 @@ type tab struct {
 	title      string
 	rows, cols int // grid size
 	cells      [][]cell
+	meta       []devMeta // row developer metadata
 }
 
 type cellKind uint8

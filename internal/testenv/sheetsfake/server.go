@@ -174,6 +174,10 @@ func parseRoute(r *http.Request) (route, bool) {
 			rt.op, rt.method, rt.write, want = "values.batchUpdate", "BatchUpdateValues", true, http.MethodPost
 		case "values:batchClear":
 			rt.op, rt.method, rt.write, want = "values.batchClear", "BatchClearValues", true, http.MethodPost
+		case "values:batchGetByDataFilter":
+			rt.op, rt.method, want = "values.batchGetByDataFilter", "BatchGetValuesByDataFilter", http.MethodPost
+		case "values:batchUpdateByDataFilter":
+			rt.op, rt.method, rt.write, want = "values.batchUpdateByDataFilter", "BatchUpdateValuesByDataFilter", true, http.MethodPost
 		default:
 			return rt, false
 		}
@@ -219,6 +223,14 @@ func (f *Fake) serveSheets(w http.ResponseWriter, r *http.Request, rec *Recorded
 		return
 	}
 
+	f.mu.Lock()
+	hook := f.hook
+	f.mu.Unlock()
+	if hook != nil {
+		// Outside the lock: the hook may edit the grid as a person would.
+		hook(rt.op)
+	}
+
 	// One lock for the whole call keeps every request atomic, as Google's are.
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -226,6 +238,10 @@ func (f *Fake) serveSheets(w http.ResponseWriter, r *http.Request, rec *Recorded
 		if e.code == 401 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="https://accounts.google.com/"`)
 		}
+		e.write(w)
+		return
+	}
+	if e := f.chargeQuota(w, f.email, rt.write); e != nil {
 		e.write(w)
 		return
 	}
@@ -266,6 +282,10 @@ func (f *Fake) serveSheets(w http.ResponseWriter, r *http.Request, rec *Recorded
 		resp, e = b.valuesClear(rt.rng)
 	case "values.batchClear":
 		resp, e = b.valuesBatchClear(body)
+	case "values.batchGetByDataFilter":
+		resp, e = b.valuesBatchGetByDataFilter(body)
+	case "values.batchUpdateByDataFilter":
+		resp, e = b.valuesBatchUpdateByDataFilter(body)
 	}
 	if e != nil {
 		e.write(w)
@@ -306,13 +326,7 @@ func (f *Fake) injectedError(code int, write bool) *apiError {
 		if write {
 			kind = "Write"
 		}
-		return errorf(429, "Quota exceeded for quota metric '%s requests' and limit '%s requests per minute per user' of service 'sheets.googleapis.com' for consumer 'project_number:%s'.", kind, kind, f.projectNo).
-			withErrorInfo("RATE_LIMIT_EXCEEDED", map[string]string{
-				"consumer":     "projects/" + f.projectNo,
-				"quota_metric": "sheets.googleapis.com/" + strings.ToLower(kind) + "_requests",
-				"quota_limit":  kind + "RequestsPerMinutePerUser",
-				"service":      "sheets.googleapis.com",
-			})
+		return f.quotaError(kind, 60)
 	case 500:
 		return errorf(500, "Internal error encountered.")
 	case 503:

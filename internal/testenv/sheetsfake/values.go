@@ -253,7 +253,9 @@ func (b *book) valuesUpdate(raw string, q url.Values, body []byte) (any, *apiErr
 	if e != nil {
 		return nil, e
 	}
-	return w.apply(b.id, q.Get("includeValuesInResponse") == "true", render), nil
+	resp := w.apply(b.id, q.Get("includeValuesInResponse") == "true", render)
+	b.logWrites("values.update", w)
+	return resp, nil
 }
 
 func (b *book) valuesBatchUpdate(body []byte) (any, *apiError) {
@@ -294,6 +296,7 @@ func (b *book) valuesBatchUpdate(body []byte) (any, *apiError) {
 			rows[rc{w.tab, p.r}], cols[rc{w.tab, p.c}], tabs[w.tab] = true, true, true
 		}
 	}
+	b.logWrites("values.batchUpdate", writes...)
 	out.TotalUpdatedRows, out.TotalUpdatedColumns, out.TotalUpdatedSheets = int64(len(rows)), int64(len(cols)), int64(len(tabs))
 	return out, nil
 }
@@ -354,6 +357,7 @@ func (b *book) valuesAppend(raw string, q url.Values, body []byte) (any, *apiErr
 	w.tab, w.r0, w.c0 = t, at, x.c0
 	w.fallback = resolved{tab: t, r0: at, c0: x.c0, r1: at + 1, c1: x.c0 + 1}.String()
 	out.Updates = w.apply(b.id, q.Get("includeValuesInResponse") == "true", render)
+	b.logWrites("values.append", w)
 	return out, nil
 }
 
