@@ -33,7 +33,7 @@ Flags:
                      daemon's outbox job delivers it)
   --take-over        import a sheet marked as imported with another state
                      store, and mark it with this one (see "One store per
-                     sheet" in the README)
+                     sheet" in docs/operations.md)
   --strict           rows still invalid as an earlier run reported them fail
                      the run too (by default only new failures do)
 
