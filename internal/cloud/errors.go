@@ -17,6 +17,12 @@ var (
 	// ErrConflict: the name is taken (Keystone's 409), typically because a
 	// concurrent run created the object first.
 	ErrConflict = errors.New("conflict")
+	// ErrForbidden: Keystone refuses the operation (403), e.g. a role
+	// implying one its prohibited_implied_role option names (admin).
+	ErrForbidden = errors.New("forbidden")
+	// ErrInvalid: Keystone refuses the request as malformed (400), e.g. a
+	// tag holding "/" or ",".
+	ErrInvalid = errors.New("invalid request")
 )
 
 // notFound is a sentinel that is also [ErrNotFound].
@@ -52,7 +58,8 @@ func isNotFound(err error) bool {
 }
 
 // mapErr wraps a gophercloud error with the sentinel its status means
-// (404 [ErrNotFound], 409 [ErrConflict]), keeping the original in the chain
+// (404 [ErrNotFound], 409 [ErrConflict], 403 [ErrForbidden], 400
+// [ErrInvalid]), keeping the original in the chain
 // so gophercloud.ResponseCodeIs still sees it. what says what was tried.
 func mapErr(what string, err error) error {
 	switch {
@@ -62,6 +69,10 @@ func mapErr(what string, err error) error {
 		return fmt.Errorf("%s: %w: %w", what, ErrNotFound, err)
 	case isConflict(err):
 		return fmt.Errorf("%s: %w: %w", what, ErrConflict, err)
+	case gophercloud.ResponseCodeIs(err, http.StatusForbidden):
+		return fmt.Errorf("%s: %w: %w", what, ErrForbidden, err)
+	case gophercloud.ResponseCodeIs(err, http.StatusBadRequest):
+		return fmt.Errorf("%s: %w: %w", what, ErrInvalid, err)
 	default:
 		return fmt.Errorf("%s: %w", what, err)
 	}
