@@ -51,10 +51,12 @@ type Projects interface {
 	// ListProjects lists the projects f selects, following pages.
 	ListProjects(ctx context.Context, f ProjectFilter) ([]Project, error)
 	// CreateProject creates an enabled project; a name taken in the domain
-	// wraps [ErrConflict], a missing domain [ErrNotFound].
+	// wraps [ErrConflict]; a missing domain, a tag given twice, an invalid
+	// tag or more than 80 tags [ErrInvalid] (Keystone's 400).
 	CreateProject(ctx context.Context, p NewProject) (Project, error)
-	// AddProjectTag adds one tag, leaving the others; adding a tag the
-	// project has is no error. A missing project wraps [ErrNotFound].
+	// AddProjectTag adds one tag, leaving the others. A tag the project
+	// has already, an invalid tag or an 81st wraps [ErrInvalid] (Keystone
+	// appends, then validates the list); a missing project [ErrNotFound].
 	AddProjectTag(ctx context.Context, projectID, tag string) error
 	// RemoveProjectTag removes one tag; a tag or project that is not there
 	// is no error.
@@ -109,8 +111,9 @@ type Roles interface {
 	// RoleImplies lists the roles roleID implies directly (GET
 	// /roles/R/implies); a missing role wraps [ErrNotFound].
 	RoleImplies(ctx context.Context, roleID string) ([]RoleRef, error)
-	// CreateImpliedRole makes priorID imply impliedID; missing roles wrap
-	// [ErrNotFound].
+	// CreateImpliedRole makes priorID imply impliedID; an existing rule
+	// wraps [ErrConflict], missing roles [ErrNotFound], an implied role
+	// Keystone prohibits (admin) [ErrForbidden].
 	CreateImpliedRole(ctx context.Context, priorID, impliedID string) error
 }
 

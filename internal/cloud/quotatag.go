@@ -2,6 +2,7 @@ package cloud
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"time"
 
@@ -51,7 +52,8 @@ func QuotaEnd(tags []string) (time.Time, bool) {
 }
 
 // AddProjectTag adds one tag to a project (PUT /v3/projects/P/tags/T, which
-// leaves the other tags alone and is idempotent). One API call.
+// leaves the other tags alone). Keystone refuses (400) a tag the project
+// has already. One API call.
 func AddProjectTag(ctx context.Context, c *gophercloud.ServiceClient, projectID, tag string) error {
 	return NewKeystone(c).AddProjectTag(ctx, projectID, tag)
 }
@@ -71,11 +73,15 @@ func SetQuotaEnd(ctx context.Context, c *gophercloud.ServiceClient, projectID st
 // SetQuotaEnd makes end the project's only quota end tag: the tag is added
 // first, then any other quota-ends- tag among tags (the project's current
 // tags) is removed, so the project is never without an end date in
-// between. API calls: one, plus one per other end tag.
+// between; an end tag already among tags is not added again. API calls:
+// one (none when tags holds it already), plus one per other end tag.
 func (o Ops) SetQuotaEnd(ctx context.Context, projectID string, tags []string, end time.Time) error {
 	want := QuotaEndTag(end)
-	if err := o.AddProjectTag(ctx, projectID, want); err != nil {
-		return err
+	// Only when missing: Keystone refuses to add a tag the project has.
+	if !slices.Contains(tags, want) {
+		if err := o.AddProjectTag(ctx, projectID, want); err != nil {
+			return err
+		}
 	}
 	for _, t := range tags {
 		if _, ok := ParseQuotaEndTag(t); ok && t != want {

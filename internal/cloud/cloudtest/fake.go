@@ -172,6 +172,9 @@ func (f *Fake) ListProjects(ctx context.Context, flt cloud.ProjectFilter) ([]clo
 	return out, nil
 }
 
+// maxTags is how many tags Keystone lets a project hold.
+const maxTags = 80
+
 // validTag is Keystone's rule: no "/" or ",", 1 to 255 characters.
 func validTag(t string) bool {
 	return t != "" && len([]rune(t)) <= 255 && !strings.ContainsAny(t, "/,")
@@ -187,15 +190,17 @@ func (f *Fake) CreateProject(ctx context.Context, np cloud.NewProject) (cloud.Pr
 	}
 	var tags []string
 	for _, t := range np.Tags {
-		if !validTag(t) {
+		if !validTag(t) || slices.Contains(tags, t) {
 			return cloud.Project{}, fmt.Errorf("%s: tag %q: %w", what, t, cloud.ErrInvalid)
 		}
-		if !slices.Contains(tags, t) {
-			tags = append(tags, t)
-		}
+		tags = append(tags, t)
+	}
+	if len(tags) > maxTags {
+		return cloud.Project{}, fmt.Errorf("%s: %d tags: %w", what, len(tags), cloud.ErrInvalid)
 	}
 	if f.domain[np.DomainID] == nil {
-		return cloud.Project{}, notFound(what)
+		// Keystone answers 400 here, not 404.
+		return cloud.Project{}, fmt.Errorf("%s: no such domain: %w", what, cloud.ErrInvalid)
 	}
 	for _, p := range f.proj {
 		if p.DomainID == np.DomainID && p.Name == np.Name {
@@ -216,12 +221,14 @@ func (f *Fake) AddProjectTag(ctx context.Context, projectID, tag string) error {
 	switch {
 	case p == nil:
 		return notFound(what)
-	case !validTag(tag):
+	case !validTag(tag) || len(p.Tags) >= maxTags:
 		return fmt.Errorf("%s: %w", what, cloud.ErrInvalid)
+	case slices.Contains(p.Tags, tag):
+		// Keystone appends the tag and validates the list, which then
+		// holds it twice.
+		return fmt.Errorf("%s: the project has it already: %w", what, cloud.ErrInvalid)
 	}
-	if !slices.Contains(p.Tags, tag) {
-		p.Tags = append(p.Tags, tag)
-	}
+	p.Tags = append(p.Tags, tag)
 	return nil
 }
 
@@ -453,10 +460,10 @@ func (f *Fake) CreateImpliedRole(ctx context.Context, priorID, impliedID string)
 		return notFound(what)
 	case slices.Contains(f.prohibited, implied.Name):
 		return fmt.Errorf("%s: %w", what, cloud.ErrForbidden)
+	case slices.Contains(f.imply[priorID], impliedID):
+		return fmt.Errorf("%s: %w", what, cloud.ErrConflict)
 	}
-	if !slices.Contains(f.imply[priorID], impliedID) {
-		f.imply[priorID] = append(f.imply[priorID], impliedID)
-	}
+	f.imply[priorID] = append(f.imply[priorID], impliedID)
 	return nil
 }
 

@@ -266,7 +266,8 @@ func testProjectCreateGetFind(t *testing.T, e *env) {
 	_, err = e.GetProject(ctx(t), "0123456789abcdef0123456789abcdef")
 	wantIs(t, "GetProject of a missing ID", err, cloud.ErrNotFound)
 	_, err = e.CreateProject(ctx(t), cloud.NewProject{DomainID: "0123456789abcdef0123456789abcdef", Name: "p"})
-	wantIs(t, "CreateProject in a missing domain", err, cloud.ErrNotFound)
+	// Keystone answers 400 Could not find domain, not 404.
+	wantIs(t, "CreateProject in a missing domain", err, cloud.ErrInvalid)
 }
 
 func testProjectConflict(t *testing.T, e *env) {
@@ -347,10 +348,12 @@ func testProjectTags(t *testing.T, e *env) {
 		want []string
 	}{
 		{"add", func() error { return e.AddProjectTag(ctx(t), p.ID, "quota-ends-2026-09-30") }, []string{"kaizen", "quota-ends-2026-09-30"}},
-		{"add again", func() error { return e.AddProjectTag(ctx(t), p.ID, "quota-ends-2026-09-30") }, []string{"kaizen", "quota-ends-2026-09-30"}},
 		{"add in another case", func() error { return e.AddProjectTag(ctx(t), p.ID, "Kaizen") }, []string{"Kaizen", "kaizen", "quota-ends-2026-09-30"}},
 		{"remove", func() error { return e.RemoveProjectTag(ctx(t), p.ID, "Kaizen") }, []string{"kaizen", "quota-ends-2026-09-30"}},
 		{"remove what is not there", func() error { return e.RemoveProjectTag(ctx(t), p.ID, "nope") }, []string{"kaizen", "quota-ends-2026-09-30"}},
+		{"set the quota end it has", func() error {
+			return e.SetQuotaEnd(ctx(t), p.ID, []string{"kaizen", "quota-ends-2026-09-30"}, time.Date(2026, 9, 30, 0, 0, 0, 0, time.UTC))
+		}, []string{"kaizen", "quota-ends-2026-09-30"}},
 		{"set quota end", func() error {
 			return e.SetQuotaEnd(ctx(t), p.ID, []string{"kaizen", "quota-ends-2026-09-30"}, time.Date(2026, 12, 31, 0, 0, 0, 0, time.UTC))
 		}, []string{"kaizen", "quota-ends-2026-12-31"}},
@@ -364,8 +367,24 @@ func testProjectTags(t *testing.T, e *env) {
 			t.Fatalf("after %s: tags %v, want %v", s.name, got, s.want)
 		}
 	}
+	// Zed's PUT /projects/P/tags/T is not idempotent: it appends T and
+	// refuses the list holding it twice.
+	wantIs(t, "adding a tag the project has", e.AddProjectTag(ctx(t), p.ID, "kaizen"), cloud.ErrInvalid)
+	if got := tags(); !slices.Equal(got, []string{"kaizen"}) {
+		t.Errorf("after the refused add: %v", got)
+	}
+	_, err := e.CreateProject(ctx(t), cloud.NewProject{DomainID: d.ID, Name: "twice", Tags: []string{"a", "a"}})
+	wantIs(t, "creating with a tag twice", err, cloud.ErrInvalid)
+	many := make([]string, 81)
+	for i := range many {
+		many[i] = fmt.Sprintf("t%d", i)
+	}
+	_, err = e.CreateProject(ctx(t), cloud.NewProject{DomainID: d.ID, Name: "many", Tags: many})
+	wantIs(t, "creating with 81 tags", err, cloud.ErrInvalid)
+	full := e.project(d.ID, "full", many[:80]...)
+	wantIs(t, "an 81st tag", e.AddProjectTag(ctx(t), full.ID, "one-more"), cloud.ErrInvalid)
 	wantIs(t, "a tag with a comma", e.AddProjectTag(ctx(t), p.ID, "a,b"), cloud.ErrInvalid)
-	_, err := e.CreateProject(ctx(t), cloud.NewProject{DomainID: d.ID, Name: "q", Tags: []string{"a/b"}})
+	_, err = e.CreateProject(ctx(t), cloud.NewProject{DomainID: d.ID, Name: "q", Tags: []string{"a/b"}})
 	wantIs(t, "creating with a tag holding a slash", err, cloud.ErrInvalid)
 	wantIs(t, "tagging a missing project", e.AddProjectTag(ctx(t), "0123456789abcdef0123456789abcdef", "x"), cloud.ErrNotFound)
 	if err := e.RemoveProjectTag(ctx(t), "0123456789abcdef0123456789abcdef", "x"); err != nil {
@@ -714,9 +733,7 @@ func testRoleImplies(t *testing.T, e *env) {
 			t.Fatalf("%s implies %s: %v", rule[0].Name, rule[1].Name, err)
 		}
 	}
-	if err := e.CreateImpliedRole(ctx(t), a.ID, b.ID); err != nil {
-		t.Errorf("making the same rule twice: %v", err)
-	}
+	wantIs(t, "making the same rule twice", e.CreateImpliedRole(ctx(t), a.ID, b.ID), cloud.ErrConflict)
 	if got, err := e.RoleImplies(ctx(t), a.ID); err != nil || !slices.Equal(refNames(got), []string{b.Name}) {
 		t.Errorf("RoleImplies(a) = %v, %v; want [b]", refNames(got), err)
 	}
