@@ -10,15 +10,13 @@ import (
 	"golang.org/x/sync/singleflight"
 )
 
-// DirectorySource is what a [Directory] reads and writes: the listings,
-// and the lookups and creates of EnsureProject and EnsureUser.
+// DirectorySource is what a [Directory] lists. A read-only consumer needs
+// no more; [Directory.EnsureProject] and [Directory.EnsureUser] also need
+// the source to look up and create (FindProject and CreateProject;
+// UsersNamed and CreateUser), as [Identity] does.
 type DirectorySource interface {
 	ListProjects(ctx context.Context, f ProjectFilter) ([]Project, error)
-	FindProject(ctx context.Context, domainID, name string) (Project, bool, error)
-	CreateProject(ctx context.Context, p NewProject) (Project, error)
 	ListUsers(ctx context.Context, domainID string) ([]User, error)
-	UsersNamed(ctx context.Context, domainID, name string) ([]User, error)
-	CreateUser(ctx context.Context, u NewUser) (User, error)
 }
 
 // Directory is a batch's view of one domain's projects and users: listed
@@ -96,8 +94,12 @@ func (d *Directory) EnsureProject(ctx context.Context, spec ProjectSpec) (Projec
 	if spec.Owner == "" || spec.Name == "" || spec.DomainID != d.domainID {
 		return Project{}, false, fmt.Errorf("ensuring project %q in domain %q: name and owner are required, and the domain must be the directory's (%q)", spec.Name, spec.DomainID, d.domainID)
 	}
+	ks, can := d.ks.(projectCreator)
+	if !can {
+		return Project{}, false, fmt.Errorf("ensuring project %q: the directory's source cannot create projects", spec.Name)
+	}
 	found, ok := d.Project(spec.Name)
-	p, created, err := ensureProject(ctx, d.ks, spec, found, ok)
+	p, created, err := ensureProject(ctx, ks, spec, found, ok)
 	if err == nil && !ok {
 		d.mu.Lock()
 		d.projects[p.Name] = p
@@ -112,8 +114,12 @@ func (d *Directory) EnsureUser(ctx context.Context, spec UserSpec) (User, bool, 
 	if spec.Name == "" || spec.DomainID != d.domainID {
 		return User{}, false, fmt.Errorf("ensuring user %q in domain %q: a name is required, and the domain must be the directory's (%q)", spec.Name, spec.DomainID, d.domainID)
 	}
+	ks, can := d.ks.(userCreator)
+	if !can {
+		return User{}, false, fmt.Errorf("ensuring user %q: the directory's source cannot create users", spec.Name)
+	}
 	found, ferr := d.User(spec.Name)
-	u, created, err := ensureUser(ctx, d.ks, spec, found, ferr)
+	u, created, err := ensureUser(ctx, ks, spec, found, ferr)
 	if err == nil && ferr != nil {
 		k := strings.ToLower(u.Name)
 		d.mu.Lock()

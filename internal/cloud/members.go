@@ -64,9 +64,14 @@ func (o Ops) DirectProjectRoles(ctx context.Context, projectID string) (map[stri
 	return DirectRolesOn(ctx, o, projectID)
 }
 
+// AssignmentLister lists role assignments ([Assignments]).
+type AssignmentLister interface {
+	ListRoleAssignments(ctx context.Context, f AssignmentFilter) ([]RoleAssignment, error)
+}
+
 // DirectRolesOn is [Ops.DirectProjectRoles] for a consumer holding only
 // the assignment listing.
-func DirectRolesOn(ctx context.Context, ks Assignments, projectID string) (map[string][]string, error) {
+func DirectRolesOn(ctx context.Context, ks AssignmentLister, projectID string) (map[string][]string, error) {
 	as, err := ks.ListRoleAssignments(ctx, AssignmentFilter{ProjectID: projectID})
 	if err != nil {
 		return nil, fmt.Errorf("listing the role assignments of project %s: %w", projectID, err)
