@@ -18,7 +18,13 @@ func ProjectMembers(ctx context.Context, c *gophercloud.ServiceClient, projectID
 // groups and inheritance too, each once, in Keystone's order. One API call:
 // GET /role_assignments?scope.project.id=P&effective.
 func (o Ops) ProjectMembers(ctx context.Context, projectID string) ([]string, error) {
-	as, err := o.ListRoleAssignments(ctx, AssignmentFilter{ProjectID: projectID, Effective: true})
+	return ProjectMembersOn(ctx, o, projectID)
+}
+
+// ProjectMembersOn is [Ops.ProjectMembers] for a consumer holding only the
+// assignment listing.
+func ProjectMembersOn(ctx context.Context, ks AssignmentLister, projectID string) ([]string, error) {
+	as, err := ks.ListRoleAssignments(ctx, AssignmentFilter{ProjectID: projectID, Effective: true})
 	if err != nil {
 		return nil, fmt.Errorf("listing the role assignments of project %s: %w", projectID, err)
 	}
@@ -40,7 +46,13 @@ func IsProjectMember(ctx context.Context, c *gophercloud.ServiceClient, userID, 
 // directly, through a group or inherited. One API call: GET
 // /role_assignments?user.id=U&scope.project.id=P&effective.
 func (o Ops) IsProjectMember(ctx context.Context, userID, projectID string) (bool, error) {
-	as, err := o.ListRoleAssignments(ctx, AssignmentFilter{UserID: userID, ProjectID: projectID, Effective: true})
+	return IsProjectMemberOn(ctx, o, userID, projectID)
+}
+
+// IsProjectMemberOn is [Ops.IsProjectMember] for a consumer holding only
+// the assignment listing.
+func IsProjectMemberOn(ctx context.Context, ks AssignmentLister, userID, projectID string) (bool, error) {
+	as, err := ks.ListRoleAssignments(ctx, AssignmentFilter{UserID: userID, ProjectID: projectID, Effective: true})
 	if err != nil {
 		return false, fmt.Errorf("checking the roles of user %s on project %s: %w", userID, projectID, err)
 	}

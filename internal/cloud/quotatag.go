@@ -76,6 +76,18 @@ func SetQuotaEnd(ctx context.Context, c *gophercloud.ServiceClient, projectID st
 // between; an end tag already among tags is not added again. API calls:
 // one (none when tags holds it already), plus one per other end tag.
 func (o Ops) SetQuotaEnd(ctx context.Context, projectID string, tags []string, end time.Time) error {
+	return SetQuotaEndOn(ctx, o, projectID, tags, end)
+}
+
+// ProjectTagger adds and removes project tags ([Projects]).
+type ProjectTagger interface {
+	AddProjectTag(ctx context.Context, projectID, tag string) error
+	RemoveProjectTag(ctx context.Context, projectID, tag string) error
+}
+
+// SetQuotaEndOn is [Ops.SetQuotaEnd] for a consumer holding only the
+// tagging.
+func SetQuotaEndOn(ctx context.Context, o ProjectTagger, projectID string, tags []string, end time.Time) error {
 	want := QuotaEndTag(end)
 	// Only when missing: Keystone refuses to add a tag the project has.
 	if !slices.Contains(tags, want) {
@@ -101,6 +113,12 @@ func ClearQuotaEnd(ctx context.Context, c *gophercloud.ServiceClient, projectID 
 // ClearQuotaEnd removes every quota-ends- tag among tags (the project's
 // current tags). One API call per tag removed.
 func (o Ops) ClearQuotaEnd(ctx context.Context, projectID string, tags []string) error {
+	return ClearQuotaEndOn(ctx, o, projectID, tags)
+}
+
+// ClearQuotaEndOn is [Ops.ClearQuotaEnd] for a consumer holding only the
+// tagging.
+func ClearQuotaEndOn(ctx context.Context, o ProjectTagger, projectID string, tags []string) error {
 	for _, t := range tags {
 		if _, ok := ParseQuotaEndTag(t); ok {
 			if err := o.RemoveProjectTag(ctx, projectID, t); err != nil {

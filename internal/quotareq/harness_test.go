@@ -163,7 +163,7 @@ func (e *env) setNow(t time.Time) {
 
 func (e *env) deps() quotareq.Deps {
 	f := sheet.NewCSV(e.csv)
-	return quotareq.Deps{Identity: e.ks.Identity, Quotas: e.quotas, Mail: e.outbox, Sheet: f, Store: e.store}
+	return quotareq.Deps{Identity: cloud.NewKeystone(e.ks.Identity), Quotas: e.quotas, Mail: e.outbox, Sheet: f, Store: e.store}
 }
 
 // run runs the requests with e's options changed by mods, then delivers
