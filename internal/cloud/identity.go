@@ -96,6 +96,28 @@ type Users interface {
 	SetPassword(ctx context.Context, userID, password string) error
 	// DeleteUser deletes a user; a missing one wraps [ErrNotFound].
 	DeleteUser(ctx context.Context, id string) error
+	// SetUserEnabled enables or disables a user; a missing one wraps
+	// [ErrNotFound].
+	SetUserEnabled(ctx context.Context, userID string, enabled bool) error
+}
+
+// Group is a Keystone group.
+type Group struct {
+	ID, Name, DomainID string
+}
+
+// Groups are Keystone's groups. Kaizen makes none; they matter because a
+// group's roles are its members' in effect.
+type Groups interface {
+	// CreateGroup creates a group; a name taken in the domain wraps
+	// [ErrConflict].
+	CreateGroup(ctx context.Context, domainID, name string) (Group, error)
+	// AddUserToGroup adds a user to a group (idempotent); a missing user or
+	// group wraps [ErrNotFound].
+	AddUserToGroup(ctx context.Context, groupID, userID string) error
+	// DeleteGroup deletes a group and its assignments; a missing one wraps
+	// [ErrNotFound].
+	DeleteGroup(ctx context.Context, id string) error
 }
 
 // Roles are Keystone's global roles and the rules between them.
@@ -117,11 +139,13 @@ type Roles interface {
 	CreateImpliedRole(ctx context.Context, priorID, impliedID string) error
 }
 
-// Grant is one user's role on one project or one domain (the domain
-// itself, not its projects): exactly one of ProjectID and DomainID is set.
+// Grant is one user's or group's role on one project or one domain (the
+// domain itself, not its projects): exactly one of UserID and GroupID, and
+// one of ProjectID and DomainID, is set.
 type Grant struct {
 	UserID, RoleID      string
 	ProjectID, DomainID string
+	GroupID             string
 }
 
 // AssignmentFilter selects role assignments. Empty fields do not filter;
@@ -129,9 +153,11 @@ type Grant struct {
 type AssignmentFilter struct {
 	UserID, RoleID      string
 	ProjectID, DomainID string
-	// Effective lists what users hold in effect: group memberships and
-	// inherited assignments resolved, implied roles added. Without it only
-	// the assignments as made are listed.
+	// Effective lists what users hold in effect: a group's assignments
+	// listed as each member's (without GroupID), inherited assignments
+	// resolved, implied roles added. Without it only the assignments as
+	// made are listed, a group's with GroupID; UserID then selects the
+	// user's own assignments, not their groups'.
 	Effective bool
 	// IncludeNames fills the assignments' names.
 	IncludeNames bool
@@ -154,7 +180,8 @@ type RoleAssignment struct {
 // Assignments are Keystone's role assignments.
 type Assignments interface {
 	// HasRole reports whether g is assigned directly (HEAD
-	// /projects/P/users/U/roles/R or its domain form).
+	// /projects/P/users/U/roles/R or its domain or group form): not through
+	// a group, inheritance or an implied role.
 	HasRole(ctx context.Context, g Grant) (bool, error)
 	// AssignRole makes g; assigning what exists is no error (Keystone's
 	// PUT is idempotent). A missing user, role or target wraps [ErrNotFound].
@@ -170,6 +197,7 @@ type Identity interface {
 	Domains
 	Projects
 	Users
+	Groups
 	Roles
 	Assignments
 }

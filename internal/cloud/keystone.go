@@ -8,6 +8,7 @@ import (
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/domains"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/groups"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/projects"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/roles"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
@@ -244,6 +245,31 @@ func (k *Keystone) DeleteUser(ctx context.Context, id string) error {
 	return mapErr(fmt.Sprintf("deleting user %s", id), users.Delete(ctx, k.c, id).ExtractErr())
 }
 
+// SetUserEnabled is one PATCH /users/U.
+func (k *Keystone) SetUserEnabled(ctx context.Context, userID string, enabled bool) error {
+	_, err := users.Update(ctx, k.c, userID, users.UpdateOpts{Enabled: &enabled}).Extract()
+	return mapErr(fmt.Sprintf("setting user %s enabled=%v", userID, enabled), err)
+}
+
+// CreateGroup is one POST /groups.
+func (k *Keystone) CreateGroup(ctx context.Context, domainID, name string) (Group, error) {
+	g, err := groups.Create(ctx, k.c, groups.CreateOpts{DomainID: domainID, Name: name}).Extract()
+	if err != nil {
+		return Group{}, mapErr(fmt.Sprintf("creating group %q in domain %q", name, domainID), err)
+	}
+	return Group{ID: g.ID, Name: g.Name, DomainID: g.DomainID}, nil
+}
+
+// AddUserToGroup is one PUT /groups/G/users/U.
+func (k *Keystone) AddUserToGroup(ctx context.Context, groupID, userID string) error {
+	return mapErr(fmt.Sprintf("adding user %s to group %s", userID, groupID), users.AddToGroup(ctx, k.c, groupID, userID).ExtractErr())
+}
+
+// DeleteGroup is one DELETE /groups/G.
+func (k *Keystone) DeleteGroup(ctx context.Context, id string) error {
+	return mapErr(fmt.Sprintf("deleting group %s", id), groups.Delete(ctx, k.c, id).ExtractErr())
+}
+
 // RoleID is one GET /roles?name=.
 func (k *Keystone) RoleID(ctx context.Context, name string) (string, error) {
 	// Without domain_id Keystone lists global roles only.
@@ -298,12 +324,16 @@ func (k *Keystone) CreateImpliedRole(ctx context.Context, priorID, impliedID str
 }
 
 func (g Grant) String() string {
-	return fmt.Sprintf("role %q of user %q on %s", g.RoleID, g.UserID, roleScope{projectID: g.ProjectID, domainID: g.DomainID})
+	who := fmt.Sprintf("user %q", g.UserID)
+	if g.GroupID != "" {
+		who = fmt.Sprintf("group %q", g.GroupID)
+	}
+	return fmt.Sprintf("role %q of %s on %s", g.RoleID, who, roleScope{projectID: g.ProjectID, domainID: g.DomainID})
 }
 
 // HasRole is one HEAD /projects/P/users/U/roles/R (or /domains/D/...).
 func (k *Keystone) HasRole(ctx context.Context, g Grant) (bool, error) {
-	err := roles.Validate(ctx, k.c, g.RoleID, roles.ValidateOpts{UserID: g.UserID, ProjectID: g.ProjectID, DomainID: g.DomainID}).ExtractErr()
+	err := roles.Validate(ctx, k.c, g.RoleID, roles.ValidateOpts{UserID: g.UserID, GroupID: g.GroupID, ProjectID: g.ProjectID, DomainID: g.DomainID}).ExtractErr()
 	switch {
 	case err == nil:
 		return true, nil
@@ -316,13 +346,13 @@ func (k *Keystone) HasRole(ctx context.Context, g Grant) (bool, error) {
 
 // AssignRole is one PUT /projects/P/users/U/roles/R (or /domains/D/...).
 func (k *Keystone) AssignRole(ctx context.Context, g Grant) error {
-	err := roles.Assign(ctx, k.c, g.RoleID, roles.AssignOpts{UserID: g.UserID, ProjectID: g.ProjectID, DomainID: g.DomainID}).ExtractErr()
+	err := roles.Assign(ctx, k.c, g.RoleID, roles.AssignOpts{UserID: g.UserID, GroupID: g.GroupID, ProjectID: g.ProjectID, DomainID: g.DomainID}).ExtractErr()
 	return mapErr("assigning "+g.String(), err)
 }
 
 // UnassignRole is one DELETE /projects/P/users/U/roles/R (or /domains/D/...).
 func (k *Keystone) UnassignRole(ctx context.Context, g Grant) (bool, error) {
-	err := roles.Unassign(ctx, k.c, g.RoleID, roles.UnassignOpts{UserID: g.UserID, ProjectID: g.ProjectID, DomainID: g.DomainID}).ExtractErr()
+	err := roles.Unassign(ctx, k.c, g.RoleID, roles.UnassignOpts{UserID: g.UserID, GroupID: g.GroupID, ProjectID: g.ProjectID, DomainID: g.DomainID}).ExtractErr()
 	switch {
 	case err == nil:
 		return true, nil

@@ -31,6 +31,8 @@ type Fake struct {
 	role   map[string]cloud.RoleRef
 	imply  map[string][]string // prior role ID -> implied role IDs, in order made
 	grants map[cloud.Grant]bool
+	group  map[string]*cloud.Group
+	member map[string]map[string]bool // group ID -> user IDs
 	// prohibited are the role names no role may imply (Keystone's
 	// [assignment] prohibited_implied_role, default admin).
 	prohibited []string
@@ -54,7 +56,8 @@ func New() *Fake { return NewWith(Options{}) }
 func NewWith(o Options) *Fake {
 	f := &Fake{newID: o.NewID, domain: map[string]*cloud.Domain{}, proj: map[string]*cloud.Project{},
 		user: map[string]*cloud.User{}, pass: map[string]string{}, role: map[string]cloud.RoleRef{},
-		imply: map[string][]string{}, grants: map[cloud.Grant]bool{}, prohibited: []string{"admin"}}
+		imply: map[string][]string{}, grants: map[cloud.Grant]bool{}, group: map[string]*cloud.Group{},
+		member: map[string]map[string]bool{}, prohibited: []string{"admin"}}
 	if f.newID == nil {
 		f.newID = func() string { f.next++; return fmt.Sprintf("%032x", f.next) }
 	}
@@ -115,6 +118,11 @@ func (f *Fake) DeleteDomain(ctx context.Context, id string) error {
 	for uid, u := range f.user {
 		if u.DomainID == id {
 			f.dropUser(uid)
+		}
+	}
+	for gid, g := range f.group {
+		if g.DomainID == id {
+			f.dropGroup(gid)
 		}
 	}
 	for g := range f.grants {
@@ -265,6 +273,9 @@ func (f *Fake) dropProject(id string) {
 func (f *Fake) dropUser(id string) {
 	delete(f.user, id)
 	delete(f.pass, id)
+	for _, m := range f.member {
+		delete(m, id)
+	}
 	for g := range f.grants {
 		if g.UserID == id {
 			delete(f.grants, g)
@@ -384,6 +395,72 @@ func (f *Fake) DeleteUser(ctx context.Context, id string) error {
 	return nil
 }
 
+// SetUserEnabled implements [cloud.Users].
+func (f *Fake) SetUserEnabled(ctx context.Context, userID string, enabled bool) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	u := f.user[userID]
+	if u == nil {
+		return notFound("updating user " + userID)
+	}
+	u.Enabled = enabled
+	return nil
+}
+
+// CreateGroup implements [cloud.Groups].
+func (f *Fake) CreateGroup(ctx context.Context, domainID, name string) (cloud.Group, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	what := fmt.Sprintf("creating group %q in domain %q", name, domainID)
+	if name == "" {
+		return cloud.Group{}, fmt.Errorf("%s: %w", what, cloud.ErrInvalid)
+	}
+	if f.domain[domainID] == nil {
+		return cloud.Group{}, notFound(what)
+	}
+	for _, g := range f.group {
+		if g.DomainID == domainID && g.Name == name {
+			return cloud.Group{}, fmt.Errorf("%s: %w", what, cloud.ErrConflict)
+		}
+	}
+	g := &cloud.Group{ID: f.newID(), Name: name, DomainID: domainID}
+	f.group[g.ID] = g
+	f.member[g.ID] = map[string]bool{}
+	return *g, nil
+}
+
+// AddUserToGroup implements [cloud.Groups].
+func (f *Fake) AddUserToGroup(ctx context.Context, groupID, userID string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.group[groupID] == nil || f.user[userID] == nil {
+		return notFound(fmt.Sprintf("adding user %s to group %s", userID, groupID))
+	}
+	f.member[groupID][userID] = true
+	return nil
+}
+
+// DeleteGroup implements [cloud.Groups].
+func (f *Fake) DeleteGroup(ctx context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.group[id] == nil {
+		return notFound("deleting group " + id)
+	}
+	f.dropGroup(id)
+	return nil
+}
+
+func (f *Fake) dropGroup(id string) {
+	delete(f.group, id)
+	delete(f.member, id)
+	for g := range f.grants {
+		if g.GroupID == id {
+			delete(f.grants, g)
+		}
+	}
+}
+
 // RoleID implements [cloud.Roles].
 func (f *Fake) RoleID(ctx context.Context, name string) (string, error) {
 	f.mu.Lock()
@@ -481,7 +558,9 @@ func (f *Fake) AssignRole(ctx context.Context, g cloud.Grant) error {
 	_, role := f.role[g.RoleID]
 	target := g.ProjectID != "" && g.DomainID == "" && f.proj[g.ProjectID] != nil ||
 		g.DomainID != "" && g.ProjectID == "" && f.domain[g.DomainID] != nil
-	if !role || f.user[g.UserID] == nil || !target {
+	who := g.UserID != "" && g.GroupID == "" && f.user[g.UserID] != nil ||
+		g.GroupID != "" && g.UserID == "" && f.group[g.GroupID] != nil
+	if !role || !who || !target {
 		return notFound("assigning " + g.String())
 	}
 	f.grants[g] = true
@@ -497,22 +576,32 @@ func (f *Fake) UnassignRole(ctx context.Context, g cloud.Grant) (bool, error) {
 	return had, nil
 }
 
-// ListRoleAssignments implements [cloud.Assignments]. Effective adds the
-// roles each assignment implies, transitively; the fake has no groups and
-// no inherited assignments.
+// ListRoleAssignments implements [cloud.Assignments]. Effective lists a
+// group's assignments as each member's and adds the roles each assignment
+// implies, transitively; the fake has no inherited assignments.
 func (f *Fake) ListRoleAssignments(ctx context.Context, flt cloud.AssignmentFilter) ([]cloud.RoleAssignment, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var grants []cloud.Grant
 	for g := range f.grants {
-		if (flt.UserID == "" || g.UserID == flt.UserID) && (flt.ProjectID == "" || g.ProjectID == flt.ProjectID) &&
-			(flt.DomainID == "" || g.DomainID == flt.DomainID) {
-			grants = append(grants, g)
+		if flt.Effective && g.GroupID != "" {
+			for uid := range f.member[g.GroupID] {
+				ug := g
+				ug.GroupID, ug.UserID = "", uid
+				grants = append(grants, ug)
+			}
+			continue
 		}
+		grants = append(grants, g)
 	}
-	slices.SortFunc(grants, func(a, b cloud.Grant) int {
-		return strings.Compare(a.ProjectID+a.DomainID+"\x00"+a.UserID+"\x00"+a.RoleID, b.ProjectID+b.DomainID+"\x00"+b.UserID+"\x00"+b.RoleID)
+	grants = slices.DeleteFunc(grants, func(g cloud.Grant) bool {
+		return flt.UserID != "" && g.UserID != flt.UserID || flt.ProjectID != "" && g.ProjectID != flt.ProjectID ||
+			flt.DomainID != "" && g.DomainID != flt.DomainID
 	})
+	key := func(g cloud.Grant) string {
+		return g.ProjectID + g.DomainID + "\x00" + g.UserID + g.GroupID + "\x00" + g.RoleID
+	}
+	slices.SortFunc(grants, func(a, b cloud.Grant) int { return strings.Compare(key(a), key(b)) })
 	out := []cloud.RoleAssignment{}
 	seen := map[cloud.Grant]bool{}
 	add := func(g cloud.Grant) {
@@ -520,13 +609,19 @@ func (f *Fake) ListRoleAssignments(ctx context.Context, flt cloud.AssignmentFilt
 			return
 		}
 		seen[g] = true
-		a := cloud.RoleAssignment{RoleID: g.RoleID, UserID: g.UserID, ProjectID: g.ProjectID, DomainID: g.DomainID}
+		a := cloud.RoleAssignment{RoleID: g.RoleID, UserID: g.UserID, GroupID: g.GroupID, ProjectID: g.ProjectID, DomainID: g.DomainID}
 		if flt.IncludeNames {
 			a.RoleName = f.role[g.RoleID].Name
 			if u := f.user[g.UserID]; u != nil {
 				a.UserName = u.Name
 				if d := f.domain[u.DomainID]; d != nil {
 					a.UserDomainName = d.Name
+				}
+			}
+			if gr := f.group[g.GroupID]; gr != nil {
+				a.GroupName = gr.Name
+				if d := f.domain[gr.DomainID]; d != nil {
+					a.GroupDomainName = d.Name
 				}
 			}
 			if d := f.domain[g.DomainID]; d != nil {

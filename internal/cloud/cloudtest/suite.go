@@ -42,6 +42,9 @@ func Run(t *testing.T, newIdentity func(t *testing.T) (cloud.Identity, func())) 
 		{"User/EnsureRace", testUserEnsureRace},
 		{"User/List", testUserList},
 		{"User/PasswordDelete", testUserPasswordDelete},
+		{"User/Enabled", testUserEnabled},
+		{"Group/CreateDelete", testGroupCreateDelete},
+		{"Group/Assignments", testGroupAssignments},
 		{"Role/CreateFind", testRoleCreateFind},
 		{"Role/EnsureRace", testRoleEnsureRace},
 		{"Role/Implies", testRoleImplies},
@@ -650,6 +653,119 @@ func testUserPasswordDelete(t *testing.T, e *env) {
 	if us, err := e.UsersNamed(ctx(t), d.ID, "u@example.org"); err != nil || len(us) != 0 {
 		t.Errorf("UsersNamed after delete = %+v, %v", us, err)
 	}
+}
+
+func testUserEnabled(t *testing.T, e *env) {
+	d := e.domain()
+	u := e.user(d.ID, "u@example.org")
+	for _, enabled := range []bool{false, true, false} {
+		if err := e.SetUserEnabled(ctx(t), u.ID, enabled); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := e.GetUser(ctx(t), u.ID); err != nil || got.Enabled != enabled {
+			t.Errorf("GetUser after SetUserEnabled(%v) = %+v, %v", enabled, got, err)
+		}
+		if got, err := e.UsersNamed(ctx(t), d.ID, "U@example.org"); err != nil || len(got) != 1 || got[0].Enabled != enabled {
+			t.Errorf("UsersNamed after SetUserEnabled(%v) = %+v, %v", enabled, got, err)
+		}
+	}
+	wantIs(t, "SetUserEnabled of a missing user", e.SetUserEnabled(ctx(t), "0123456789abcdef0123456789abcdef", false), cloud.ErrNotFound)
+}
+
+func testGroupCreateDelete(t *testing.T, e *env) {
+	d, other := e.domain(), e.domain()
+	g, err := e.CreateGroup(ctx(t), d.ID, "engineers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.ID == "" || g.Name != "engineers" || g.DomainID != d.ID {
+		t.Errorf("created %+v", g)
+	}
+	_, err = e.CreateGroup(ctx(t), d.ID, "engineers")
+	wantIs(t, "a second group of the same name", err, cloud.ErrConflict)
+	if _, err := e.CreateGroup(ctx(t), other.ID, "engineers"); err != nil {
+		t.Errorf("the same name in another domain: %v", err)
+	}
+	u := e.user(d.ID, "u@example.org")
+	const missing = "0123456789abcdef0123456789abcdef"
+	wantIs(t, "adding a missing user", e.AddUserToGroup(ctx(t), g.ID, missing), cloud.ErrNotFound)
+	wantIs(t, "adding to a missing group", e.AddUserToGroup(ctx(t), missing, u.ID), cloud.ErrNotFound)
+	for range 2 {
+		if err := e.AddUserToGroup(ctx(t), g.ID, u.ID); err != nil {
+			t.Errorf("AddUserToGroup: %v", err)
+		}
+	}
+	if err := e.DeleteGroup(ctx(t), g.ID); err != nil {
+		t.Fatal(err)
+	}
+	wantIs(t, "deleting it again", e.DeleteGroup(ctx(t), g.ID), cloud.ErrNotFound)
+}
+
+func testGroupAssignments(t *testing.T, e *env) {
+	d, p, u, _ := e.fixture()
+	v := e.user(d.ID, "v@example.org")
+	g, err := e.CreateGroup(ctx(t), d.ID, "engineers")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.AddUserToGroup(ctx(t), g.ID, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	a, b := e.role("kzt-conf-a"), e.role("kzt-conf-b")
+	if err := e.CreateImpliedRole(ctx(t), a.ID, b.ID); err != nil {
+		t.Fatal(err)
+	}
+	onGroup := cloud.Grant{GroupID: g.ID, RoleID: a.ID, ProjectID: p.ID}
+	if err := e.AssignRole(ctx(t), onGroup); err != nil {
+		t.Fatal(err)
+	}
+	if has, err := e.HasRole(ctx(t), onGroup); err != nil || !has {
+		t.Errorf("HasRole of the group's assignment = %v, %v", has, err)
+	}
+	if has, err := e.HasRole(ctx(t), cloud.Grant{UserID: u.ID, RoleID: a.ID, ProjectID: p.ID}); err != nil || has {
+		t.Errorf("HasRole of the member, through the group = %v, %v; want false (direct only)", has, err)
+	}
+	as, err := e.ListRoleAssignments(ctx(t), cloud.AssignmentFilter{ProjectID: p.ID, IncludeNames: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(as) != 1 || as[0].GroupID != g.ID || as[0].UserID != "" || as[0].GroupName != "engineers" || as[0].GroupDomainName != d.Name || as[0].RoleName != a.Name {
+		t.Errorf("direct assignments = %+v, want the group's", as)
+	}
+	if as, err := e.ListRoleAssignments(ctx(t), cloud.AssignmentFilter{UserID: u.ID, ProjectID: p.ID}); err != nil || len(as) != 0 {
+		t.Errorf("the member's direct assignments = %+v, %v; want none", as, err)
+	}
+	as, err = e.ListRoleAssignments(ctx(t), cloud.AssignmentFilter{ProjectID: p.ID, Effective: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := assignmentsOf(as), []assignment{{u.ID, a.ID, p.ID, ""}, {u.ID, b.ID, p.ID, ""}}; !slices.Equal(got, sortAssignments(want)) {
+		t.Errorf("effective assignments = %v, want %v", got, sortAssignments(want))
+	}
+	if got, err := e.ProjectMembers(ctx(t), p.ID); err != nil || !slices.Equal(got, []string{u.ID}) {
+		t.Errorf("ProjectMembers = %v, %v; want the group's member", got, err)
+	}
+	for _, tc := range []struct {
+		user string
+		want bool
+	}{{u.ID, true}, {v.ID, false}} {
+		if got, err := e.IsProjectMember(ctx(t), tc.user, p.ID); err != nil || got != tc.want {
+			t.Errorf("IsProjectMember(%s) = %v, %v; want %v", tc.user, got, err, tc.want)
+		}
+	}
+	if removed, err := e.UnassignRole(ctx(t), onGroup); err != nil || !removed {
+		t.Errorf("UnassignRole of the group's = %v, %v", removed, err)
+	}
+	if got, err := e.ProjectMembers(ctx(t), p.ID); err != nil || len(got) != 0 {
+		t.Errorf("ProjectMembers after = %v, %v", got, err)
+	}
+}
+
+func sortAssignments(as []assignment) []assignment {
+	slices.SortFunc(as, func(x, y assignment) int {
+		return strings.Compare(x.user+x.role+x.project+x.domain, y.user+y.role+y.project+y.domain)
+	})
+	return as
 }
 
 func testRoleCreateFind(t *testing.T, e *env) {
