@@ -10,10 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/groups"
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/roles"
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
-
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/quotareq"
 	"github.com/kaizen-onboard/kaizen/internal/store"
@@ -34,94 +30,92 @@ func wantTable(t *testing.T, m gotMail, lines ...string) {
 	}
 }
 
-// TestApprovedIncrease needs groups and a disabled user, which the fake
-// does not model: the real Keystone only.
 func TestApprovedIncrease(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t, keystoneBackend)
-	ctx := t.Context()
-	p := e.project("engines", presets["small"])
-	ada := e.user("ada@example.org", "Ada Lovelace")
-	bob := e.user("bob@example.org", "Bob Babbage")
-	carol := e.user("carol@example.org", "Carol Clement")
-	e.user("dave@example.org", "Dave Outsider") // no role: no mail
-	eve := e.user("eve@example.org", "Eve Gone")
-	e.member(ada.ID, p.ID)
-	e.member(bob.ID, p.ID)
-	e.member(eve.ID, p.ID)
-	disabled := false
-	if _, err := users.Update(ctx, e.ks.Identity, eve.ID, users.UpdateOpts{Enabled: &disabled}).Extract(); err != nil {
-		t.Fatal(err)
-	}
-	// Carol is a member through a group.
-	g, err := groups.Create(ctx, e.ks.Identity, groups.CreateOpts{Name: "engineers", DomainID: e.domainID}).Extract()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := users.AddToGroup(ctx, e.ks.Identity, g.ID, carol.ID).ExtractErr(); err != nil {
-		t.Fatal(err)
-	}
-	if err := roles.Assign(ctx, e.ks.Identity, e.memberRoleID, roles.AssignOpts{GroupID: g.ID, ProjectID: p.ID}).ExtractErr(); err != nil {
-		t.Fatal(err)
-	}
-
-	// More instances and RAM; no ports given, so ports follow:
-	// max(33, 2*20 + 3*3) = 49.
-	e.write(request("5/30/2026 10:00:00", "Ada@Example.org", "engines", "Instances", "20", "vCPUs", "12", "RAM (GB)", "16"))
-	sum, err := e.run()
-	if err != nil {
-		t.Fatalf("Run: %v %+v", err, sum.Rows)
-	}
-	res := result(t, sum, 2)
-	if res.Outcome != quotareq.Applied || res.Approval != "sheet" || res.ProjectID != p.ID || res.WriteBack != "" {
-		t.Fatalf("row 2 = %+v", res)
-	}
-	e.wantQuotas(p.ID, presets["small"], map[string]int64{"instances": 20, "cores": 12, "ram": 16384, "port": 49})
-
-	if got := e.cell(2, cols.Status); got != "done" {
-		t.Errorf("Status = %q, want done", got)
-	}
-	if at, err := time.Parse(time.RFC3339, e.cell(2, cols.ProcessedAt)); err != nil || !at.Equal(e.clock()) {
-		t.Errorf("Processed At = %q (%v), want the run's time", e.cell(2, cols.ProcessedAt), err)
-	}
-
-	// Every enabled member, Carol through her group, gets the table.
-	for _, addr := range []string{"ada@example.org", "bob@example.org", "carol@example.org"} {
-		ms := e.mailsTo(addr)
-		if len(ms) != 1 || ms[0].Subject != subjChanged+"engines on Test Cloud" {
-			t.Fatalf("mail to %s = %v, want one quota-changed", addr, ms)
+	eachBackend(t, func(t *testing.T, b backend) {
+		e := newEnv(t, b)
+		ctx := t.Context()
+		p := e.project("engines", presets["small"])
+		ada := e.user("ada@example.org", "Ada Lovelace")
+		bob := e.user("bob@example.org", "Bob Babbage")
+		carol := e.user("carol@example.org", "Carol Clement")
+		e.user("dave@example.org", "Dave Outsider") // no role: no mail
+		eve := e.user("eve@example.org", "Eve Gone")
+		e.member(ada.ID, p.ID)
+		e.member(bob.ID, p.ID)
+		e.member(eve.ID, p.ID)
+		if err := e.id.SetUserEnabled(ctx, eve.ID, false); err != nil {
+			t.Fatal(err)
 		}
-		wantTable(t, ms[0], "Instances|3|20", "vCPUs|6|12", "RAM|8 GiB|16 GiB", "Ports|33|49")
-		if strings.Contains(ms[0].Text, "Volumes") {
-			t.Errorf("the table lists an unchanged quota:\n%s", ms[0].Text)
+		// Carol is a member through a group.
+		g, err := e.id.CreateGroup(ctx, e.domainID, "engineers")
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if m := e.mailsTo("ada@example.org")[0]; !strings.Contains(m.Text, "Hello Ada Lovelace,") {
-		t.Errorf("greeting:\n%s", m.Text)
-	}
-	if n := len(e.mails()); n != 3 {
-		t.Errorf("%d mails, want 3 (not Dave, no role; not Eve, disabled)", n)
-	}
+		if err := e.id.AddUserToGroup(ctx, g.ID, carol.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := e.id.AssignRole(ctx, cloud.Grant{GroupID: g.ID, RoleID: e.memberRoleID, ProjectID: p.ID}); err != nil {
+			t.Fatal(err)
+		}
 
-	rec := e.record(p.ID)
-	if rec.Quotas["cores"] != 12 || rec.Quotas["port"] != 49 || rec.Before["cores"] != 6 || rec.EndsOn != nil ||
-		!rec.ChangedAt.Equal(e.clock()) || !strings.HasPrefix(rec.Change, "quota-request:") {
-		t.Errorf("record = %+v", rec)
-	}
-	evs := e.events("quota.change")
-	if len(evs) != 1 || evs[0].Target != p.ID || evs[0].Details["cores"] != "6 -> 12" || evs[0].Details["requester"] != "ada@example.org" ||
-		evs[0].Actor != "test-admin" {
-		t.Errorf("quota.change events = %+v", evs)
-	}
+		// More instances and RAM; no ports given, so ports follow:
+		// max(33, 2*20 + 3*3) = 49.
+		e.write(request("5/30/2026 10:00:00", "Ada@Example.org", "engines", "Instances", "20", "vCPUs", "12", "RAM (GB)", "16"))
+		sum, err := e.run()
+		if err != nil {
+			t.Fatalf("Run: %v %+v", err, sum.Rows)
+		}
+		res := result(t, sum, 2)
+		if res.Outcome != quotareq.Applied || res.Approval != "sheet" || res.ProjectID != p.ID || res.WriteBack != "" {
+			t.Fatalf("row 2 = %+v", res)
+		}
+		e.wantQuotas(p.ID, presets["small"], map[string]int64{"instances": 20, "cores": 12, "ram": 16384, "port": 49})
 
-	// Again: the row is finished, nothing happens.
-	sum, err = e.run()
-	if err != nil || len(sum.Rows) != 0 || sum.Finished != 1 {
-		t.Errorf("second run = %+v, %v; want nothing, 1 finished", sum, err)
-	}
-	if n := len(e.mails()); n != 3 {
-		t.Errorf("%d mails after a second run, want still 3", n)
-	}
+		if got := e.cell(2, cols.Status); got != "done" {
+			t.Errorf("Status = %q, want done", got)
+		}
+		if at, err := time.Parse(time.RFC3339, e.cell(2, cols.ProcessedAt)); err != nil || !at.Equal(e.clock()) {
+			t.Errorf("Processed At = %q (%v), want the run's time", e.cell(2, cols.ProcessedAt), err)
+		}
+
+		// Every enabled member, Carol through her group, gets the table.
+		for _, addr := range []string{"ada@example.org", "bob@example.org", "carol@example.org"} {
+			ms := e.mailsTo(addr)
+			if len(ms) != 1 || ms[0].Subject != subjChanged+"engines on Test Cloud" {
+				t.Fatalf("mail to %s = %v, want one quota-changed", addr, ms)
+			}
+			wantTable(t, ms[0], "Instances|3|20", "vCPUs|6|12", "RAM|8 GiB|16 GiB", "Ports|33|49")
+			if strings.Contains(ms[0].Text, "Volumes") {
+				t.Errorf("the table lists an unchanged quota:\n%s", ms[0].Text)
+			}
+		}
+		if m := e.mailsTo("ada@example.org")[0]; !strings.Contains(m.Text, "Hello Ada Lovelace,") {
+			t.Errorf("greeting:\n%s", m.Text)
+		}
+		if n := len(e.mails()); n != 3 {
+			t.Errorf("%d mails, want 3 (not Dave, no role; not Eve, disabled)", n)
+		}
+
+		rec := e.record(p.ID)
+		if rec.Quotas["cores"] != 12 || rec.Quotas["port"] != 49 || rec.Before["cores"] != 6 || rec.EndsOn != nil ||
+			!rec.ChangedAt.Equal(e.clock()) || !strings.HasPrefix(rec.Change, "quota-request:") {
+			t.Errorf("record = %+v", rec)
+		}
+		evs := e.events("quota.change")
+		if len(evs) != 1 || evs[0].Target != p.ID || evs[0].Details["cores"] != "6 -> 12" || evs[0].Details["requester"] != "ada@example.org" ||
+			evs[0].Actor != "test-admin" {
+			t.Errorf("quota.change events = %+v", evs)
+		}
+
+		// Again: the row is finished, nothing happens.
+		sum, err = e.run()
+		if err != nil || len(sum.Rows) != 0 || sum.Finished != 1 {
+			t.Errorf("second run = %+v, %v; want nothing, 1 finished", sum, err)
+		}
+		if n := len(e.mails()); n != 3 {
+			t.Errorf("%d mails after a second run, want still 3", n)
+		}
+	})
 }
 
 func TestRequesterNotMemberRefused(t *testing.T) {
