@@ -7,10 +7,17 @@ import (
 	"sync"
 
 	"github.com/gophercloud/gophercloud/v2"
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/projects"
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
 	"golang.org/x/sync/singleflight"
 )
+
+// DirectorySource is what a [Directory] lists. A read-only consumer needs
+// no more; [Directory.EnsureProject] and [Directory.EnsureUser] also need
+// the source to look up and create (FindProject and CreateProject;
+// UsersNamed and CreateUser), as [Identity] does.
+type DirectorySource interface {
+	ListProjects(ctx context.Context, f ProjectFilter) ([]Project, error)
+	ListUsers(ctx context.Context, domainID string) ([]User, error)
+}
 
 // Directory is a batch's view of one domain's projects and users: listed
 // once (two API calls), then kept current by the batch's own creates. It
@@ -22,7 +29,7 @@ import (
 // It is safe for concurrent use; callers serialise rows that share a
 // project or user.
 type Directory struct {
-	c        *gophercloud.ServiceClient
+	ks       DirectorySource
 	domainID string
 
 	mu       sync.Mutex
@@ -30,36 +37,33 @@ type Directory struct {
 	users    map[string][]User  // by lower-cased name
 }
 
-// LoadDirectory lists the projects and users of domainID. Two API calls
+// LoadDirectory is [LoadDirectoryFrom] on Keystone c.
+func LoadDirectory(ctx context.Context, c *gophercloud.ServiceClient, domainID string) (*Directory, error) {
+	return LoadDirectoryFrom(ctx, NewKeystone(c), domainID)
+}
+
+// LoadDirectoryFrom lists the projects and users of domainID. Two API calls
 // (Keystone does not paginate these lists unless list_limit is set, and
 // gophercloud follows the pages when it is).
-func LoadDirectory(ctx context.Context, c *gophercloud.ServiceClient, domainID string) (*Directory, error) {
-	d := &Directory{c: c, domainID: domainID, projects: map[string]Project{}, users: map[string][]User{}}
-	pages, err := projects.List(c, projects.ListOpts{DomainID: domainID}).AllPages(ctx)
+func LoadDirectoryFrom(ctx context.Context, ks DirectorySource, domainID string) (*Directory, error) {
+	d := &Directory{ks: ks, domainID: domainID, projects: map[string]Project{}, users: map[string][]User{}}
+	ps, err := ks.ListProjects(ctx, ProjectFilter{DomainID: domainID})
 	if err != nil {
-		return nil, fmt.Errorf("listing the projects of domain %q: %w", domainID, err)
-	}
-	ps, err := projects.ExtractProjects(pages)
-	if err != nil {
-		return nil, fmt.Errorf("listing the projects of domain %q: %w", domainID, err)
+		return nil, err
 	}
 	for _, p := range ps {
-		if p.DomainID == domainID && !p.IsDomain {
-			d.projects[p.Name] = Project{ID: p.ID, Name: p.Name, DomainID: p.DomainID, Tags: p.Tags, Enabled: p.Enabled}
+		if p.DomainID == domainID {
+			d.projects[p.Name] = p
 		}
 	}
-	pages, err = users.List(c, users.ListOpts{DomainID: domainID}).AllPages(ctx)
+	us, err := ks.ListUsers(ctx, domainID)
 	if err != nil {
-		return nil, fmt.Errorf("listing the users of domain %q: %w", domainID, err)
-	}
-	us, err := users.ExtractUsers(pages)
-	if err != nil {
-		return nil, fmt.Errorf("listing the users of domain %q: %w", domainID, err)
+		return nil, err
 	}
 	for _, u := range us {
 		if u.DomainID == domainID {
 			k := strings.ToLower(u.Name)
-			d.users[k] = append(d.users[k], userOf(u))
+			d.users[k] = append(d.users[k], u)
 		}
 	}
 	return d, nil
@@ -84,14 +88,18 @@ func (d *Directory) User(name string) (User, error) {
 	return matchUser(d.users[strings.ToLower(name)], d.domainID, name)
 }
 
-// EnsureProject is [EnsureProject] without the lookup. API calls: reuse 0;
-// create 1 (POST); lost race 2.
+// EnsureProject is [Ops.EnsureProject] without the lookup. API calls: reuse
+// 0; create 1 (POST); lost race 2.
 func (d *Directory) EnsureProject(ctx context.Context, spec ProjectSpec) (Project, bool, error) {
 	if spec.Owner == "" || spec.Name == "" || spec.DomainID != d.domainID {
 		return Project{}, false, fmt.Errorf("ensuring project %q in domain %q: name and owner are required, and the domain must be the directory's (%q)", spec.Name, spec.DomainID, d.domainID)
 	}
+	ks, can := d.ks.(projectCreator)
+	if !can {
+		return Project{}, false, fmt.Errorf("ensuring project %q: the directory's source cannot create projects", spec.Name)
+	}
 	found, ok := d.Project(spec.Name)
-	p, created, err := ensureProject(ctx, d.c, spec, found, ok)
+	p, created, err := ensureProject(ctx, ks, spec, found, ok)
 	if err == nil && !ok {
 		d.mu.Lock()
 		d.projects[p.Name] = p
@@ -100,14 +108,18 @@ func (d *Directory) EnsureProject(ctx context.Context, spec ProjectSpec) (Projec
 	return p, created, err
 }
 
-// EnsureUser is [EnsureUser] without the lookup. API calls: reuse 0;
+// EnsureUser is [Ops.EnsureUser] without the lookup. API calls: reuse 0;
 // create 1 (POST); lost race 2.
 func (d *Directory) EnsureUser(ctx context.Context, spec UserSpec) (User, bool, error) {
 	if spec.Name == "" || spec.DomainID != d.domainID {
 		return User{}, false, fmt.Errorf("ensuring user %q in domain %q: a name is required, and the domain must be the directory's (%q)", spec.Name, spec.DomainID, d.domainID)
 	}
+	ks, can := d.ks.(userCreator)
+	if !can {
+		return User{}, false, fmt.Errorf("ensuring user %q: the directory's source cannot create users", spec.Name)
+	}
 	found, ferr := d.User(spec.Name)
-	u, created, err := ensureUser(ctx, d.c, spec, found, ferr)
+	u, created, err := ensureUser(ctx, ks, spec, found, ferr)
 	if err == nil && ferr != nil {
 		k := strings.ToLower(u.Name)
 		d.mu.Lock()
@@ -120,7 +132,7 @@ func (d *Directory) EnsureUser(ctx context.Context, spec UserSpec) (User, bool, 
 // Directories loads each domain's Directory once, however many rows ask
 // for it at the same time.
 type Directories struct {
-	c     *gophercloud.ServiceClient
+	ks    DirectorySource
 	group singleflight.Group
 	mu    sync.Mutex
 	dirs  map[string]*Directory // by domain ID
@@ -128,7 +140,12 @@ type Directories struct {
 
 // NewDirectories returns an empty cache over identity client c.
 func NewDirectories(c *gophercloud.ServiceClient) *Directories {
-	return &Directories{c: c, dirs: map[string]*Directory{}}
+	return NewDirectoriesOf(NewKeystone(c))
+}
+
+// NewDirectoriesOf returns an empty cache over ks.
+func NewDirectoriesOf(ks DirectorySource) *Directories {
+	return &Directories{ks: ks, dirs: map[string]*Directory{}}
 }
 
 // Get returns the directory of domainID, listing it on first use.
@@ -140,7 +157,7 @@ func (ds *Directories) Get(ctx context.Context, domainID string) (*Directory, er
 		return d, nil
 	}
 	v, err, _ := ds.group.Do(domainID, func() (any, error) {
-		d, err := LoadDirectory(ctx, ds.c, domainID)
+		d, err := LoadDirectoryFrom(ctx, ds.ks, domainID)
 		if err != nil {
 			return nil, err
 		}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 
 	"github.com/gophercloud/gophercloud/v2"
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/domains"
 )
 
 // Domain is a Keystone domain.
@@ -19,20 +18,12 @@ type Domain struct {
 // FindDomain returns the domain named exactly name, or an error wrapping
 // [ErrNoDomain]. One API call (GET /domains?name=).
 func FindDomain(ctx context.Context, c *gophercloud.ServiceClient, name string) (Domain, error) {
-	pages, err := domains.List(c, domains.ListOpts{Name: name}).AllPages(ctx)
-	if err != nil {
-		return Domain{}, fmt.Errorf("looking up domain %q: %w", name, err)
-	}
-	all, err := domains.ExtractDomains(pages)
-	if err != nil {
-		return Domain{}, fmt.Errorf("looking up domain %q: %w", name, err)
-	}
-	for _, d := range all {
-		if d.Name == name { // the filter is exact already; be sure anyway
-			return Domain{ID: d.ID, Name: d.Name, Enabled: d.Enabled}, nil
-		}
-	}
-	return Domain{}, fmt.Errorf("domain %q: %w", name, ErrNoDomain)
+	return NewKeystone(c).FindDomain(ctx, name)
+}
+
+// EnsureDomain is [Ops.EnsureDomain] on Keystone c.
+func EnsureDomain(ctx context.Context, c *gophercloud.ServiceClient, name string, create bool) (d Domain, created bool, err error) {
+	return ops(c).EnsureDomain(ctx, name, create)
 }
 
 // EnsureDomain returns the domain named name, creating it (enabled) when it
@@ -41,24 +32,21 @@ func FindDomain(ctx context.Context, c *gophercloud.ServiceClient, name string) 
 // (409 Conflict) is resolved by reading the domain again.
 //
 // API calls: reuse 1 (GET list); create 2 (GET list, POST); lost race 3.
-func EnsureDomain(ctx context.Context, c *gophercloud.ServiceClient, name string, create bool) (d Domain, created bool, err error) {
-	d, err = FindDomain(ctx, c, name)
+func (o Ops) EnsureDomain(ctx context.Context, name string, create bool) (d Domain, created bool, err error) {
+	d, err = o.FindDomain(ctx, name)
 	if err == nil || !create || !errors.Is(err, ErrNoDomain) {
 		return d, false, err
 	}
-	nd, err := domains.Create(ctx, c, domains.CreateOpts{
-		Name:        name,
-		Description: "Created by kaizen",
-	}).Extract()
-	if isConflict(err) {
-		d, err = FindDomain(ctx, c, name)
+	nd, err := o.CreateDomain(ctx, name, "Created by kaizen")
+	if errors.Is(err, ErrConflict) {
+		d, err = o.FindDomain(ctx, name)
 		if err != nil {
 			return Domain{}, false, fmt.Errorf("creating domain %q: Keystone reports a conflict, then: %w", name, err)
 		}
 		return d, false, nil
 	}
 	if err != nil {
-		return Domain{}, false, fmt.Errorf("creating domain %q: %w", name, err)
+		return Domain{}, false, err
 	}
-	return Domain{ID: nd.ID, Name: nd.Name, Enabled: nd.Enabled}, true, nil
+	return nd, true, nil
 }

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/gophercloud/gophercloud/v2"
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/roles"
 )
 
 // SCS Domain Manager (scs-0302): a user holding the manager role on a
@@ -31,29 +30,31 @@ type RoleRef struct {
 	Name string `json:"name"`
 }
 
+// EnsureRole is [Ops.EnsureRole] on Keystone c.
+func EnsureRole(ctx context.Context, c *gophercloud.ServiceClient, name string) (id string, created bool, err error) {
+	return ops(c).EnsureRole(ctx, name)
+}
+
 // EnsureRole returns the ID of the global role named name, creating it when
 // there is none. A concurrent creator winning the race (409 Conflict) is
 // resolved by reading the role again.
 //
 // API calls: reuse 1 (GET list); create 2 (GET list, POST); lost race 3.
-func EnsureRole(ctx context.Context, c *gophercloud.ServiceClient, name string) (id string, created bool, err error) {
-	id, err = RoleID(ctx, c, name)
+func (o Ops) EnsureRole(ctx context.Context, name string) (id string, created bool, err error) {
+	id, err = o.RoleID(ctx, name)
 	if err == nil || !errors.Is(err, ErrNoRole) {
 		return id, false, err
 	}
-	r, err := roles.Create(ctx, c, roles.CreateOpts{
-		Name:        name,
-		Description: "Created by kaizen",
-	}).Extract()
-	if isConflict(err) {
-		id, err = RoleID(ctx, c, name)
+	r, err := o.CreateRole(ctx, name, "Created by kaizen")
+	if errors.Is(err, ErrConflict) {
+		id, err = o.RoleID(ctx, name)
 		if err != nil {
 			return "", false, fmt.Errorf("creating role %q: Keystone reports a conflict, then: %w", name, err)
 		}
 		return id, false, nil
 	}
 	if err != nil {
-		return "", false, fmt.Errorf("creating role %q: %w", name, err)
+		return "", false, err
 	}
 	return r.ID, true, nil
 }
@@ -74,21 +75,22 @@ const maxImpliedRoles = 100
 // a deleted role stay behind), so one unrelated role deletion anywhere
 // would stop every assignment.
 func ImpliedRoles(ctx context.Context, c *gophercloud.ServiceClient, roleID string) ([]RoleRef, error) {
+	return ops(c).ImpliedRoles(ctx, roleID)
+}
+
+// ImpliedRoles is [ImpliedRoles] over any Identity.
+func (o Ops) ImpliedRoles(ctx context.Context, roleID string) ([]RoleRef, error) {
 	var out []RoleRef
 	seen := map[string]bool{roleID: true}
 	queue := []string{roleID}
 	for len(queue) > 0 {
 		next := queue[0]
 		queue = queue[1:]
-		var body struct {
-			RoleInference struct {
-				Implies []RoleRef `json:"implies"`
-			} `json:"role_inference"`
+		implies, err := o.RoleImplies(ctx, next)
+		if err != nil {
+			return nil, err
 		}
-		if _, err := c.Get(ctx, c.ServiceURL("roles", next, "implies"), &body, nil); err != nil {
-			return nil, fmt.Errorf("listing the roles role %q implies: %w", next, err)
-		}
-		for _, r := range body.RoleInference.Implies {
+		for _, r := range implies {
 			if seen[r.ID] {
 				continue
 			}
@@ -120,13 +122,18 @@ func forbiddenName(name string, forbidden []string) bool {
 // API calls: 0 when the name is refused or id is ""; else those of
 // [ImpliedRoles].
 func CheckManagerRole(ctx context.Context, c *gophercloud.ServiceClient, name, id string, forbidden []string) error {
+	return ops(c).CheckManagerRole(ctx, name, id, forbidden)
+}
+
+// CheckManagerRole is [CheckManagerRole] over any Identity.
+func (o Ops) CheckManagerRole(ctx context.Context, name, id string, forbidden []string) error {
 	if forbiddenName(name, forbidden) {
 		return fmt.Errorf("role %q: %w (it is admin or in domain_manager.forbidden_roles)", name, ErrForbiddenRole)
 	}
 	if id == "" {
 		return nil
 	}
-	implied, err := ImpliedRoles(ctx, c, id)
+	implied, err := o.ImpliedRoles(ctx, id)
 	if err != nil {
 		return fmt.Errorf("checking role %q: %w", name, err)
 	}
@@ -148,19 +155,24 @@ func CheckManagerRole(ctx context.Context, c *gophercloud.ServiceClient, name, i
 // of [ImpliedRoles] (1 for a role implying nothing); created 3 (GET list,
 // POST, GET implies).
 func EnsureManagerRole(ctx context.Context, c *gophercloud.ServiceClient, name string, forbidden []string) (id string, created bool, err error) {
+	return ops(c).EnsureManagerRole(ctx, name, forbidden)
+}
+
+// EnsureManagerRole is [EnsureManagerRole] over any Identity.
+func (o Ops) EnsureManagerRole(ctx context.Context, name string, forbidden []string) (id string, created bool, err error) {
 	if strings.TrimSpace(name) == "" {
 		return "", false, errors.New("the domain-manager role name is empty")
 	}
-	if err := CheckManagerRole(ctx, c, name, "", forbidden); err != nil {
+	if err := o.CheckManagerRole(ctx, name, "", forbidden); err != nil {
 		return "", false, err
 	}
-	id, created, err = EnsureRole(ctx, c, name)
+	id, created, err = o.EnsureRole(ctx, name)
 	if err != nil {
 		return "", false, err
 	}
 	// Checked even when just created: a concurrent creator may have made
 	// it first and given it implied roles.
-	if err := CheckManagerRole(ctx, c, name, id, forbidden); err != nil {
+	if err := o.CheckManagerRole(ctx, name, id, forbidden); err != nil {
 		return id, created, err
 	}
 	return id, created, nil
@@ -170,7 +182,7 @@ func EnsureManagerRole(ctx context.Context, c *gophercloud.ServiceClient, name s
 // domainID by a direct assignment (not through a group or inheritance).
 // One API call: HEAD /domains/D/users/U/roles/R.
 func HasDomainRole(ctx context.Context, c *gophercloud.ServiceClient, userID, domainID, roleID string) (bool, error) {
-	return hasRole(ctx, c, userID, roleID, onDomain(domainID))
+	return NewKeystone(c).HasRole(ctx, Grant{UserID: userID, RoleID: roleID, DomainID: domainID})
 }
 
 // EnsureDomainRole assigns role roleID on domain domainID (the domain
@@ -180,7 +192,7 @@ func HasDomainRole(ctx context.Context, c *gophercloud.ServiceClient, userID, do
 //
 // API calls: already assigned 1 (HEAD); new 2 (HEAD, PUT).
 func EnsureDomainRole(ctx context.Context, c *gophercloud.ServiceClient, userID, domainID, roleID string) (assigned bool, err error) {
-	return ensureRole(ctx, c, userID, roleID, onDomain(domainID))
+	return ops(c).EnsureGrant(ctx, Grant{UserID: userID, RoleID: roleID, DomainID: domainID})
 }
 
 // RevokeDomainRole removes user userID's direct assignment of role roleID
@@ -191,15 +203,7 @@ func EnsureDomainRole(ctx context.Context, c *gophercloud.ServiceClient, userID,
 //
 // One API call: DELETE /domains/D/users/U/roles/R.
 func RevokeDomainRole(ctx context.Context, c *gophercloud.ServiceClient, userID, domainID, roleID string) (revoked bool, err error) {
-	err = roles.Unassign(ctx, c, roleID, roles.UnassignOpts{UserID: userID, DomainID: domainID}).ExtractErr()
-	switch {
-	case err == nil:
-		return true, nil
-	case isNotFound(err):
-		return false, nil
-	default:
-		return false, fmt.Errorf("revoking role %q of user %q on domain %q: %w", roleID, userID, domainID, err)
-	}
+	return NewKeystone(c).UnassignRole(ctx, Grant{UserID: userID, RoleID: roleID, DomainID: domainID})
 }
 
 // DomainRoleAssignment is one direct assignment of a role on a domain, with
@@ -217,19 +221,6 @@ type DomainRoleAssignment struct {
 	GroupDomain string `json:"group_domain,omitempty"`
 }
 
-// assignmentJSON is roles.RoleAssignment plus the inheritance marker
-// gophercloud does not decode.
-type assignmentJSON struct {
-	Role  roles.AssignedRole `json:"role"`
-	User  roles.User         `json:"user"`
-	Group roles.Group        `json:"group"`
-	Scope struct {
-		Domain    roles.Domain  `json:"domain"`
-		Project   roles.Project `json:"project"`
-		Inherited string        `json:"OS-INHERIT:inherited_to"`
-	} `json:"scope"`
-}
-
 // ListDomainRoleAssignments lists the direct assignments of role roleID on
 // domains, names resolved, sorted by domain, then user or group name. With
 // domainID set, only that domain's. Assignments on projects, on the system
@@ -238,32 +229,27 @@ type assignmentJSON struct {
 //
 // One API call: GET /role_assignments?role.id=R[&scope.domain.id=D]&include_names=true.
 func ListDomainRoleAssignments(ctx context.Context, c *gophercloud.ServiceClient, roleID, domainID string) ([]DomainRoleAssignment, error) {
-	names := true
-	pages, err := roles.ListAssignments(c, roles.ListAssignmentsOpts{
-		RoleID: roleID, ScopeDomainID: domainID, IncludeNames: &names,
-	}).AllPages(ctx)
+	return ops(c).ListDomainRoleAssignments(ctx, roleID, domainID)
+}
+
+// ListDomainRoleAssignments is [ListDomainRoleAssignments] over any Identity.
+func (o Ops) ListDomainRoleAssignments(ctx context.Context, roleID, domainID string) ([]DomainRoleAssignment, error) {
+	as, err := o.ListRoleAssignments(ctx, AssignmentFilter{RoleID: roleID, DomainID: domainID, IncludeNames: true})
 	if err != nil {
 		return nil, fmt.Errorf("listing assignments of role %q: %w", roleID, err)
 	}
-	var body struct {
-		RoleAssignments []assignmentJSON `json:"role_assignments"`
-	}
-	if err := pages.(roles.RoleAssignmentPage).ExtractInto(&body); err != nil {
-		return nil, fmt.Errorf("listing assignments of role %q: %w", roleID, err)
-	}
 	out := []DomainRoleAssignment{}
-	for _, a := range body.RoleAssignments {
-		s := a.Scope
-		if s.Domain.ID == "" || s.Project.ID != "" || s.Inherited != "" || a.Role.ID != roleID {
+	for _, a := range as {
+		if a.DomainID == "" || a.ProjectID != "" || a.Inherited || a.RoleID != roleID {
 			continue
 		}
-		if domainID != "" && s.Domain.ID != domainID {
+		if domainID != "" && a.DomainID != domainID {
 			continue
 		}
 		out = append(out, DomainRoleAssignment{
-			DomainID: s.Domain.ID, Domain: s.Domain.Name, RoleID: a.Role.ID, Role: a.Role.Name,
-			UserID: a.User.ID, User: a.User.Name, UserDomain: a.User.Domain.Name,
-			GroupID: a.Group.ID, Group: a.Group.Name, GroupDomain: a.Group.Domain.Name,
+			DomainID: a.DomainID, Domain: a.DomainName, RoleID: a.RoleID, Role: a.RoleName,
+			UserID: a.UserID, User: a.UserName, UserDomain: a.UserDomainName,
+			GroupID: a.GroupID, Group: a.GroupName, GroupDomain: a.GroupDomainName,
 		})
 	}
 	slices.SortFunc(out, func(x, y DomainRoleAssignment) int {

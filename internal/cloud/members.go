@@ -2,98 +2,116 @@ package cloud
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
 	"github.com/gophercloud/gophercloud/v2"
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/projects"
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/roles"
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
 )
+
+// ProjectMembers is [Ops.ProjectMembers] on Keystone c.
+func ProjectMembers(ctx context.Context, c *gophercloud.ServiceClient, projectID string) ([]string, error) {
+	return ops(c).ProjectMembers(ctx, projectID)
+}
 
 // ProjectMembers lists the users holding any role on a project, through
 // groups and inheritance too, each once, in Keystone's order. One API call:
 // GET /role_assignments?scope.project.id=P&effective.
-func ProjectMembers(ctx context.Context, c *gophercloud.ServiceClient, projectID string) ([]string, error) {
-	as, err := assignments(ctx, c, roles.ListAssignmentsOpts{ScopeProjectID: projectID}, true)
+func (o Ops) ProjectMembers(ctx context.Context, projectID string) ([]string, error) {
+	return ProjectMembersOn(ctx, o, projectID)
+}
+
+// ProjectMembersOn is [Ops.ProjectMembers] for a consumer holding only the
+// assignment listing.
+func ProjectMembersOn(ctx context.Context, ks AssignmentLister, projectID string) ([]string, error) {
+	as, err := ks.ListRoleAssignments(ctx, AssignmentFilter{ProjectID: projectID, Effective: true})
 	if err != nil {
 		return nil, fmt.Errorf("listing the role assignments of project %s: %w", projectID, err)
 	}
 	var ids []string
 	for _, a := range as {
-		if a.User.ID != "" && !slices.Contains(ids, a.User.ID) {
-			ids = append(ids, a.User.ID)
+		if a.UserID != "" && !slices.Contains(ids, a.UserID) {
+			ids = append(ids, a.UserID)
 		}
 	}
 	return ids, nil
 }
 
+// IsProjectMember is [Ops.IsProjectMember] on Keystone c.
+func IsProjectMember(ctx context.Context, c *gophercloud.ServiceClient, userID, projectID string) (bool, error) {
+	return ops(c).IsProjectMember(ctx, userID, projectID)
+}
+
 // IsProjectMember reports whether userID holds any role on projectID,
 // directly, through a group or inherited. One API call: GET
 // /role_assignments?user.id=U&scope.project.id=P&effective.
-func IsProjectMember(ctx context.Context, c *gophercloud.ServiceClient, userID, projectID string) (bool, error) {
-	as, err := assignments(ctx, c, roles.ListAssignmentsOpts{UserID: userID, ScopeProjectID: projectID}, true)
+func (o Ops) IsProjectMember(ctx context.Context, userID, projectID string) (bool, error) {
+	return IsProjectMemberOn(ctx, o, userID, projectID)
+}
+
+// IsProjectMemberOn is [Ops.IsProjectMember] for a consumer holding only
+// the assignment listing.
+func IsProjectMemberOn(ctx context.Context, ks AssignmentLister, userID, projectID string) (bool, error) {
+	as, err := ks.ListRoleAssignments(ctx, AssignmentFilter{UserID: userID, ProjectID: projectID, Effective: true})
 	if err != nil {
 		return false, fmt.Errorf("checking the roles of user %s on project %s: %w", userID, projectID, err)
 	}
 	for _, a := range as {
-		if a.User.ID == userID {
+		if a.UserID == userID {
 			return true, nil
 		}
 	}
 	return false, nil
 }
 
+// DirectProjectRoles is [Ops.DirectProjectRoles] on Keystone c.
+func DirectProjectRoles(ctx context.Context, c *gophercloud.ServiceClient, projectID string) (map[string][]string, error) {
+	return ops(c).DirectProjectRoles(ctx, projectID)
+}
+
 // DirectProjectRoles returns the role IDs each user holds directly on a
 // project (not through groups or inheritance), by user ID. One API call:
 // GET /role_assignments?scope.project.id=P.
-func DirectProjectRoles(ctx context.Context, c *gophercloud.ServiceClient, projectID string) (map[string][]string, error) {
-	as, err := assignments(ctx, c, roles.ListAssignmentsOpts{ScopeProjectID: projectID}, false)
+func (o Ops) DirectProjectRoles(ctx context.Context, projectID string) (map[string][]string, error) {
+	return DirectRolesOn(ctx, o, projectID)
+}
+
+// AssignmentLister lists role assignments ([Assignments]).
+type AssignmentLister interface {
+	ListRoleAssignments(ctx context.Context, f AssignmentFilter) ([]RoleAssignment, error)
+}
+
+// DirectRolesOn is [Ops.DirectProjectRoles] for a consumer holding only
+// the assignment listing.
+func DirectRolesOn(ctx context.Context, ks AssignmentLister, projectID string) (map[string][]string, error) {
+	as, err := ks.ListRoleAssignments(ctx, AssignmentFilter{ProjectID: projectID})
 	if err != nil {
 		return nil, fmt.Errorf("listing the role assignments of project %s: %w", projectID, err)
 	}
 	out := map[string][]string{}
 	for _, a := range as {
-		if a.User.ID != "" && a.Scope.Project.ID == projectID && !slices.Contains(out[a.User.ID], a.Role.ID) {
-			out[a.User.ID] = append(out[a.User.ID], a.Role.ID)
+		if a.UserID != "" && a.ProjectID == projectID && !slices.Contains(out[a.UserID], a.RoleID) {
+			out[a.UserID] = append(out[a.UserID], a.RoleID)
 		}
 	}
 	return out, nil
 }
 
-func assignments(ctx context.Context, c *gophercloud.ServiceClient, opts roles.ListAssignmentsOpts, effective bool) ([]roles.RoleAssignment, error) {
-	if effective {
-		opts.Effective = &effective
-	}
-	pages, err := roles.ListAssignments(c, opts).AllPages(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return roles.ExtractRoleAssignments(pages)
-}
-
 // GetProject reads a project by ID; ok is false when there is none. One
 // API call.
 func GetProject(ctx context.Context, c *gophercloud.ServiceClient, id string) (p Project, ok bool, err error) {
-	r, err := projects.Get(ctx, c, id).Extract()
+	p, err = NewKeystone(c).GetProject(ctx, id)
 	switch {
-	case isNotFound(err):
+	case errors.Is(err, ErrNotFound):
 		return Project{}, false, nil
 	case err != nil:
-		return Project{}, false, fmt.Errorf("reading project %s: %w", id, err)
+		return Project{}, false, err
 	}
-	return Project{ID: r.ID, Name: r.Name, DomainID: r.DomainID, Tags: r.Tags, Enabled: r.Enabled}, true, nil
+	return p, true, nil
 }
 
 // GetUser reads a user by ID, or an error wrapping [ErrNoUser]. One API
 // call.
 func GetUser(ctx context.Context, c *gophercloud.ServiceClient, id string) (User, error) {
-	u, err := users.Get(ctx, c, id).Extract()
-	switch {
-	case isNotFound(err):
-		return User{}, fmt.Errorf("user %s: %w", id, ErrNoUser)
-	case err != nil:
-		return User{}, fmt.Errorf("reading user %s: %w", id, err)
-	}
-	return userOf(*u), nil
+	return NewKeystone(c).GetUser(ctx, id)
 }

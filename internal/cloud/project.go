@@ -4,12 +4,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 
 	"github.com/gophercloud/gophercloud/v2"
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/projects"
 )
 
 const (
@@ -78,20 +78,12 @@ func tagSafe(r rune) bool {
 // FindProject returns the project named exactly name in domain domainID,
 // with ok false when there is none. One API call.
 func FindProject(ctx context.Context, c *gophercloud.ServiceClient, domainID, name string) (p Project, ok bool, err error) {
-	pages, err := projects.List(c, projects.ListOpts{DomainID: domainID, Name: name}).AllPages(ctx)
-	if err != nil {
-		return Project{}, false, fmt.Errorf("looking up project %q in domain %q: %w", name, domainID, err)
-	}
-	all, err := projects.ExtractProjects(pages)
-	if err != nil {
-		return Project{}, false, fmt.Errorf("looking up project %q in domain %q: %w", name, domainID, err)
-	}
-	for _, p := range all {
-		if p.Name == name && p.DomainID == domainID {
-			return Project{ID: p.ID, Name: p.Name, DomainID: p.DomainID, Tags: p.Tags, Enabled: p.Enabled}, true, nil
-		}
-	}
-	return Project{}, false, nil
+	return NewKeystone(c).FindProject(ctx, domainID, name)
+}
+
+// EnsureProject is [Ops.EnsureProject] on Keystone c.
+func EnsureProject(ctx context.Context, c *gophercloud.ServiceClient, spec ProjectSpec) (p Project, created bool, err error) {
+	return ops(c).EnsureProject(ctx, spec)
 }
 
 // EnsureProject returns the project spec.Name in spec.DomainID, creating it
@@ -105,20 +97,20 @@ func FindProject(ctx context.Context, c *gophercloud.ServiceClient, domainID, na
 // reused project are left as they are.
 //
 // API calls: reuse 1 (GET list); create 2 (GET list, POST); lost race 3.
-func EnsureProject(ctx context.Context, c *gophercloud.ServiceClient, spec ProjectSpec) (p Project, created bool, err error) {
+func (o Ops) EnsureProject(ctx context.Context, spec ProjectSpec) (p Project, created bool, err error) {
 	if spec.Owner == "" || spec.Name == "" || spec.DomainID == "" {
 		return Project{}, false, fmt.Errorf("ensuring project %q in domain %q: name, domain and owner are required", spec.Name, spec.DomainID)
 	}
-	p, ok, err := FindProject(ctx, c, spec.DomainID, spec.Name)
+	p, ok, err := o.FindProject(ctx, spec.DomainID, spec.Name)
 	if err != nil {
 		return Project{}, false, err
 	}
-	return ensureProject(ctx, c, spec, p, ok)
+	return ensureProject(ctx, o, spec, p, ok)
 }
 
 // ensureProject is EnsureProject once the lookup is done: p (when ok) is
 // the project of that name found by the caller.
-func ensureProject(ctx context.Context, c *gophercloud.ServiceClient, spec ProjectSpec, p Project, ok bool) (Project, bool, error) {
+func ensureProject(ctx context.Context, ks projectCreator, spec ProjectSpec, p Project, ok bool) (Project, bool, error) {
 	ownerTag := OwnerTag(spec.Owner)
 	claim := func(p Project) (Project, error) {
 		if !slices.Contains(p.Tags, ownerTag) {
@@ -139,14 +131,14 @@ func ensureProject(ctx context.Context, c *gophercloud.ServiceClient, spec Proje
 			tags = append(tags, t)
 		}
 	}
-	np, err := projects.Create(ctx, c, projects.CreateOpts{
+	np, err := ks.CreateProject(ctx, NewProject{
 		DomainID:    spec.DomainID,
 		Name:        spec.Name,
 		Description: spec.Description,
 		Tags:        tags,
-	}).Extract()
-	if isConflict(err) {
-		p, ok, err := FindProject(ctx, c, spec.DomainID, spec.Name)
+	})
+	if errors.Is(err, ErrConflict) {
+		p, ok, err := ks.FindProject(ctx, spec.DomainID, spec.Name)
 		if err != nil {
 			return Project{}, false, err
 		}
@@ -159,7 +151,12 @@ func ensureProject(ctx context.Context, c *gophercloud.ServiceClient, spec Proje
 		return p, false, err
 	}
 	if err != nil {
-		return Project{}, false, fmt.Errorf("creating project %q in domain %q: %w", spec.Name, spec.DomainID, err)
+		return Project{}, false, err
 	}
-	return Project{ID: np.ID, Name: np.Name, DomainID: np.DomainID, Tags: np.Tags, Enabled: np.Enabled}, true, nil
+	return np, true, nil
+}
+
+type projectCreator interface {
+	FindProject(ctx context.Context, domainID, name string) (Project, bool, error)
+	CreateProject(ctx context.Context, p NewProject) (Project, error)
 }

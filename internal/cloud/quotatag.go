@@ -2,8 +2,7 @@ package cloud
 
 import (
 	"context"
-	"fmt"
-	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -53,39 +52,52 @@ func QuotaEnd(tags []string) (time.Time, bool) {
 }
 
 // AddProjectTag adds one tag to a project (PUT /v3/projects/P/tags/T, which
-// leaves the other tags alone and is idempotent). One API call.
+// leaves the other tags alone). Keystone refuses (400) a tag the project
+// has already. One API call.
 func AddProjectTag(ctx context.Context, c *gophercloud.ServiceClient, projectID, tag string) error {
-	_, err := c.Put(ctx, c.ServiceURL("projects", projectID, "tags", tag), nil, nil,
-		&gophercloud.RequestOpts{OkCodes: []int{http.StatusCreated, http.StatusOK, http.StatusNoContent}})
-	if err != nil {
-		return fmt.Errorf("tagging project %s with %q: %w", projectID, tag, err)
-	}
-	return nil
+	return NewKeystone(c).AddProjectTag(ctx, projectID, tag)
 }
 
 // RemoveProjectTag removes one tag from a project (DELETE
 // /v3/projects/P/tags/T); a tag that is not there is no error. One API
 // call.
 func RemoveProjectTag(ctx context.Context, c *gophercloud.ServiceClient, projectID, tag string) error {
-	_, err := c.Delete(ctx, c.ServiceURL("projects", projectID, "tags", tag), nil)
-	if err != nil && !isNotFound(err) {
-		return fmt.Errorf("removing tag %q from project %s: %w", tag, projectID, err)
-	}
-	return nil
+	return NewKeystone(c).RemoveProjectTag(ctx, projectID, tag)
+}
+
+// SetQuotaEnd is [Ops.SetQuotaEnd] on Keystone c.
+func SetQuotaEnd(ctx context.Context, c *gophercloud.ServiceClient, projectID string, tags []string, end time.Time) error {
+	return ops(c).SetQuotaEnd(ctx, projectID, tags, end)
 }
 
 // SetQuotaEnd makes end the project's only quota end tag: the tag is added
 // first, then any other quota-ends- tag among tags (the project's current
 // tags) is removed, so the project is never without an end date in
-// between. API calls: one, plus one per other end tag.
-func SetQuotaEnd(ctx context.Context, c *gophercloud.ServiceClient, projectID string, tags []string, end time.Time) error {
+// between; an end tag already among tags is not added again. API calls:
+// one (none when tags holds it already), plus one per other end tag.
+func (o Ops) SetQuotaEnd(ctx context.Context, projectID string, tags []string, end time.Time) error {
+	return SetQuotaEndOn(ctx, o, projectID, tags, end)
+}
+
+// ProjectTagger adds and removes project tags ([Projects]).
+type ProjectTagger interface {
+	AddProjectTag(ctx context.Context, projectID, tag string) error
+	RemoveProjectTag(ctx context.Context, projectID, tag string) error
+}
+
+// SetQuotaEndOn is [Ops.SetQuotaEnd] for a consumer holding only the
+// tagging.
+func SetQuotaEndOn(ctx context.Context, o ProjectTagger, projectID string, tags []string, end time.Time) error {
 	want := QuotaEndTag(end)
-	if err := AddProjectTag(ctx, c, projectID, want); err != nil {
-		return err
+	// Only when missing: Keystone refuses to add a tag the project has.
+	if !slices.Contains(tags, want) {
+		if err := o.AddProjectTag(ctx, projectID, want); err != nil {
+			return err
+		}
 	}
 	for _, t := range tags {
 		if _, ok := ParseQuotaEndTag(t); ok && t != want {
-			if err := RemoveProjectTag(ctx, c, projectID, t); err != nil {
+			if err := o.RemoveProjectTag(ctx, projectID, t); err != nil {
 				return err
 			}
 		}
@@ -93,12 +105,23 @@ func SetQuotaEnd(ctx context.Context, c *gophercloud.ServiceClient, projectID st
 	return nil
 }
 
+// ClearQuotaEnd is [Ops.ClearQuotaEnd] on Keystone c.
+func ClearQuotaEnd(ctx context.Context, c *gophercloud.ServiceClient, projectID string, tags []string) error {
+	return ops(c).ClearQuotaEnd(ctx, projectID, tags)
+}
+
 // ClearQuotaEnd removes every quota-ends- tag among tags (the project's
 // current tags). One API call per tag removed.
-func ClearQuotaEnd(ctx context.Context, c *gophercloud.ServiceClient, projectID string, tags []string) error {
+func (o Ops) ClearQuotaEnd(ctx context.Context, projectID string, tags []string) error {
+	return ClearQuotaEndOn(ctx, o, projectID, tags)
+}
+
+// ClearQuotaEndOn is [Ops.ClearQuotaEnd] for a consumer holding only the
+// tagging.
+func ClearQuotaEndOn(ctx context.Context, o ProjectTagger, projectID string, tags []string) error {
 	for _, t := range tags {
 		if _, ok := ParseQuotaEndTag(t); ok {
-			if err := RemoveProjectTag(ctx, c, projectID, t); err != nil {
+			if err := o.RemoveProjectTag(ctx, projectID, t); err != nil {
 				return err
 			}
 		}

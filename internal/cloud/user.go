@@ -46,15 +46,20 @@ type User struct {
 	FullName         string // the description (kaizen stores the full name there)
 }
 
+// FindUser is [Ops.FindUser] on Keystone c.
+func FindUser(ctx context.Context, c *gophercloud.ServiceClient, domainID, name string) (User, error) {
+	return ops(c).FindUser(ctx, domainID, name)
+}
+
 // FindUser returns the user of domain domainID whose name equals name
 // ignoring case, or an error wrapping [ErrNoUser]. It makes exactly one API
-// call, [UsersNamed]'s, then keeps the names equal to name under Unicode
+// call, UsersNamed's, then keeps the names equal to name under Unicode
 // case folding.
 //
 // When several users match ignoring case, the one whose name is exactly
 // the lower-cased name wins; without one the result wraps [ErrAmbiguousUser].
-func FindUser(ctx context.Context, c *gophercloud.ServiceClient, domainID, name string) (User, error) {
-	found, err := UsersNamed(ctx, c, domainID, name)
+func (o Ops) FindUser(ctx context.Context, domainID, name string) (User, error) {
+	found, err := o.UsersNamed(ctx, domainID, name)
 	if err != nil {
 		return User{}, fmt.Errorf("looking up user %q in domain %q: %w", name, domainID, err)
 	}
@@ -88,30 +93,7 @@ const likeWildcards = `%_\`
 // differ from the typed address in the case of other letters are not found
 // on a SQLite-backed Keystone.
 func UsersNamed(ctx context.Context, c *gophercloud.ServiceClient, domainID, name string) ([]User, error) {
-	lower := strings.ToLower(name)
-	opts := users.ListOpts{DomainID: domainID}
-	if strings.ContainsAny(lower, likeWildcards) {
-		opts.Name = lower
-	} else {
-		opts.Filters = map[string]string{"name__istartswith": lower, "name__iendswith": lower}
-	}
-	pages, err := users.List(c, opts).AllPages(ctx)
-	if err != nil {
-		return nil, err
-	}
-	all, err := users.ExtractUsers(pages)
-	if err != nil {
-		return nil, fmt.Errorf("reading users: %w", err)
-	}
-	var out []User
-	for _, u := range all {
-		// A Keystone that ignored a filter would answer with more; the
-		// comparison keeps only the name.
-		if strings.EqualFold(u.Name, name) && (domainID == "" || u.DomainID == domainID) {
-			out = append(out, userOf(u))
-		}
-	}
-	return out, nil
+	return NewKeystone(c).UsersNamed(ctx, domainID, name)
 }
 
 // matchUser picks name out of users as FindUser describes.
@@ -144,54 +126,56 @@ func userOf(u users.User) User {
 		Enabled: u.Enabled, Email: email, Owner: owner, FullName: u.Description}
 }
 
+// EnsureUser is [Ops.EnsureUser] on Keystone c.
+func EnsureUser(ctx context.Context, c *gophercloud.ServiceClient, spec UserSpec) (u User, created bool, err error) {
+	return ops(c).EnsureUser(ctx, spec)
+}
+
 // EnsureUser returns the user spec.Name of spec.DomainID (matched ignoring
-// case, see [FindUser]), creating it when there is none. An existing user is
-// returned as it is: its password, email, description and default project
-// are never changed. A concurrent creator winning the race (409 Conflict) is
-// resolved by reading the user again.
+// case, see [Ops.FindUser]), creating it when there is none. An existing
+// user is returned as it is: its password, email, description and default
+// project are never changed. A concurrent creator winning the race (409
+// Conflict) is resolved by reading the user again.
 //
 // API calls: reuse 1 (GET list); create 2 (GET list, POST); lost race 3.
-func EnsureUser(ctx context.Context, c *gophercloud.ServiceClient, spec UserSpec) (u User, created bool, err error) {
+func (o Ops) EnsureUser(ctx context.Context, spec UserSpec) (u User, created bool, err error) {
 	if spec.Name == "" || spec.DomainID == "" {
 		return User{}, false, fmt.Errorf("ensuring user %q in domain %q: name and domain are required", spec.Name, spec.DomainID)
 	}
-	u, err = FindUser(ctx, c, spec.DomainID, spec.Name)
-	return ensureUser(ctx, c, spec, u, err)
+	u, err = o.FindUser(ctx, spec.DomainID, spec.Name)
+	return ensureUser(ctx, o, spec, u, err)
 }
 
 // ensureUser is EnsureUser once the lookup is done: u and err are what the
 // caller's lookup found.
-func ensureUser(ctx context.Context, c *gophercloud.ServiceClient, spec UserSpec, u User, err error) (User, bool, error) {
+func ensureUser(ctx context.Context, ks userCreator, spec UserSpec, u User, err error) (User, bool, error) {
 	if err == nil || !errors.Is(err, ErrNoUser) {
 		return u, false, err
 	}
 	name := strings.ToLower(spec.Name)
-	opts := users.CreateOpts{
+	nu, err := ks.CreateUser(ctx, NewUser{
 		Name:             name,
 		DomainID:         spec.DomainID,
-		Description:      spec.FullName,
+		FullName:         spec.FullName,
 		Password:         spec.Password,
 		DefaultProjectID: spec.DefaultProjectID,
-	}
-	opts.Extra = map[string]any{}
-	if spec.Email != "" {
-		opts.Extra["email"] = spec.Email
-	}
-	if spec.Owner != "" {
-		opts.Extra[OwnerAttr] = spec.Owner
-	}
-	nu, err := users.Create(ctx, c, opts).Extract()
-	if isConflict(err) {
-		u, err = FindUser(ctx, c, spec.DomainID, name)
+		Email:            spec.Email,
+		Owner:            spec.Owner,
+	})
+	if errors.Is(err, ErrConflict) {
+		found, err := ks.UsersNamed(ctx, spec.DomainID, name)
+		if err == nil {
+			u, err = matchUser(found, spec.DomainID, name)
+		}
 		if err != nil {
 			return User{}, false, fmt.Errorf("creating user %q in domain %q: Keystone reports a conflict, then: %w", name, spec.DomainID, err)
 		}
 		return u, false, nil
 	}
 	if err != nil {
-		return User{}, false, fmt.Errorf("creating user %q in domain %q: %w", name, spec.DomainID, err)
+		return User{}, false, err
 	}
-	return userOf(*nu), true, nil
+	return nu, true, nil
 }
 
 // SetPassword gives user userID a new password as the admin. Kaizen uses it
@@ -199,10 +183,7 @@ func ensureUser(ctx context.Context, c *gophercloud.ServiceClient, spec UserSpec
 // sent (a run crashed in between), so no one can know the old password.
 // One API call.
 func SetPassword(ctx context.Context, c *gophercloud.ServiceClient, userID, password string) error {
-	if _, err := users.Update(ctx, c, userID, users.UpdateOpts{Password: password}).Extract(); err != nil {
-		return fmt.Errorf("setting a new temporary password for user %q: %w", userID, err)
-	}
-	return nil
+	return NewKeystone(c).SetPassword(ctx, userID, password)
 }
 
 // TempPassword draws the temporary password of an account kaizen creates
@@ -215,4 +196,9 @@ func TempPassword(random io.Reader) (string, error) {
 		return "", fmt.Errorf("drawing a temporary password: %w", err)
 	}
 	return base64.RawURLEncoding.EncodeToString(b[:]), nil
+}
+
+type userCreator interface {
+	UsersNamed(ctx context.Context, domainID, name string) ([]User, error)
+	CreateUser(ctx context.Context, u NewUser) (User, error)
 }

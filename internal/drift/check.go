@@ -57,9 +57,9 @@ func Check(ctx context.Context, deps Deps, opts Options) (Report, error) {
 	}
 
 	c := &checker{deps: deps, opts: opts, rep: &rep, domains: map[string]string{},
-		dirs: cloud.NewDirectories(deps.Identity), roleIDs: map[string]string{}, projects: map[string]*project{}}
+		dirs: cloud.NewDirectoriesOf(deps.Identity), roleIDs: map[string]string{}, projects: map[string]*project{}}
 	for _, name := range opts.Roles {
-		id, err := cloud.RoleID(ctx, deps.Identity, name)
+		id, err := deps.Identity.RoleID(ctx, name)
 		if err != nil {
 			return rep, fmt.Errorf("import.roles: %w", err)
 		}
@@ -138,7 +138,7 @@ func (c *checker) row(ctx context.Context, q request.Request, ids rowIDs, users 
 	}
 	domainID, ok := c.domains[q.Domain]
 	if !ok {
-		d, err := cloud.FindDomain(ctx, c.deps.Identity, q.Domain)
+		d, err := c.deps.Identity.FindDomain(ctx, q.Domain)
 		switch {
 		case errors.Is(err, cloud.ErrNoDomain):
 		case err != nil:
@@ -211,7 +211,7 @@ func (c *checker) rowQuotas(q request.Request) map[string]int64 {
 
 // project checks one project's role assignments and quotas.
 func (c *checker) project(ctx context.Context, pr *project) error {
-	assigned, err := cloud.DirectProjectRoles(ctx, c.deps.Identity, pr.p.ID)
+	assigned, err := cloud.DirectRolesOn(ctx, c.deps.Identity, pr.p.ID)
 	if err != nil {
 		return err
 	}

@@ -16,8 +16,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/gophercloud/gophercloud/v2"
-
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/request"
 	"github.com/kaizen-onboard/kaizen/internal/sheet"
@@ -41,9 +39,21 @@ type Store interface {
 	store.Audit
 }
 
+// Identity is what a check reads and repairs in Keystone: the domains the
+// rows name, one listing of each domain's projects and users, the import
+// roles, each project's direct assignments, and the assignments it makes
+// again. cloud.Keystone and cloudtest.Fake implement it.
+type Identity interface {
+	cloud.DirectorySource
+	FindDomain(ctx context.Context, name string) (cloud.Domain, error)
+	RoleID(ctx context.Context, name string) (string, error)
+	ListRoleAssignments(ctx context.Context, f cloud.AssignmentFilter) ([]cloud.RoleAssignment, error)
+	AssignRole(ctx context.Context, g cloud.Grant) error
+}
+
 // Deps are the services a check talks to.
 type Deps struct {
-	Identity *gophercloud.ServiceClient
+	Identity Identity
 	Quotas   Quotas
 	Sheet    Sheet
 	Store    Store

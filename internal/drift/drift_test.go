@@ -152,7 +152,7 @@ func TestDriftReportedThenRepaired(t *testing.T) {
 	}
 	check := func(apply bool) drift.Report {
 		t.Helper()
-		rep, err := drift.Check(ctx, drift.Deps{Identity: ks.Identity, Quotas: q, Sheet: sh, Store: st},
+		rep, err := drift.Check(ctx, drift.Deps{Identity: cloud.NewKeystone(ks.Identity), Quotas: q, Sheet: sh, Store: st},
 			drift.Options{Request: reqOpts, Presets: presets, Apply: apply, Actor: "test-admin", Source: "csv:" + path, Logger: logger})
 		if err != nil {
 			t.Fatalf("Check: %v", err)

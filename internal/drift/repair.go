@@ -5,15 +5,13 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/roles"
-
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 )
 
 // assign repairs a missing role assignment (an idempotent PUT).
 func (c *checker) assign(ctx context.Context, d *Drift, u cloud.User, p cloud.Project, role string) {
-	err := roles.Assign(ctx, c.deps.Identity, c.roleIDs[role], roles.AssignOpts{UserID: u.ID, ProjectID: p.ID}).ExtractErr()
+	err := c.deps.Identity.AssignRole(ctx, cloud.Grant{UserID: u.ID, RoleID: c.roleIDs[role], ProjectID: p.ID})
 	if err != nil {
 		d.RepairError = fmt.Sprintf("assigning %s to %s: %v", role, u.Name, err)
 		return

@@ -62,7 +62,7 @@ func FromConfig(ctx context.Context, cfg *config.Config, so SetupOptions) (_ *Se
 	if err != nil {
 		return nil, err
 	}
-	s.Deps = Deps{Identity: clients.Identity, Quotas: q, Sheet: src, Store: st}
+	s.Deps = Deps{Identity: cloud.NewKeystone(clients.Identity), Quotas: q, Sheet: src, Store: st}
 	s.Options = Options{
 		Request: reqOpts, Presets: cfg.Quotas.Presets, Roles: cfg.Import.Roles, Apply: so.Apply,
 		Actor: onboard.Actor(cfg), Source: source, Logger: logger,

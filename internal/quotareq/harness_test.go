@@ -1,14 +1,16 @@
 package quotareq_test
 
-// The harness of the integration tests: the real Keystone and the real
-// quota APIs of Nova, Cinder and Neutron (scripts/dev-keystone), a SQLite
-// store, the real outbox delivering over SMTP with STARTTLS to an
-// in-process server, and the request worksheet as a CSV file. Assertions
-// read the services' own APIs.
+// The harness of the tests, on two backends from the same test code: the
+// real Keystone and the real quota APIs of Nova, Cinder and Neutron
+// (scripts/dev-keystone), or the in-memory Keystone of cloudtest and
+// quotas in memory (no servers). Both with a SQLite store, the real outbox
+// delivering over SMTP with STARTTLS to an in-process server, and the
+// request worksheet as a CSV file. Assertions read the services' own APIs.
 
 import (
 	"context"
 	"encoding/csv"
+	"fmt"
 	"io"
 	"log/slog"
 	"maps"
@@ -22,11 +24,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/projects"
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/roles"
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
-
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
+	"github.com/kaizen-onboard/kaizen/internal/cloud/cloudtest"
 	"github.com/kaizen-onboard/kaizen/internal/config"
 	"github.com/kaizen-onboard/kaizen/internal/mail"
 	"github.com/kaizen-onboard/kaizen/internal/quotareq"
@@ -67,14 +66,86 @@ func request(stamp, email, project string, kv ...string) ask {
 	return r
 }
 
+// backend is where a test's cloud lives.
+type backend struct {
+	name string
+	fake bool
+}
+
+var (
+	fakeBackend     = backend{"fake", true}
+	keystoneBackend = backend{"keystone", false}
+)
+
+// eachBackend runs fn in a parallel subtest per backend.
+func eachBackend(t *testing.T, fn func(t *testing.T, b backend)) {
+	for _, b := range []backend{fakeBackend, keystoneBackend} {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, b)
+		})
+	}
+}
+
+// quotaService is cloud.Quotas as the tests use it.
+type quotaService interface {
+	quotareq.Quotas
+	Reset(ctx context.Context, projectID string) error
+}
+
+// memQuotas is the quota services in memory: every project starts with
+// their defaults, and Get reports the ten quotas kaizen manages.
+type memQuotas struct {
+	mu   sync.Mutex
+	sets map[string]cloud.QuotaSet
+}
+
+var serviceDefaults = cloud.QuotaSet{"instances": 10, "cores": 20, "ram": 51200, "volumes": 10, "gigabytes": 1000,
+	"network": 100, "subnet": 100, "router": 10, "floatingip": 50, "port": 500}
+
+func (q *memQuotas) Get(ctx context.Context, projectID string) (cloud.QuotaSet, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	got := maps.Clone(serviceDefaults)
+	maps.Copy(got, q.sets[projectID])
+	return got, nil
+}
+
+func (q *memQuotas) Apply(ctx context.Context, projectID string, want cloud.QuotaSet) ([]string, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.sets[projectID] == nil {
+		q.sets[projectID] = cloud.QuotaSet{}
+	}
+	var changed []string
+	for _, k := range want.Keys() {
+		if _, ok := serviceDefaults[k]; !ok {
+			return nil, fmt.Errorf("no service manages quota %q", k)
+		}
+		q.sets[projectID][k] = want[k]
+		changed = append(changed, k)
+	}
+	return changed, nil
+}
+
+func (q *memQuotas) Reset(ctx context.Context, projectID string) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	delete(q.sets, projectID)
+	return nil
+}
+
 type env struct {
-	t        *testing.T
+	t *testing.T
+	// ks is the real Keystone, nil on the fake backend.
 	ks       *testenv.KeystoneEnv
+	id       cloud.Ops
 	domainID string
 	domain   string
-	quotas   *cloud.Quotas
-	// Direct clients of the quota APIs, for assertions.
-	direct       testenv.QuotaClients
+	quotas   quotaService
+	// read reads a project's quotas from the services themselves, for
+	// assertions.
+	read         func(projectID string) map[string]int64
 	memberRoleID string
 
 	store  store.Store
@@ -87,24 +158,40 @@ type env struct {
 	opts quotareq.Options
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, b backend) *env {
 	t.Helper()
-	ks := testenv.Keystone(t)
-	for _, svc := range []string{cloud.ServiceCompute, cloud.ServiceBlockStorage, cloud.ServiceNetwork} {
-		testenv.RequireQuotaService(t, svc)
-	}
 	ctx := t.Context()
-	e := &env{t: t, ks: ks, now: time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)}
-	e.domainID, e.domain = ks.Domain(t)
-	e.direct = ks.QuotaClients(t)
-	eo := e.direct.Endpoint
+	e := &env{t: t, now: time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)}
 	var err error
-	own := testenv.Keystone(t) // the tool's own admin session
-	if e.quotas, err = cloud.NewQuotas(ctx, &cloud.Clients{Provider: own.Identity.ProviderClient, Identity: own.Identity, Endpoint: eo},
-		map[string]string{cloud.ServiceCompute: cloud.MethodQuotaSets, cloud.ServiceBlockStorage: cloud.MethodQuotaSets, cloud.ServiceNetwork: cloud.MethodQuotaSets}); err != nil {
-		t.Fatalf("NewQuotas: %v", err)
+	if b.fake {
+		e.id = cloud.Ops{Identity: cloudtest.New()}
+		d, err := e.id.CreateDomain(ctx, "kzt-quotareq", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.domainID, e.domain = d.ID, d.Name
+		q := &memQuotas{sets: map[string]cloud.QuotaSet{}}
+		e.quotas = q
+		e.read = func(projectID string) map[string]int64 {
+			got, _ := q.Get(ctx, projectID)
+			return got
+		}
+	} else {
+		e.ks = testenv.Keystone(t)
+		for _, svc := range []string{cloud.ServiceCompute, cloud.ServiceBlockStorage, cloud.ServiceNetwork} {
+			testenv.RequireQuotaService(t, svc)
+		}
+		e.id = cloud.Ops{Identity: cloud.NewKeystone(e.ks.Identity)}
+		e.domainID, e.domain = e.ks.Domain(t)
+		direct := e.ks.QuotaClients(t)
+		e.read = func(projectID string) map[string]int64 { return direct.Get(t, projectID) }
+		own := testenv.Keystone(t) // the tool's own admin session
+		if e.quotas, err = cloud.NewQuotas(ctx, &cloud.Clients{Provider: own.Identity.ProviderClient, Identity: own.Identity, Endpoint: direct.Endpoint},
+			map[string]string{cloud.ServiceCompute: cloud.MethodQuotaSets, cloud.ServiceBlockStorage: cloud.MethodQuotaSets, cloud.ServiceNetwork: cloud.MethodQuotaSets}); err != nil {
+			t.Fatalf("NewQuotas: %v", err)
+		}
 	}
-	if e.memberRoleID, err = cloud.RoleID(ctx, ks.Identity, "member"); err != nil {
+	if e.memberRoleID, err = e.id.RoleID(ctx, "member"); err != nil {
 		t.Fatal(err)
 	}
 	// The services keep a deleted project's quotas: reset those of the
@@ -112,12 +199,11 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		pages, err := projects.List(ks.Identity, projects.ListOpts{DomainID: e.domainID}).AllPages(ctx)
+		ps, err := e.id.ListProjects(ctx, cloud.ProjectFilter{DomainID: e.domainID})
 		if err != nil {
 			t.Errorf("cleanup: %v", err)
 			return
 		}
-		ps, _ := projects.ExtractProjects(pages)
 		for _, p := range ps {
 			if err := e.quotas.Reset(ctx, p.ID); err != nil {
 				t.Errorf("cleanup: %v", err)
@@ -163,7 +249,7 @@ func (e *env) setNow(t time.Time) {
 
 func (e *env) deps() quotareq.Deps {
 	f := sheet.NewCSV(e.csv)
-	return quotareq.Deps{Identity: e.ks.Identity, Quotas: e.quotas, Mail: e.outbox, Sheet: f, Store: e.store}
+	return quotareq.Deps{Identity: e.id, Quotas: e.quotas, Mail: e.outbox, Sheet: f, Store: e.store}
 }
 
 // run runs the requests with e's options changed by mods, then delivers
@@ -259,18 +345,18 @@ func (e *env) setCell(n int, name, value string) {
 
 // project creates a kaizen project in the domain with quotas q (as import
 // would have set them; nil leaves the defaults).
-func (e *env) project(name string, q map[string]int64, tags ...string) projects.Project {
+func (e *env) project(name string, q map[string]int64, tags ...string) cloud.Project {
 	e.t.Helper()
-	p, err := projects.Create(e.t.Context(), e.ks.Identity, projects.CreateOpts{
+	p, err := e.id.CreateProject(e.t.Context(), cloud.NewProject{
 		Name: name, DomainID: e.domainID, Tags: append([]string{cloud.KaizenTag}, tags...),
-	}).Extract()
+	})
 	if err != nil {
 		e.t.Fatalf("creating project %s: %v", name, err)
 	}
 	if q != nil {
 		e.setQuotas(p.ID, q)
 	}
-	return *p
+	return p
 }
 
 // setQuotas changes quotas behind the tool's back.
@@ -282,21 +368,21 @@ func (e *env) setQuotas(projectID string, q map[string]int64) {
 }
 
 // user creates a user with an email attribute and a full name.
-func (e *env) user(email, fullName string) users.User {
+func (e *env) user(email, fullName string) cloud.User {
 	e.t.Helper()
-	u, err := users.Create(e.t.Context(), e.ks.Identity, users.CreateOpts{
-		Name: email, DomainID: e.domainID, Description: fullName, Extra: map[string]any{"email": email},
-	}).Extract()
+	u, err := e.id.CreateUser(e.t.Context(), cloud.NewUser{
+		Name: email, DomainID: e.domainID, FullName: fullName, Email: email,
+	})
 	if err != nil {
 		e.t.Fatalf("creating user %s: %v", email, err)
 	}
-	return *u
+	return u
 }
 
 // member gives userID the member role on projectID.
 func (e *env) member(userID, projectID string) {
 	e.t.Helper()
-	if err := roles.Assign(e.t.Context(), e.ks.Identity, e.memberRoleID, roles.AssignOpts{UserID: userID, ProjectID: projectID}).ExtractErr(); err != nil {
+	if err := e.id.AssignRole(e.t.Context(), cloud.Grant{UserID: userID, RoleID: e.memberRoleID, ProjectID: projectID}); err != nil {
 		e.t.Fatal(err)
 	}
 }
@@ -304,7 +390,7 @@ func (e *env) member(userID, projectID string) {
 // quotaSet reads a project's quotas from Nova, Cinder and Neutron.
 func (e *env) quotaSet(projectID string) map[string]int64 {
 	e.t.Helper()
-	return e.direct.Get(e.t, projectID)
+	return e.read(projectID)
 }
 
 // wantQuotas fails unless the project has base changed by mods.
@@ -319,7 +405,7 @@ func (e *env) wantQuotas(projectID string, base map[string]int64, mods map[strin
 
 func (e *env) tags(projectID string) []string {
 	e.t.Helper()
-	p, err := projects.Get(e.t.Context(), e.ks.Identity, projectID).Extract()
+	p, err := e.id.GetProject(e.t.Context(), projectID)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ func (r *runner) notify(ctx context.Context, p cloud.Project, key string, change
 	if len(changes) == 0 {
 		return 0, nil
 	}
-	ids, err := cloud.ProjectMembers(ctx, r.deps.Identity, p.ID)
+	ids, err := cloud.ProjectMembersOn(ctx, r.deps.Identity, p.ID)
 	if err != nil {
 		return 0, err
 	}
@@ -29,7 +29,7 @@ func (r *runner) notify(ctx context.Context, p cloud.Project, key string, change
 	}
 	queued := 0
 	for _, id := range ids {
-		u, err := cloud.GetUser(ctx, r.deps.Identity, id)
+		u, err := r.deps.Identity.GetUser(ctx, id)
 		switch {
 		case errors.Is(err, cloud.ErrNoUser):
 			continue // deleted since the listing

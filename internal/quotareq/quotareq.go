@@ -21,8 +21,6 @@ import (
 	netmail "net/mail"
 	"time"
 
-	"github.com/gophercloud/gophercloud/v2"
-
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/sheet"
 	"github.com/kaizen-onboard/kaizen/internal/store"
@@ -52,10 +50,23 @@ type Store interface {
 	store.Locks
 }
 
+// Identity is what a run reads and writes in Keystone: the domains and
+// projects the rows name (one listing per domain), the requester's and
+// members' accounts, project membership, and the quota end tag.
+// cloud.Keystone and cloudtest.Fake implement it.
+type Identity interface {
+	cloud.DirectorySource
+	cloud.AssignmentLister
+	cloud.ProjectTagger
+	FindDomain(ctx context.Context, name string) (cloud.Domain, error)
+	GetProject(ctx context.Context, id string) (cloud.Project, error)
+	GetUser(ctx context.Context, id string) (cloud.User, error)
+}
+
 // Deps are the services a run talks to. Sheet may be nil for
 // RevertExpired; Mail may be nil in a dry run.
 type Deps struct {
-	Identity *gophercloud.ServiceClient
+	Identity Identity
 	Quotas   Quotas
 	Mail     Mailer
 	Sheet    Sheet

@@ -2,11 +2,10 @@ package quotareq
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"time"
-
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/projects"
 
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/store"
@@ -69,11 +68,9 @@ func (r *runner) revert(ctx context.Context, rec store.QuotaRecord, today time.T
 		r.opts.Logger.Error("reverting a temporary quota failed", "project_id", rec.ProjectID, "err", err)
 		return res
 	}
-	p, ok, err := cloud.GetProject(ctx, r.deps.Identity, rec.ProjectID)
-	if err != nil {
-		return fail(err)
-	}
-	if !ok {
+	p, err := r.deps.Identity.GetProject(ctx, rec.ProjectID)
+	switch {
+	case errors.Is(err, cloud.ErrNotFound):
 		res.Outcome, res.Detail = Unchanged, "the project no longer exists; its quota record is removed"
 		if !r.opts.DryRun {
 			if err := r.deps.Store.DeleteQuotaRecord(ctx, rec.ProjectID); err != nil {
@@ -81,6 +78,8 @@ func (r *runner) revert(ctx context.Context, rec store.QuotaRecord, today time.T
 			}
 		}
 		return res
+	case err != nil:
+		return fail(err)
 	}
 	res.Project = p.Name
 	if end, ok := cloud.QuotaEnd(p.Tags); ok && end.After(*rec.EndsOn) && !end.Before(today) {
@@ -111,7 +110,7 @@ func (r *runner) revert(ctx context.Context, rec store.QuotaRecord, today time.T
 	if _, err := r.deps.Quotas.Apply(ctx, p.ID, cloud.QuotaSet(rec.Previous)); err != nil {
 		return fail(err)
 	}
-	if err := cloud.ClearQuotaEnd(ctx, r.deps.Identity, p.ID, p.Tags); err != nil {
+	if err := cloud.ClearQuotaEndOn(ctx, r.deps.Identity, p.ID, p.Tags); err != nil {
 		return fail(err)
 	}
 	details := map[string]string{"ended_on": res.EndsOn, "change": rec.Change}
@@ -136,11 +135,7 @@ func (r *runner) revert(ctx context.Context, rec store.QuotaRecord, today time.T
 // untracked reports kaizen projects whose end tag has passed with no
 // temporary record to revert them by.
 func (r *runner) untracked(ctx context.Context, today time.Time, seen map[string]bool, sum *Summary) error {
-	pages, err := projects.List(r.deps.Identity, projects.ListOpts{Tags: cloud.KaizenTag, DomainID: r.opts.DomainID}).AllPages(ctx)
-	if err != nil {
-		return fmt.Errorf("listing kaizen's projects: %w", err)
-	}
-	ps, err := projects.ExtractProjects(pages)
+	ps, err := r.deps.Identity.ListProjects(ctx, cloud.ProjectFilter{Tag: cloud.KaizenTag, DomainID: r.opts.DomainID})
 	if err != nil {
 		return fmt.Errorf("listing kaizen's projects: %w", err)
 	}

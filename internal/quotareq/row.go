@@ -98,7 +98,7 @@ func (r *runner) decide(ctx context.Context, q Request, res *RowResult) (*change
 	case err != nil:
 		return nil, err
 	}
-	member, err := cloud.IsProjectMember(ctx, r.deps.Identity, u.ID, p.ID)
+	member, err := cloud.IsProjectMemberOn(ctx, r.deps.Identity, u.ID, p.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -255,7 +255,7 @@ func (r *runner) commit(ctx context.Context, c *change, res *RowResult) error {
 		}
 	}
 	if c.rec.EndsOn != nil {
-		if err := cloud.SetQuotaEnd(ctx, r.deps.Identity, c.project.ID, c.project.Tags, *c.rec.EndsOn); err != nil {
+		if err := cloud.SetQuotaEndOn(ctx, r.deps.Identity, c.project.ID, c.project.Tags, *c.rec.EndsOn); err != nil {
 			return err
 		}
 	}
@@ -324,7 +324,7 @@ func (r *runner) lastChange(ctx context.Context, projectID string, rec *store.Qu
 func (r *runner) project(ctx context.Context, domain, name string) (cloud.Project, *cloud.Directory, error) {
 	id, ok := r.domains[domain]
 	if !ok {
-		d, err := cloud.FindDomain(ctx, r.deps.Identity, domain)
+		d, err := r.deps.Identity.FindDomain(ctx, domain)
 		switch {
 		case errors.Is(err, cloud.ErrNoDomain):
 		case err != nil:

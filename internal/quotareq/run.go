@@ -35,7 +35,7 @@ type runner struct {
 }
 
 func newRunner(deps Deps, opts Options) *runner {
-	return &runner{deps: deps, opts: opts, dirs: cloud.NewDirectories(deps.Identity), domains: map[string]string{}}
+	return &runner{deps: deps, opts: opts, dirs: cloud.NewDirectoriesOf(deps.Identity), domains: map[string]string{}}
 }
 
 // Run reads the quota-request worksheet and applies every approved (or

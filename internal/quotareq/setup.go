@@ -89,7 +89,7 @@ func FromConfig(ctx context.Context, cfg *config.Config, so SetupOptions) (_ *Se
 	if err != nil {
 		return nil, err
 	}
-	s.Deps = Deps{Identity: clients.Identity, Quotas: q, Sheet: src, Store: st}
+	s.Deps = Deps{Identity: cloud.NewKeystone(clients.Identity), Quotas: q, Sheet: src, Store: st}
 	if !so.DryRun {
 		outbox, closer, err := mail.FromConfig(cfg, st, !so.NoDeliver, nil, logger)
 		if err != nil {

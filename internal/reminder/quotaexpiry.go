@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/projects"
 
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/config"
@@ -43,22 +42,7 @@ type KeystoneProjects struct {
 
 // TaggedProjects is one GET /projects?tags=tag (gophercloud follows pages).
 func (k KeystoneProjects) TaggedProjects(ctx context.Context, tag string) ([]cloud.Project, error) {
-	pages, err := projects.List(k.Identity, projects.ListOpts{Tags: tag, DomainID: k.DomainID}).AllPages(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("listing the projects tagged %q: %w", tag, err)
-	}
-	all, err := projects.ExtractProjects(pages)
-	if err != nil {
-		return nil, fmt.Errorf("listing the projects tagged %q: %w", tag, err)
-	}
-	out := make([]cloud.Project, 0, len(all))
-	for _, p := range all {
-		if p.IsDomain {
-			continue
-		}
-		out = append(out, cloud.Project{ID: p.ID, Name: p.Name, DomainID: p.DomainID, Tags: p.Tags, Enabled: p.Enabled})
-	}
-	return out, nil
+	return cloud.NewKeystone(k.Identity).ListProjects(ctx, cloud.ProjectFilter{Tag: tag, DomainID: k.DomainID})
 }
 
 // ProjectMembers is one GET /role_assignments?scope.project.id=P&effective

@@ -95,7 +95,7 @@ func TestValidateJob(t *testing.T) {
 	open := func(ctx context.Context, apply bool) (*drift.Setup, error) {
 		applied = append(applied, apply)
 		return &drift.Setup{
-			Deps: drift.Deps{Identity: ks.Identity, Sheet: sheet.NewCSV(path), Store: st},
+			Deps: drift.Deps{Identity: cloud.NewKeystone(ks.Identity), Sheet: sheet.NewCSV(path), Store: st},
 			Options: drift.Options{Request: request.Options{DefaultDomain: domain}, Apply: apply, Actor: "test",
 				Source: "csv:" + path},
 		}, nil
