@@ -1,9 +1,12 @@
 package store
 
 import (
+	"bytes"
 	"database/sql"
+	"errors"
 	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -39,7 +42,7 @@ func TestUpgradeDeletesFinishedBodies(t *testing.T) {
 			VALUES ($1, $2, 'welcome', 'a@example.org', '["b@example.org"]', $3, 0, 0, 0)`, i+1, status, status); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := db.Exec(`INSERT INTO outbox_body (id, body) VALUES ($1, $2)`, i+1, []byte("Subject: "+status+"\r\n\r\nlink")); err != nil {
+		if _, err := db.Exec(`INSERT INTO outbox_body (id, body) VALUES ($1, $2)`, i+1, []byte("Subject: "+status+"\r\n\r\nlink-of-the-"+status+"-mail")); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -49,7 +52,6 @@ func TestUpgradeDeletesFinishedBodies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
 	for _, tc := range []struct {
 		key      string
 		keepBody bool
@@ -60,6 +62,22 @@ func TestUpgradeDeletesFinishedBodies(t *testing.T) {
 		}
 		if got := len(m.Body) > 0; got != tc.keepBody || string(m.Status) != tc.key {
 			t.Errorf("%s message after the upgrade: status %s, body kept %v; want kept %v", tc.key, m.Status, got, tc.keepBody)
+		}
+	}
+	// The deleted bodies leave no fragment in the file (secure_delete).
+	s.Close()
+	for _, name := range []string{path, path + "-wal"} {
+		raw, err := os.ReadFile(name)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, gone := range []string{"link-of-the-sent-mail", "link-of-the-abandoned-mail"} {
+			if bytes.Contains(raw, []byte(gone)) {
+				t.Errorf("%s still holds the deleted body %q", filepath.Base(name), gone)
+			}
 		}
 	}
 }

@@ -22,8 +22,10 @@ import (
 // waits for another process's write transaction before SQLITE_BUSY; WAL lets
 // readers run alongside the writer; synchronous=NORMAL is safe across
 // application crashes in WAL mode (a power loss may lose the last commits
-// but never corrupts).
-const sqliteParams = "_busy_timeout=10000&_journal_mode=WAL&_foreign_keys=1&_synchronous=NORMAL"
+// but never corrupts). secure_delete zeroes what is deleted, so a body
+// stored in the clear before bodies were sealed (and deleted by migration
+// 00004) leaves no fragment in the file's free pages.
+const sqliteParams = "_busy_timeout=10000&_journal_mode=WAL&_foreign_keys=1&_synchronous=NORMAL&_pragma=secure_delete(1)"
 
 type sqliteDialect struct{}
 
