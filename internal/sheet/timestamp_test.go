@@ -66,7 +66,9 @@ func TestParseTimestampFormerLayouts(t *testing.T) {
 
 func TestParseTimestamp(t *testing.T) {
 	t.Parallel()
-	utc := func(y int, m time.Month, d, h, min, s int) time.Time { return time.Date(y, m, d, h, min, s, 0, time.UTC) }
+	utc := func(y int, m time.Month, d, h, min, s int) time.Time {
+		return time.Date(y, m, d, h, min, s, 0, time.UTC)
+	}
 	tests := []struct {
 		name  string
 		in    string
