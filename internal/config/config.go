@@ -106,8 +106,8 @@ type Sheet struct {
 	RetryMaxWait Duration `toml:"retry_max_wait"`
 }
 
-// SheetColumns is the header of each column the tool reads or writes. The
-// field set mirrors request.Columns (converted directly).
+// SheetColumns is the header of each column the tool reads or writes
+// (request.Columns is this type).
 type SheetColumns struct {
 	Timestamp          string `toml:"timestamp"`
 	Email              string `toml:"email"`
