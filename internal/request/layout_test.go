@@ -24,7 +24,7 @@ func TestTimestamp(t *testing.T) {
 		{"day first", "1/2/2026 15:04:05", config.DayFirst, time.Date(2026, 2, 1, 15, 4, 5, 0, time.UTC), ""},
 		{"ISO", "2026-11-20 10:00:00", config.DayFirst, time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC), ""},
 		{"words", "yesterday", "", time.Time{}, `row 2: Timestamp: "yesterday" is not a date and time`},
-		{"day first in a month-first sheet", "20/11/2026 10:00:00", "", time.Time{}, `row 2: Timestamp: "20/11/2026 10:00:00" is not a date and time as Google Forms or a CSV export writes them (e.g. 11/20/2026 10:00:00 or 2026-11-20 10:00:00); it reads as a date day first: set sheet.date_order = "day-first"`},
+		{"day first in a month-first sheet", "20/11/2026 10:00:00", "", time.Time{}, `row 2: Timestamp: "20/11/2026 10:00:00" is not a date and time as Google Forms or a CSV export writes them (e.g. 11/20/2026 10:00:00 or 2026-11-20 10:00:00); read day first it is one: if the sheet writes the day first, set sheet.date_order = "day-first"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

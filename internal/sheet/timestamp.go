@@ -66,7 +66,8 @@ func (e *TimestampError) Problem() string {
 		if e.Order == config.DayFirst {
 			other = config.MonthFirst
 		}
-		msg += "; it reads as a date " + strings.TrimSuffix(string(other), "-first") + " first: set sheet.date_order = " + strconv.Quote(string(other)) + " if the sheet writes dates that way"
+		first := strings.TrimSuffix(string(other), "-first")
+		msg += "; read " + first + " first it is one: if the sheet writes the " + first + " first, set sheet.date_order = " + strconv.Quote(string(other))
 	}
 	return msg
 }
