@@ -19,6 +19,7 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/config"
 	"github.com/kaizen-onboard/kaizen/internal/mail"
 	"github.com/kaizen-onboard/kaizen/internal/onboard"
+	"github.com/kaizen-onboard/kaizen/internal/pin"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 )
 
@@ -137,22 +138,10 @@ func parseDomainManagerFlags(args []string, stdout io.Writer) (dmFlags, error) {
 	if f.pin == "" {
 		return f, cli.Usagef("--create-user needs --pin NNNN (the 4-digit PIN the set-password page asks for)")
 	}
-	if !isPIN(f.pin) {
-		return f, cli.Usagef("--pin must be exactly 4 digits") // never echo a PIN
+	if !pin.Valid(f.pin) {
+		return f, cli.Usagef("--pin must be %s", pin.Rule) // never echo a PIN
 	}
 	return f, nil
-}
-
-func isPIN(s string) bool {
-	if len(s) != 4 {
-		return false
-	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 func domainManagerCmd(ctx context.Context, env cli.Env, args []string) error {

@@ -17,6 +17,7 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/config"
 	"github.com/kaizen-onboard/kaizen/internal/mail"
 	"github.com/kaizen-onboard/kaizen/internal/onboard"
+	"github.com/kaizen-onboard/kaizen/internal/pin"
 	"github.com/kaizen-onboard/kaizen/internal/setpass"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 )
@@ -73,8 +74,8 @@ func parseResetPasswordFlags(args []string, stdout io.Writer) (rpFlags, error) {
 	if f.user == "" {
 		return f, cli.Usagef("reset-password: --user is required (an email address, a user name or a user ID)")
 	}
-	if f.pin != "" && !isPIN(f.pin) {
-		return f, cli.Usagef("--pin must be exactly 4 digits") // never echo a PIN
+	if f.pin != "" && !pin.Valid(f.pin) {
+		return f, cli.Usagef("--pin must be %s", pin.Rule) // never echo a PIN
 	}
 	return f, nil
 }

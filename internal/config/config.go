@@ -91,6 +91,9 @@ type Sheet struct {
 	// ProjectNamePattern is a regular expression every requested project
 	// name (and a row's Domain) must match.
 	ProjectNamePattern string `toml:"project_name_pattern"`
+	// DateOrder is how the sheet's Timestamp cells write dates with
+	// slashes and the year last (the spreadsheet's locale).
+	DateOrder DateOrder `toml:"date_order"`
 	// Columns names the sheet's columns by header; headers match as
 	// HeaderKey says, never by position.
 	Columns SheetColumns `toml:"columns"`
@@ -103,8 +106,8 @@ type Sheet struct {
 	RetryMaxWait Duration `toml:"retry_max_wait"`
 }
 
-// SheetColumns is the header of each column the tool reads or writes. The
-// field set mirrors request.Columns (converted directly).
+// SheetColumns is the header of each column the tool reads or writes
+// (request.Columns is this type).
 type SheetColumns struct {
 	Timestamp          string `toml:"timestamp"`
 	Email              string `toml:"email"`
@@ -346,6 +349,7 @@ func Defaults() Config {
 			ApprovedValues:     []string{"approved", "yes", "true"},
 			RejectedValues:     []string{"rejected"},
 			ProjectNamePattern: DefaultProjectNamePattern,
+			DateOrder:          MonthFirst,
 			Columns:            DefaultSheetColumns(),
 			QuotaColumns:       map[string]string{},
 			RetryMaxWait:       Dur(2 * time.Minute),

@@ -233,6 +233,7 @@ func (v *validator) sheet(s *Sheet) {
 	if _, err := regexp.Compile(s.ProjectNamePattern); err != nil {
 		v.addf("sheet.project_name_pattern", "invalid regular expression: %v", err)
 	}
+	v.oneOf("sheet.date_order", string(s.DateOrder), string(MonthFirst), string(DayFirst))
 	v.columns("sheet", s.Columns, s.QuotaColumns, false)
 }
 

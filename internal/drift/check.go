@@ -40,18 +40,13 @@ func Check(ctx context.Context, deps Deps, opts Options) (Report, error) {
 	if err != nil {
 		return rep, fmt.Errorf("reading the sign-up sheet: %w", err)
 	}
-	rows := make([]request.Row, len(t.Rows))
-	for i, r := range t.Rows {
-		rows[i] = request.Row{Number: r.Number, Cells: r.Cells}
-	}
-	parsed, err := request.Parse(t.Header, rows, opts.Request)
+	parsed, err := request.Parse(t.Header, t.Rows, opts.Request)
 	if err != nil {
 		return rep, err
 	}
-	cols := opts.Request.Columns
-	def := request.DefaultColumns()
+	cols := opts.Request.Columns.Resolved()
 	for _, inv := range parsed.Invalid {
-		if tr, ok := t.Row(inv.Row); ok && strings.EqualFold(strings.TrimSpace(t.Get(tr, or(cols.Status, def.Status))), request.StatusDone) {
+		if strings.EqualFold(inv.Status, request.StatusDone) {
 			rep.Unreadable++
 		}
 	}
@@ -75,8 +70,8 @@ func Check(ctx context.Context, deps Deps, opts Options) (Report, error) {
 		}
 		rep.Rows++
 		tr, _ := t.Row(q.Row)
-		ids := rowIDs{project: strings.TrimSpace(t.Get(tr, or(cols.ProjectID, def.ProjectID))),
-			user: strings.TrimSpace(t.Get(tr, or(cols.UserID, def.UserID)))}
+		ids := rowIDs{project: strings.TrimSpace(t.Get(tr, cols.ProjectID)),
+			user: strings.TrimSpace(t.Get(tr, cols.UserID))}
 		if err := c.row(ctx, q, ids, users); err != nil {
 			return rep, err
 		}
@@ -93,13 +88,6 @@ func Check(ctx context.Context, deps Deps, opts Options) (Report, error) {
 	rep.Projects = len(c.projects)
 	rep.Ended = opts.Now().UTC()
 	return rep, nil
-}
-
-func or(set, def string) string {
-	if set != "" {
-		return set
-	}
-	return def
 }
 
 type checker struct {

@@ -23,7 +23,7 @@ type ColumnAdder interface {
 // the columns it would add appended in memory only. A sheet that cannot
 // add columns is left as it is (parsing then names what is missing).
 func addWriteBackColumns(ctx context.Context, s Sheet, t *sheet.Table, opts Options, sum *Summary) (*sheet.Table, error) {
-	c := opts.Columns
+	c := opts.Request.Columns
 	var missing []string
 	for _, name := range []string{c.Status, c.ProcessedAt, c.UserID, c.ProjectID} {
 		if _, ok := t.Index(name); !ok && !slices.ContainsFunc(missing, func(m string) bool { return config.HeaderKey(m) == config.HeaderKey(name) }) {

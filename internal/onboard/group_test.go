@@ -2,8 +2,8 @@ package onboard
 
 import (
 	"slices"
+	"strings"
 	"testing"
-	"time"
 
 	"github.com/kaizen-onboard/kaizen/internal/request"
 )
@@ -69,17 +69,32 @@ func TestStatusOf(t *testing.T) {
 
 func TestRequestDate(t *testing.T) {
 	t.Parallel()
-	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 	tests := []struct{ in, want string }{
 		{"11/3/2026 14:05:09", "2026-11-03"},
 		{"2026-10-01T08:00:00Z", "2026-10-01"},
 		{"2026-10-02", "2026-10-02"},
-		{"yesterday", "2026-11-22"},
+		{"11/3/2026 14:05", "2026-11-03"}, // read by reminders, once today's date here
+		{"yesterday", ""},                 // refused, once today's date
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
-			q := request.Request{Identity: request.Identity{Timestamp: tt.in}}
-			if got := requestDate(q, now); got != tt.want {
+			// Through the parser the import reads rows with.
+			res, err := request.Parse([]string{"Timestamp", "Email", "First Name", "Last Name", "PIN", "Project Name",
+				"Approved", "Status", "Processed At", "User ID", "Project ID"},
+				[]request.Row{{Number: 2, Cells: []string{tt.in, "a@example.org", "A", "B", "1234", "p", "yes"}}}, request.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.want == "" {
+				if len(res.Invalid) != 1 || !strings.Contains(res.Invalid[0].Error(), "Timestamp: ") {
+					t.Errorf("want the row invalid for its Timestamp, got %+v", res)
+				}
+				return
+			}
+			if len(res.Requests) != 1 {
+				t.Fatalf("want one request, got %+v", res)
+			}
+			if got := requestDate(res.Requests[0]); got != tt.want {
 				t.Errorf("requestDate(%q) = %q, want %q", tt.in, got, tt.want)
 			}
 		})

@@ -87,6 +87,8 @@ type RetryCounter interface {
 
 // Options shape a run. Zero values take the defaults noted.
 type Options struct {
+	// Request says how rows are read; its Columns also name the columns
+	// written back (Status, Processed At, User ID, Project ID, PIN).
 	Request request.Options
 	// Presets are the quota presets by name; a row's preset is looked up
 	// case-insensitively.
@@ -113,9 +115,6 @@ type Options struct {
 	// Only, when set, restricts the run to matching requests (helpdesk use).
 	OnlyUser    string // requester email, any case
 	OnlyProject string // project name, exact
-	// Columns are the sheet's headers for written values (Status, Processed
-	// At, User ID, Project ID, PIN); empty fields take the defaults.
-	Columns request.Columns
 	// Helpdesk is mailed when moved rows lost cells to a write-back
 	// (mail.helpdesk); "" mails nobody (the summary and audit still say).
 	Helpdesk string
@@ -265,7 +264,8 @@ func (o *Options) defaults() {
 	if o.Source == "" {
 		o.Source = "sheet"
 	}
-	o.Columns = fillColumns(o.Columns)
+	// One set of headers, every one named, for reading and writing back.
+	o.Request.Columns = o.Request.Columns.Resolved()
 	// One default domain, whichever field the caller set.
 	switch {
 	case o.DefaultDomain == "" && o.Request.DefaultDomain == "":
@@ -275,22 +275,6 @@ func (o *Options) defaults() {
 	case o.Request.DefaultDomain == "":
 		o.Request.DefaultDomain = o.DefaultDomain
 	}
-}
-
-func fillColumns(c request.Columns) request.Columns {
-	d := request.DefaultColumns()
-	for _, f := range []struct {
-		got *string
-		def string
-	}{
-		{&c.Status, d.Status}, {&c.ProcessedAt, d.ProcessedAt}, {&c.UserID, d.UserID},
-		{&c.ProjectID, d.ProjectID}, {&c.PIN, d.PIN},
-	} {
-		if *f.got == "" {
-			*f.got = f.def
-		}
-	}
-	return c
 }
 
 func validateDeps(d Deps, dry bool) error {

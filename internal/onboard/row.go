@@ -136,7 +136,7 @@ func (r *runner) apply(ctx context.Context, q request.Request) (*RowResult, map[
 		res.Error = "interrupted; run import again to finish this row"
 		return res, nil
 	}
-	c := r.opts.Columns
+	c := r.opts.Request.Columns
 	values := map[string]string{
 		c.Status:      statusOf(res),
 		c.ProcessedAt: r.opts.Now().UTC().Format(time.RFC3339),
@@ -247,7 +247,7 @@ func (r *runner) applyRow(ctx context.Context, rr *rowRun) error {
 	}
 	if len(unknown) > 0 {
 		return fmt.Errorf("%s: no account for %s (import.additional_users = \"report\"); ask them to sign up, or create the accounts and re-run",
-			colName(r.opts.Request.Columns.AdditionalUsers, request.DefaultColumns().AdditionalUsers), strings.Join(unknown, ", "))
+			r.opts.Request.Columns.AdditionalUsers, strings.Join(unknown, ", "))
 	}
 	return nil
 }
@@ -268,13 +268,13 @@ func (r *runner) project(ctx context.Context, rr *rowRun) (p cloud.Project, own 
 			return cloud.Project{Name: q.ProjectName}, false, nil
 		}
 		return cloud.Project{}, false, fmt.Errorf("%s: project %q does not exist in domain %q (the row asks to join an existing project)",
-			colName(r.opts.Request.Columns.ExistingProject, request.DefaultColumns().ExistingProject), q.ProjectName, q.Domain)
+			r.opts.Request.Columns.ExistingProject, q.ProjectName, q.Domain)
 	}
 	spec := cloud.ProjectSpec{
 		DomainID:    rr.domainID,
 		Name:        q.ProjectName,
 		Description: q.ProjectDescription,
-		Tags:        []string{"requested-" + requestDate(q, r.opts.Now())},
+		Tags:        []string{"requested-" + requestDate(q)},
 		Owner:       q.Email,
 	}
 	if r.opts.DryRun {
@@ -303,15 +303,11 @@ func (r *runner) project(ctx context.Context, rr *rowRun) (p cloud.Project, own 
 	return p, true, nil
 }
 
-// requestDate is the row's submission date for the project tag, or today
-// when the timestamp is not in a format we know.
-func requestDate(q request.Request, now time.Time) string {
-	for _, layout := range []string{"1/2/2006 15:04:05", time.RFC3339, "2006-01-02 15:04:05", "2006-01-02"} {
-		if t, err := time.Parse(layout, strings.TrimSpace(q.Identity.Timestamp)); err == nil {
-			return t.Format("2006-01-02")
-		}
-	}
-	return now.UTC().Format("2006-01-02")
+// requestDate is the row's submission date for the project tag, as the
+// sheet shows it (request.Parse refuses a row whose Timestamp it cannot
+// read).
+func requestDate(q request.Request) string {
+	return q.Submitted.Format(time.DateOnly)
 }
 
 // user finds or creates the requester. isNew reports that kaizen created
@@ -367,7 +363,7 @@ func (r *runner) existing(rr *rowRun, email string) (cloud.User, error) {
 		}
 	}
 	return cloud.User{}, fmt.Errorf("%s: the row says %s has an account, but there is none in domain %q; clear Existing Account to create one",
-		colName(r.opts.Request.Columns.ExistingAccount, request.DefaultColumns().ExistingAccount), email, rr.q.Domain)
+		r.opts.Request.Columns.ExistingAccount, email, rr.q.Domain)
 }
 
 // additional resolves one Additional Users address.
@@ -446,7 +442,7 @@ func (r *runner) want(q request.Request) (cloud.QuotaSet, error) {
 		}
 	}
 	if preset == nil && q.QuotaPreset != "" {
-		return nil, fmt.Errorf("%s: no preset named %q", colName(r.opts.Request.Columns.QuotaPreset, request.DefaultColumns().QuotaPreset), q.QuotaPreset)
+		return nil, fmt.Errorf("%s: no preset named %q", r.opts.Request.Columns.QuotaPreset, q.QuotaPreset)
 	}
 	want := cloud.QuotaSet{}
 	maps.Copy(want, preset)
@@ -639,11 +635,4 @@ func (r *runner) audit(ctx context.Context, q request.Request, action, target st
 	if err != nil {
 		r.opts.Logger.Error("writing an audit record", "action", action, "target", target, "err", err)
 	}
-}
-
-func colName(set, def string) string {
-	if set != "" {
-		return set
-	}
-	return def
 }

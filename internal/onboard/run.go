@@ -58,11 +58,7 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 	if t, err = addWriteBackColumns(ctx, deps.Sheet, t, opts, &sum); err != nil {
 		return sum, err
 	}
-	rows := make([]request.Row, len(t.Rows))
-	for i, r := range t.Rows {
-		rows[i] = request.Row{Number: r.Number, Cells: r.Cells}
-	}
-	parsed, err := request.Parse(t.Header, rows, opts.Request)
+	parsed, err := request.Parse(t.Header, t.Rows, opts.Request)
 	if err != nil {
 		return sum, err
 	}
@@ -91,27 +87,23 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 		mu.Unlock()
 	}
 	for _, inv := range parsed.Invalid {
-		tr, ok := t.Row(inv.Row)
-		if !ok || !r.selected(tr, t) {
+		if !r.selected(inv) {
 			continue
 		}
-		if r.done(t, tr) {
+		if strings.EqualFold(inv.Status, request.StatusDone) {
 			// Processed by an earlier run; a settings change since (a
 			// retired preset, a stricter pattern) must not reopen it.
 			results = append(results, &RowResult{Row: inv.Row, Outcome: Unchanged, Changes: []string{"done in an earlier run"},
-				Email:   strings.TrimSpace(tr.At(r.col(t, r.opts.Request.Columns.Email, request.DefaultColumns().Email))),
-				Project: strings.TrimSpace(tr.At(r.col(t, r.opts.Request.Columns.ProjectName, request.DefaultColumns().ProjectName)))})
+				Email: inv.Email, Project: inv.Project})
 			continue
 		}
-		res := &RowResult{Row: inv.Row, Outcome: Failed, Error: problems(inv),
-			Email:   strings.TrimSpace(tr.At(r.col(t, r.opts.Request.Columns.Email, request.DefaultColumns().Email))),
-			Project: strings.TrimSpace(tr.At(r.col(t, r.opts.Request.Columns.ProjectName, request.DefaultColumns().ProjectName)))}
-		if strings.TrimSpace(tr.At(r.col(t, r.opts.Columns.Status, request.DefaultColumns().Status))) == statusOf(res) {
+		res := &RowResult{Row: inv.Row, Outcome: Failed, Error: problems(inv), Email: inv.Email, Project: inv.Project}
+		if inv.Status == statusOf(res) {
 			// Reported so by an earlier run and unchanged since.
 			res.Outcome = StillInvalid
 		}
 		results = append(results, res)
-		writeBack(r.invalidWrite(t, tr, inv), res, false)
+		writeBack(r.invalidWrite(inv), res, false)
 	}
 
 	var todo []request.Request
@@ -236,17 +228,6 @@ func waitAll(acks []chan struct{}) {
 	}
 }
 
-func (r *runner) col(t *sheet.Table, name, def string) int {
-	if name == "" {
-		name = def
-	}
-	i, ok := t.Index(name)
-	if !ok {
-		return -1
-	}
-	return i
-}
-
 func (r *runner) finish(sum Summary, results []*RowResult) Summary {
 	slices.SortFunc(results, func(a, b *RowResult) int { return a.Row - b.Row })
 	sum.Rows = make([]RowResult, len(results))
@@ -276,22 +257,10 @@ func (r *runner) finish(sum Summary, results []*RowResult) Summary {
 }
 
 // selected reports whether an invalid row falls under the --user and
-// --project filters (judged on its raw cells).
-func (r *runner) selected(tr sheet.Row, t *sheet.Table) bool {
-	if r.opts.OnlyUser == "" && r.opts.OnlyProject == "" {
-		return true
-	}
-	c := r.opts.Request.Columns
-	d := request.DefaultColumns()
-	email := strings.TrimSpace(tr.At(r.col(t, c.Email, d.Email)))
-	project := strings.TrimSpace(tr.At(r.col(t, c.ProjectName, d.ProjectName)))
-	return (r.opts.OnlyUser == "" || strings.EqualFold(email, r.opts.OnlyUser)) &&
-		(r.opts.OnlyProject == "" || project == r.opts.OnlyProject)
-}
-
-func (r *runner) done(t *sheet.Table, tr sheet.Row) bool {
-	status := tr.At(r.col(t, r.opts.Columns.Status, request.DefaultColumns().Status))
-	return strings.EqualFold(strings.TrimSpace(status), request.StatusDone)
+// --project filters (judged on its cells as written).
+func (r *runner) selected(inv request.RowError) bool {
+	return (r.opts.OnlyUser == "" || strings.EqualFold(inv.Email, r.opts.OnlyUser)) &&
+		(r.opts.OnlyProject == "" || inv.Project == r.opts.OnlyProject)
 }
 
 func (r *runner) match(q request.Request) bool {

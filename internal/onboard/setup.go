@@ -116,7 +116,6 @@ func FromConfig(ctx context.Context, cfg *config.Config, so SetupOptions) (_ *Se
 		StoreID:          storeID,
 		StoreDesc:        DescribeStore(cfg.Store.URL.Reveal()),
 		DryRun:           so.DryRun,
-		Columns:          request.Columns(cfg.Sheet.Columns),
 		DefaultDomain:    cfg.OpenStack.Domain,
 		Helpdesk:         cfg.Mail.Helpdesk,
 		Logger:           logger,

@@ -324,18 +324,14 @@ func statusOf(res *RowResult) string {
 
 // invalidWrite is the write-back of an invalid row, or no values when the
 // sheet already says exactly that (a re-run writes nothing new).
-func (r *runner) invalidWrite(t *sheet.Table, tr sheet.Row, inv request.RowError) sheet.Write {
-	c := r.opts.Columns
+func (r *runner) invalidWrite(inv request.RowError) sheet.Write {
+	c := r.opts.Request.Columns
 	res := &RowResult{Outcome: Failed, Error: problems(inv)}
 	status := statusOf(res)
-	if tr.At(r.col(t, c.Status, c.Status)) == status {
+	if inv.Status == status {
 		return sheet.Write{}
 	}
-	id := sheet.Identity{
-		Timestamp: tr.At(r.col(t, r.opts.Request.Columns.Timestamp, request.DefaultColumns().Timestamp)),
-		Email:     tr.At(r.col(t, r.opts.Request.Columns.Email, request.DefaultColumns().Email)),
-	}
-	return sheet.Write{Row: tr.Number, ID: id, Values: map[string]string{
+	return sheet.Write{Row: inv.Row, ID: inv.ID, Values: map[string]string{
 		c.Status:      status,
 		c.ProcessedAt: r.opts.Now().UTC().Format(time.RFC3339),
 	}}

@@ -1,10 +1,11 @@
 package quotareq
 
 import (
+	"cmp"
+	"errors"
 	"fmt"
 	"math"
 	"net/mail"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -70,16 +71,13 @@ type ParseOptions struct {
 	Presets        map[string]map[string]int64
 	// AutoApprove makes rows with an empty Approved cell candidates.
 	AutoApprove bool
+	// DateOrder is how End Date cells write slash dates with the year
+	// last (sheet.date_order); "" is month first.
+	DateOrder config.DateOrder
 }
 
 func (o ParseOptions) withDefaults() ParseOptions {
-	d := reflect.ValueOf(config.DefaultQuotaRequestColumns())
-	v := reflect.ValueOf(&o.Columns).Elem()
-	for i := range v.NumField() {
-		if strings.TrimSpace(v.Field(i).String()) == "" {
-			v.Field(i).SetString(d.Field(i).String())
-		}
-	}
+	o.Columns = o.Columns.Resolved()
 	if len(o.ApprovedValues) == 0 {
 		o.ApprovedValues = config.Defaults().Sheet.ApprovedValues
 	}
@@ -169,9 +167,9 @@ func Parse(t *sheet.Table, opts ParseOptions) (Parsed, error) {
 		case end != "" && !q.Temporary:
 			fail(c.EndDate, "only a temporary request has an end date (set %s to Temporary)", c.Duration)
 		case end != "":
-			d, ok := parseDate(end)
-			if !ok {
-				fail(c.EndDate, "%q is not a date (2026-09-30 or 9/30/2026)", end)
+			d, err := parseDate(end, opts.DateOrder)
+			if err != nil {
+				fail(c.EndDate, "%s", err)
 			}
 			q.EndsOn = d
 		}
@@ -224,14 +222,22 @@ func Parse(t *sheet.Table, opts ParseOptions) (Parsed, error) {
 	return out, nil
 }
 
-// parseDate reads an end date: ISO (2026-09-30), or as Google Forms and US
-// spreadsheets write it (9/30/2026), with or without a time.
-func parseDate(s string) (time.Time, bool) {
-	for _, layout := range []string{time.DateOnly, "1/2/2006", "1/2/2006 15:04:05", time.RFC3339, "2006-01-02 15:04:05"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			y, m, d := t.Date()
-			return time.Date(y, m, d, 0, 0, 0, 0, time.UTC), true
+// parseDate reads an end date as the sheet writes dates (ISO 2026-09-30,
+// or the spreadsheet locale's 9/30/2026 or 30/9/2026), with or without a
+// time: its day, at midnight UTC.
+func parseDate(s string, order config.DateOrder) (time.Time, error) {
+	t, err := sheet.ParseTimestamp(s, order, time.UTC)
+	if te, ok := errors.AsType[*sheet.TimestampError](err); ok {
+		example := "9/30/2026"
+		if order == config.DayFirst {
+			example = "30/9/2026"
 		}
+		msg := fmt.Sprintf("%q is not a date (2026-09-30 or %s)", te.Value, example)
+		if te.OtherOrder {
+			msg += fmt.Sprintf("; it reads as one with the other order of day and month (sheet.date_order is %q)", cmp.Or(order, config.MonthFirst))
+		}
+		return time.Time{}, errors.New(msg)
 	}
-	return time.Time{}, false
+	y, m, d := t.Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC), nil
 }

@@ -102,7 +102,7 @@ func FromConfig(ctx context.Context, cfg *config.Config, so SetupOptions) (_ *Se
 	s.Options = Options{
 		Parse: ParseOptions{
 			Columns: qr.Columns, QuotaColumns: qr.QuotaColumns, ApprovedValues: cfg.Sheet.ApprovedValues,
-			DefaultDomain: cfg.OpenStack.Domain, Presets: cfg.Quotas.Presets,
+			DefaultDomain: cfg.OpenStack.Domain, Presets: cfg.Quotas.Presets, DateOrder: cfg.Sheet.DateOrder,
 		},
 		Rules: rules, AutoApprove: qr.AutoApprove.Enabled,
 		Actor: onboard.Actor(cfg), Source: source, DryRun: so.DryRun, Location: loc, Logger: logger,

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	netmail "net/mail"
 	"net/url"
-	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -29,6 +28,9 @@ type SheetJobDeps struct {
 	// Columns are the sheet's headers; empty fields take
 	// config.DefaultSheetColumns.
 	Columns config.SheetColumns
+	// DateOrder is how Timestamp cells write slash dates with the year
+	// last (sheet.date_order); "" is month first.
+	DateOrder config.DateOrder
 	// ApprovedValues are the Approved cells that mean approved (compared as
 	// config.HeaderKey does); empty takes the settings' defaults.
 	ApprovedValues []string
@@ -69,38 +71,13 @@ func SheetJobDepsFromConfig(cfg *config.Config, sh Sheet, ledger Ledger, m Maile
 	return SheetJobDeps{
 		Sheet: sh, Ledger: ledger, Mail: m,
 		Columns:        cfg.Sheet.Columns,
+		DateOrder:      cfg.Sheet.DateOrder,
 		ApprovedValues: cfg.Sheet.ApprovedValues,
 		AllApproved:    cfg.Sheet.AllApproved,
 		Helpdesk:       cfg.Mail.Helpdesk,
 		SheetURL:       SpreadsheetURL(cfg.Sheet.SpreadsheetID),
 		Location:       loc,
 	}, nil
-}
-
-// signupTimeLayouts are the Timestamp formats understood: Google Forms' (US
-// locale), RFC 3339, and ISO-like dates without a zone.
-var signupTimeLayouts = []string{
-	"1/2/2006 15:04:05",
-	time.RFC3339Nano,
-	"2006-01-02 15:04:05",
-	"2006-01-02T15:04:05",
-	"1/2/2006 15:04",
-	"2006-01-02 15:04",
-}
-
-// parseSignupTime reads a Timestamp cell; layouts without a zone are read in
-// loc.
-func parseSignupTime(s string, loc *time.Location) (time.Time, bool) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return time.Time{}, false
-	}
-	for _, layout := range signupTimeLayouts {
-		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
-			return t, true
-		}
-	}
-	return time.Time{}, false
 }
 
 // signupRowKey is a row's stable subject in ledger keys: a hash of its
@@ -193,14 +170,7 @@ func newSignupJob(j config.Job, d SheetJobDeps, mailKind, defaultColumn string, 
 		s.to = append(s.to, signupAddrs(list)...)
 	}
 	// Empty column names take the defaults, as request.Parse does.
-	s.cols = d.Columns
-	def := reflect.ValueOf(config.DefaultSheetColumns())
-	v := reflect.ValueOf(&s.cols).Elem()
-	for i := range v.NumField() {
-		if strings.TrimSpace(v.Field(i).String()) == "" {
-			v.Field(i).SetString(def.Field(i).String())
-		}
-	}
+	s.cols = d.Columns.Resolved()
 	values := d.ApprovedValues
 	if len(values) == 0 {
 		values = config.Defaults().Sheet.ApprovedValues
@@ -274,7 +244,9 @@ func (s *signupJob) read(ctx context.Context, log *slog.Logger) ([]signupRow, bo
 			continue
 		}
 		row.approved = s.deps.AllApproved || s.approved[config.HeaderKey(row.approval)]
-		if ts, ok := parseSignupTime(row.id.Timestamp, s.deps.Location); ok {
+		// An unreadable stamp leaves submitted zero: the row is still
+		// mailed about (these jobs tell people; import refuses the row).
+		if ts, err := sheet.ParseTimestamp(row.id.Timestamp, s.deps.DateOrder, s.deps.Location); err == nil {
 			row.submitted = ts
 		}
 		rows = append(rows, row)

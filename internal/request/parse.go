@@ -1,17 +1,20 @@
 package request
 
 import (
+	"errors"
 	"math"
 	"net/mail"
-	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/kaizen-onboard/kaizen/internal/config"
+	pinrule "github.com/kaizen-onboard/kaizen/internal/pin"
+	"github.com/kaizen-onboard/kaizen/internal/sheet"
 )
 
 const (
@@ -22,13 +25,7 @@ const (
 var defaultPattern = regexp.MustCompile(config.DefaultProjectNamePattern)
 
 func (o Options) withDefaults() Options {
-	d := reflect.ValueOf(DefaultColumns())
-	v := reflect.ValueOf(&o.Columns).Elem()
-	for i := range v.NumField() {
-		if strings.TrimSpace(v.Field(i).String()) == "" {
-			v.Field(i).SetString(d.Field(i).String())
-		}
-	}
+	o.Columns = o.Columns.Resolved()
 	if len(o.ApprovedValues) == 0 {
 		o.ApprovedValues = config.Defaults().Sheet.ApprovedValues
 	}
@@ -124,7 +121,9 @@ func Parse(header []string, rows []Row, opts Options) (Result, error) {
 			}
 		}
 		if len(errs) > 0 {
-			res.Invalid = append(res.Invalid, RowError{Row: r.Number, Errors: errs})
+			res.Invalid = append(res.Invalid, RowError{Row: r.Number, ID: req.Identity,
+				Email: strings.TrimSpace(t.raw(r, c.Email)), Project: strings.TrimSpace(t.raw(r, c.ProjectName)),
+				Status: strings.TrimSpace(t.raw(r, c.Status)), Errors: errs})
 			continue
 		}
 		seen[key] = r.Number
@@ -184,7 +183,14 @@ func (p *parser) row(r Row) (Request, []FieldError) {
 	}
 
 	req := Request{Row: r.Number, Identity: Identity{Timestamp: p.t.raw(r, c.Timestamp), Email: p.t.raw(r, c.Email)}}
-	required(c.Timestamp)
+	if stamp := required(c.Timestamp); stamp != "" {
+		at, err := sheet.ParseTimestamp(stamp, p.opts.DateOrder, time.UTC)
+		if te, ok := errors.AsType[*sheet.TimestampError](err); ok {
+			fail(c.Timestamp, stamp, te.Problem())
+		} else {
+			req.Submitted = at
+		}
+	}
 	if email := get(c.Email); email == "" {
 		fail(c.Email, "", "required")
 	} else if msg := checkEmail(email); msg != "" {
@@ -203,8 +209,8 @@ func (p *parser) row(r Row) (Request, []FieldError) {
 	case strings.EqualFold(pin, PINRegistered):
 		// Written back after registration so PINs do not stay in the sheet.
 		req.PINRegistered = true
-	case !isPIN(pin):
-		fail(c.PIN, "", "must be exactly 4 digits") // never echo a PIN
+	case !pinrule.Valid(pin):
+		fail(c.PIN, "", "must be "+pinrule.Rule) // never echo a PIN
 	default:
 		req.PIN = PIN(pin)
 	}
@@ -326,18 +332,6 @@ func checkEmail(s string) string {
 		return "is not an email address"
 	}
 	return ""
-}
-
-func isPIN(s string) bool {
-	if len(s) != 4 {
-		return false
-	}
-	for i := range len(s) {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // parseBool reads a yes/no cell; "" is no.

@@ -19,47 +19,23 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/kaizen-onboard/kaizen/internal/config"
+	"github.com/kaizen-onboard/kaizen/internal/sheet"
 )
 
-// Row is one data row of the sheet. Number is its row number in the sheet
-// (the header is row 1 in a Google Sheet); it names the row in errors.
-type Row struct {
-	Number int
-	Cells  []string
-}
+// Row is one data row of the sheet, as the sheet package reads it. Number
+// is its row number in the sheet (the header is row 1 in a Google Sheet);
+// it names the row in errors.
+type Row = sheet.Row
 
 // Columns is the header of each column, as in settings [sheet.columns].
-// An empty field means the default header.
-type Columns struct {
-	Timestamp          string
-	Email              string
-	FirstName          string
-	LastName           string
-	Organization       string
-	Role               string
-	Phone              string
-	Sponsor            string
-	PIN                string
-	Comment            string
-	ExistingAccount    string
-	ProjectName        string
-	ProjectDescription string
-	AdditionalUsers    string
-	ExistingProject    string
-	QuotaPreset        string
-	Domain             string
-	DomainManager      string
-	Approved           string
-	Status             string
-	ProcessedAt        string
-	UserID             string
-	ProjectID          string
-}
+// An empty field means the default header (Columns.Resolved).
+type Columns = config.SheetColumns
 
 // DefaultColumns are the headers of Kaizen's Google Form export.
-func DefaultColumns() Columns { return Columns(config.DefaultSheetColumns()) }
+func DefaultColumns() Columns { return config.DefaultSheetColumns() }
 
 // RAMGB is the quota-column target for RAM asked in GB; the override is
 // stored under "ram" in MiB.
@@ -69,7 +45,7 @@ const RAMGB = config.QuotaColumnRAMGB
 const StatusDone = "done"
 
 // Options say how to read and check the rows. Zero fields take defaults:
-// DefaultColumns, config.DefaultProjectNamePattern and the settings' default
+// DefaultColumns (for each empty header), config.DefaultProjectNamePattern and the settings' default
 // approved values ("approved", "yes", "true").
 type Options struct {
 	Columns Columns
@@ -84,6 +60,9 @@ type Options struct {
 	// requests); the Approved column is then optional and ignored.
 	AllApproved        bool
 	ProjectNamePattern *regexp.Regexp
+	// DateOrder is how Timestamp cells write slash dates with the year
+	// last (sheet.date_order); "" is month first.
+	DateOrder config.DateOrder
 	// DefaultDomain and DefaultPreset fill a row's empty Domain and Quota
 	// Preset cells.
 	DefaultDomain string
@@ -104,7 +83,8 @@ func OptionsFromConfig(cfg *config.Config) (Options, error) {
 		presets = append(presets, name)
 	}
 	return Options{
-		Columns:            Columns(cfg.Sheet.Columns),
+		Columns:            cfg.Sheet.Columns,
+		DateOrder:          cfg.Sheet.DateOrder,
 		QuotaColumns:       cfg.Sheet.QuotaColumns,
 		ApprovedValues:     cfg.Sheet.ApprovedValues,
 		RejectedValues:     cfg.Sheet.RejectedValues,
@@ -117,16 +97,16 @@ func OptionsFromConfig(cfg *config.Config) (Options, error) {
 }
 
 // Identity is what a row said when it was read, to find the same row again
-// before writing back: the exact cells, untrimmed.
-type Identity struct {
-	Timestamp string
-	Email     string
-}
+// before writing back: the exact Timestamp and Email cells, untrimmed.
+type Identity = sheet.Identity
 
 // Request is one approved, valid sign-up row. Strings are trimmed.
 type Request struct {
 	Row      int
 	Identity Identity
+	// Submitted is the Timestamp cell read (sheet.ParseTimestamp). A stamp
+	// without a zone is read as UTC, so its date is the one the sheet shows.
+	Submitted time.Time
 	// Email is lower-cased.
 	Email        string
 	FirstName    string
@@ -218,10 +198,19 @@ func (e FieldError) text() string {
 // Error never includes a PIN.
 func (e FieldError) Error() string { return fmt.Sprintf("row %d: %s", e.Row, e.text()) }
 
-// RowError lists every problem of one row.
+// RowError lists every problem of one row, and what the row says, so that
+// callers report and write back an invalid row without reading its cells
+// again.
 type RowError struct {
-	Row    int
-	Errors []FieldError
+	Row int
+	// ID is the row's identity (its exact Timestamp and Email cells), to
+	// find it again before writing back.
+	ID Identity
+	// Email, Project and Status are the trimmed Email, Project Name and
+	// Status cells as written (the email not lower-cased: it may not be
+	// one).
+	Email, Project, Status string
+	Errors                 []FieldError
 }
 
 // Error reads like `row 7: Email: "bob@" is not an email address; PIN: must

@@ -10,8 +10,10 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kaizen-onboard/kaizen/internal/config"
+	pinrule "github.com/kaizen-onboard/kaizen/internal/pin"
 )
 
 var header = []string{
@@ -149,7 +151,7 @@ func TestHeaderLookup(t *testing.T) {
 
 	t.Run("short rows read as blank cells", func(t *testing.T) {
 		hdr := slices.Concat([]string{"Approved", "Timestamp", "Email", "First Name", "Last Name", "PIN", "Project Name"}, header[18:22])
-		r := Row{Number: 3, Cells: []string{"yes", "t", "a@b.org", "A", "B", "1234", "p"}}
+		r := Row{Number: 3, Cells: []string{"yes", "11/20/2026 10:00:00", "a@b.org", "A", "B", "1234", "p"}}
 		res, err := Parse(hdr, []Row{r}, opts())
 		if err != nil {
 			t.Fatal(err)
@@ -309,7 +311,8 @@ func TestValidRequest(t *testing.T) {
 	got := valid(t, res)
 	want := Request{
 		Row: 2, Identity: Identity{Timestamp: "11/20/2026 10:00:00", Email: "  Ada@Example.ORG "},
-		Email: "ada@example.org", FirstName: "Ada", LastName: "Lovelace", FullName: "Ada Lovelace",
+		Submitted: time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC),
+		Email:     "ada@example.org", FirstName: "Ada", LastName: "Lovelace", FullName: "Ada Lovelace",
 		Organization: "Analytical Society", Role: "PI", Phone: "+1 555 0100", Sponsor: "Babbage", PIN: "0420",
 		Comment: "notes", ExistingAccount: true, ProjectName: "analytical-engine", ProjectDescription: "Difference engines",
 		AdditionalUsers: []string{"charles@example.org"}, Domain: "research", QuotaPreset: "medium",
@@ -727,7 +730,7 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 		for _, r := range res.Requests {
-			if !isPIN(r.PIN.Reveal()) || r.Email == "" || r.ProjectName == "" {
+			if !pinrule.Valid(r.PIN.Reveal()) || r.Email == "" || r.ProjectName == "" {
 				t.Fatalf("invalid request accepted: %+v", r)
 			}
 		}

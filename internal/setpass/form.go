@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/kaizen-onboard/kaizen/internal/pin"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 )
 
@@ -105,7 +106,7 @@ func (h *handler) submitForm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	isReset := t.Purpose == purposeReset
-	if !validPIN(f.PIN) {
+	if !pin.Valid(f.PIN) {
 		// Not counted: it cannot be a guess at a 4-digit PIN.
 		h.form(w, http.StatusBadRequest, f.Token, isReset, map[string]string{"pin": "Enter the 4 digits of your PIN."})
 		return

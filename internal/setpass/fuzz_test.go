@@ -2,6 +2,8 @@ package setpass
 
 import (
 	"testing"
+
+	"github.com/kaizen-onboard/kaizen/internal/pin"
 )
 
 func FuzzParseIssueRequest(f *testing.F) {
@@ -14,7 +16,7 @@ func FuzzParseIssueRequest(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if req.PIN != nil && !validPIN(*req.PIN) {
+		if req.PIN != nil && !pin.Valid(*req.PIN) {
 			t.Fatalf("accepted malformed PIN %q", *req.PIN)
 		}
 		if req.Password != nil && checkPasswordShape(*req.Password) != nil {
@@ -38,7 +40,7 @@ func FuzzParseForm(f *testing.F) {
 			t.Fatalf("accepted malformed token %q", form.Token)
 		}
 		// The PIN is checked separately; it must never pass unless 4 digits.
-		if validPIN(form.PIN) && (len(form.PIN) != 4 || form.PIN[0] < '0' || form.PIN[0] > '9') {
+		if pin.Valid(form.PIN) && (len(form.PIN) != 4 || form.PIN[0] < '0' || form.PIN[0] > '9') {
 			t.Fatalf("validPIN accepted %q", form.PIN)
 		}
 	})

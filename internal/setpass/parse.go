@@ -8,6 +8,8 @@ import (
 	"io"
 	"net/url"
 	"unicode/utf8"
+
+	"github.com/kaizen-onboard/kaizen/internal/pin"
 )
 
 const (
@@ -49,8 +51,8 @@ func ParseIssueRequest(body []byte) (IssueRequest, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return IssueRequest{}, badRequest("the body holds more than one JSON value")
 	}
-	if req.PIN != nil && !validPIN(*req.PIN) {
-		return IssueRequest{}, badRequest("pin must be exactly 4 digits")
+	if req.PIN != nil && !pin.Valid(*req.PIN) {
+		return IssueRequest{}, badRequest("pin must be " + pin.Rule)
 	}
 	if req.Password != nil {
 		if err := checkPasswordShape(*req.Password); err != nil {
@@ -58,19 +60,6 @@ func ParseIssueRequest(body []byte) (IssueRequest, error) {
 		}
 	}
 	return req, nil
-}
-
-// validPIN accepts exactly four ASCII digits.
-func validPIN(s string) bool {
-	if len(s) != 4 {
-		return false
-	}
-	for i := range len(s) {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // checkPasswordShape is what any password must be before it reaches

@@ -202,14 +202,8 @@ type identityCols struct{ timestamp, email string }
 
 // orDefault fills an empty name with the settings' default header.
 func (c identityCols) orDefault() identityCols {
-	d := config.DefaultSheetColumns()
-	if strings.TrimSpace(c.timestamp) == "" {
-		c.timestamp = d.Timestamp
-	}
-	if strings.TrimSpace(c.email) == "" {
-		c.email = d.Email
-	}
-	return c
+	r := config.SheetColumns{Timestamp: c.timestamp, Email: c.email}.Resolved()
+	return identityCols{r.Timestamp, r.Email}
 }
 
 // locate finds where the row with identity id is now: at want if it still
