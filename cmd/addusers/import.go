@@ -207,6 +207,9 @@ func printTable(w io.Writer, rep report, dry bool) error {
 	if rep.WrittenBack > 0 {
 		fmt.Fprintf(w, "\n%d outcome(s) of earlier runs written back first\n", rep.WrittenBack)
 	}
+	if rep.Stopped != "" {
+		fmt.Fprintf(w, "\nSTOPPED: %s\n", rep.Stopped)
+	}
 	c := rep.Counts
 	verb := ""
 	if dry {
@@ -216,6 +219,9 @@ func printTable(w io.Writer, rep report, dry bool) error {
 		c[string(onboard.Created)], c[string(onboard.Updated)], c[string(onboard.Unchanged)], c[string(onboard.Failed)])
 	if n := c[string(onboard.StillInvalid)]; n > 0 {
 		fmt.Fprintf(w, ", %d still invalid as reported before", n)
+	}
+	if n := c[string(onboard.NotProcessed)]; n > 0 {
+		fmt.Fprintf(w, ", %d not processed", n)
 	}
 	fmt.Fprintf(w, "; %d not approved", rep.Skipped)
 	if rep.Rejected > 0 {

@@ -183,6 +183,12 @@ func printQuotas(w io.Writer, rep quotasReport, revert bool) error {
 			c[string(quotareq.Applied)], c[string(quotareq.Unchanged)], c[string(quotareq.Pending)], c[string(quotareq.Refused)],
 			c[string(quotareq.Failed)], rep.Finished, rep.Waiting)
 	}
+	if n := c[string(quotareq.NotProcessed)]; n > 0 {
+		fmt.Fprintf(w, "%d not processed\n", n)
+	}
+	if rep.Stopped != "" {
+		fmt.Fprintf(w, "STOPPED: %s\n", rep.Stopped)
+	}
 	if !rep.DryRun {
 		fmt.Fprintf(w, "mail: %d queued, %d delivered\n", rep.Mail, rep.MailDelivered)
 	}

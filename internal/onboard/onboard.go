@@ -166,6 +166,9 @@ const (
 	// StillInvalid: invalid exactly as an earlier run reported it (its
 	// Status says so already); it fails the run only with Options.Strict.
 	StillInvalid Outcome = "still invalid"
+	// NotProcessed: the run stopped (its lock lost, or interrupted) before
+	// this row started; nothing of it was done (Summary.Stopped).
+	NotProcessed Outcome = "not processed"
 )
 
 // RowResult is one row's outcome.
@@ -231,6 +234,9 @@ type Summary struct {
 	Overwritten []Overwrite `json:"overwritten,omitempty"`
 	// WrittenBack counts outcomes of earlier runs written at the start.
 	WrittenBack int `json:"written_back_from_earlier_runs,omitempty"`
+	// Stopped says why the run stopped before every row (the sheet's lock
+	// was lost, or it was interrupted); its rows are NotProcessed.
+	Stopped string `json:"stopped,omitempty"`
 }
 
 func (o *Options) defaults() {

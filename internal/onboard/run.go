@@ -9,6 +9,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -32,12 +33,17 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 	if opts.Random == nil {
 		opts.Random = rand.Reader
 	}
+	// locked is done once the sheet's lock is lost (or ctx is): no row
+	// starts after that. Everything else keeps ctx, so a row in flight and
+	// the write-back of finished rows complete (see stopped).
+	locked := ctx
 	if !opts.DryRun {
-		release, err := lock(ctx, deps.Store, opts)
+		h, release, err := lock(ctx, deps.Store, opts)
 		if err != nil {
 			return sum, err
 		}
 		defer release()
+		locked = h
 	}
 	// The sheet must be this store's before anything is written to it.
 	if err := claimSheet(ctx, deps.Sheet, opts); err != nil {
@@ -125,7 +131,7 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 	}
 	total := len(todo)
 
-	if total > 0 {
+	if total > 0 && locked.Err() == nil {
 		if err := r.prepare(ctx, todo); err != nil {
 			if w != nil {
 				w.stop()
@@ -136,6 +142,7 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 	}
 
 	done := 0
+	started := make(map[int]bool, total) // by sheet row
 	groups := group(todo)
 	work := make(chan []request.Request)
 	var wg sync.WaitGroup
@@ -145,6 +152,17 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 			defer wg.Done()
 			for g := range work {
 				for _, q := range g {
+					// A row in flight runs to its end on ctx, not locked:
+					// cut between two Keystone writes it would be half
+					// done (an account without its link). Its steps are
+					// idempotent, so the run that took the lock converges
+					// with it. The next row does not start.
+					if locked.Err() != nil {
+						break
+					}
+					mu.Lock()
+					started[q.Row] = true
+					mu.Unlock()
 					res, values := r.apply(ctx, q)
 					writeBack(sheet.Write{Row: q.Row, ID: sheet.Identity(q.Identity), Values: values}, res, true)
 					mu.Lock()
@@ -162,7 +180,7 @@ feed:
 	for _, g := range groups {
 		select {
 		case work <- g:
-		case <-ctx.Done():
+		case <-locked.Done():
 			break feed
 		}
 	}
@@ -172,10 +190,10 @@ feed:
 		w.stop()
 		waitAll(acks) // the writer fills in write-back errors before acking
 	}
-	sum = r.finish(sum, results)
-	if err := ctx.Err(); err != nil {
-		return sum, err
+	if err := stopped(locked, todo, started, &results, &sum); err != nil {
+		return r.finish(sum, results), err
 	}
+	sum = r.finish(sum, results)
 	if sum.Counts[string(Failed)] > 0 || opts.Strict && sum.Counts[string(StillInvalid)] > 0 ||
 		len(sum.NotWritten) > 0 || lost(sum.Overwritten) {
 		return sum, ErrSomeFailed
@@ -268,20 +286,58 @@ func (r *runner) match(q request.Request) bool {
 		(r.opts.OnlyProject == "" || q.ProjectName == r.opts.OnlyProject)
 }
 
-// lock takes the sheet's store lock and renews it until released.
-func lock(ctx context.Context, s Store, opts Options) (release func(), err error) {
+// stopped reports the rows a run stopped before (its lock lost, or ctx
+// cancelled) as NotProcessed, untouched, and returns why it stopped; nil
+// when it did not. The outcomes of finished rows are still written back:
+// they are true, and each write finds its row by identity, so it is safe
+// even while the run that took the lock writes to the sheet too.
+func stopped(held context.Context, todo []request.Request, started map[int]bool, results *[]*RowResult, sum *Summary) error {
+	if held.Err() == nil {
+		return nil
+	}
+	cause := context.Cause(held)
+	var rows []string
+	for _, q := range todo {
+		if started[q.Row] {
+			continue
+		}
+		*results = append(*results, &RowResult{Row: q.Row, Email: q.Email, Project: q.ProjectName, Domain: q.Domain,
+			Outcome: NotProcessed, Error: "not processed: the run stopped (" + cause.Error() + ")"})
+		rows = append(rows, strconv.Itoa(q.Row))
+	}
+	what := "no rows left unprocessed"
+	if len(rows) > 0 {
+		what = fmt.Sprintf("%d row(s) not processed (row %s), untouched", len(rows), strings.Join(rows, ", "))
+	}
+	lockLost := errors.Is(cause, store.ErrLockLost)
+	if lockLost && len(rows) == 0 {
+		// Lost after the last row started: every outcome is in (and was
+		// logged by the lease); nothing is left for the other run.
+		return nil
+	}
+	if lockLost {
+		sum.Stopped = fmt.Sprintf("the run stopped because it %v; %s", cause, what)
+		return fmt.Errorf("%w; %s: run again once the other run is done", cause, what)
+	}
+	sum.Stopped = fmt.Sprintf("the run was interrupted (%v); %s", cause, what)
+	return fmt.Errorf("%w; %s", cause, what)
+}
+
+// lock takes the sheet's store lock and renews it until released; held is
+// cancelled when the lock is lost.
+func lock(ctx context.Context, s Store, opts Options) (held context.Context, release func(), err error) {
 	var b [8]byte
 	if _, err := io.ReadFull(opts.Random, b[:]); err != nil {
-		return nil, fmt.Errorf("choosing a lock owner: %w", err)
+		return nil, nil, fmt.Errorf("choosing a lock owner: %w", err)
 	}
 	name := "addusers:" + opts.Source
 	owner := opts.Actor + "/" + hex.EncodeToString(b[:])
-	release, err = store.HoldLock(ctx, s, name, owner, opts.Now, opts.LockTTL, opts.Logger)
+	held, release, err = store.HoldLock(ctx, s, name, owner, opts.Now, opts.LockTTL, opts.Logger)
 	if errors.Is(err, store.ErrConflict) {
-		return nil, fmt.Errorf("%w (%s); if that run was killed, its lock lapses within %s: try again then", ErrLocked, opts.Source, opts.LockTTL)
+		return nil, nil, fmt.Errorf("%w (%s); if that run was killed, its lock lapses within %s: try again then", ErrLocked, opts.Source, opts.LockTTL)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("taking the lock on %s: %w", opts.Source, err)
+		return nil, nil, fmt.Errorf("taking the lock on %s: %w", opts.Source, err)
 	}
-	return release, nil
+	return held, release, nil
 }

@@ -134,6 +134,9 @@ const (
 	Refused   Outcome = "refused"   // not the requester's project, no such project
 	Failed    Outcome = "failed"    // invalid, or an error part-way (retried)
 	Reverted  Outcome = "reverted"  // a temporary quota was returned
+	// NotProcessed: the run stopped (its lock lost, or interrupted) before
+	// this row or project; nothing of it was done (Summary.Stopped).
+	NotProcessed Outcome = "not processed"
 )
 
 // Change is one quota's old and new value.
@@ -168,6 +171,9 @@ type Summary struct {
 	DryRun   bool           `json:"dry_run"`
 	Started  time.Time      `json:"started"`
 	Ended    time.Time      `json:"ended"`
+	// Stopped says why the run stopped early (the quotas lock was lost,
+	// or it was interrupted); what it did not reach is NotProcessed.
+	Stopped string `json:"stopped,omitempty"`
 }
 
 func (s *Summary) add(r RowResult) {

@@ -27,7 +27,7 @@ import (
 // reported as failed, for a person.
 func RevertExpired(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 	opts.defaults()
-	sum, release, err := start(ctx, deps, opts, false)
+	sum, locked, release, err := start(ctx, deps, opts, false)
 	if err != nil {
 		return sum, err
 	}
@@ -39,20 +39,28 @@ func RevertExpired(ctx context.Context, deps Deps, opts Options) (Summary, error
 		return sum, err
 	}
 	seen := map[string]bool{}
+	var unstarted []string
 	for _, rec := range recs {
-		if ctx.Err() != nil {
-			break
+		// As in Run: a revert in flight finishes on ctx; none starts once
+		// the lock is lost.
+		if locked.Err() != nil {
+			sum.add(RowResult{ProjectID: rec.ProjectID, Project: rec.ProjectID, EndsOn: rec.EndsOn.Format(time.DateOnly),
+				Outcome: NotProcessed, Detail: "not processed: the run stopped (" + context.Cause(locked).Error() + ")"})
+			unstarted = append(unstarted, "project "+rec.ProjectID)
+			continue
 		}
 		seen[rec.ProjectID] = true
 		sum.add(r.revert(ctx, rec, today))
 	}
-	if ctx.Err() == nil {
+	if locked.Err() == nil {
 		if err := r.untracked(ctx, today, seen, &sum); err != nil {
 			return sum, err
 		}
+	} else {
+		unstarted = append(unstarted, "the search for expired projects without a record")
 	}
 	sum.Ended = opts.Now().UTC()
-	if err := ctx.Err(); err != nil {
+	if err := stopped(locked, unstarted, &sum); err != nil {
 		return sum, err
 	}
 	if sum.Counts[string(Failed)] > 0 {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,7 +44,7 @@ func newRunner(deps Deps, opts Options) *runner {
 // error is for the run as a whole, or ErrSomeFailed.
 func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 	opts.defaults()
-	sum, release, err := start(ctx, deps, opts, true)
+	sum, locked, release, err := start(ctx, deps, opts, true)
 	if err != nil {
 		return sum, err
 	}
@@ -65,9 +66,15 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 		results = append(results, res)
 		w.add(inv.Row, inv.ID, inv.Status, res)
 	}
+	var unstarted []string
 	for _, q := range parsed.Requests {
-		if ctx.Err() != nil {
-			break
+		// A row in flight finishes on ctx (its record, quota PUTs and mail
+		// are one idempotent step each); none starts once the lock is lost.
+		if locked.Err() != nil {
+			results = append(results, &RowResult{Row: q.Row, Email: q.Email, Project: q.Project, Outcome: NotProcessed,
+				Detail: "not processed: the run stopped (" + context.Cause(locked).Error() + ")"})
+			unstarted = append(unstarted, "row "+strconv.Itoa(q.Row))
+			continue
 		}
 		res := r.process(ctx, q)
 		results = append(results, &res)
@@ -81,7 +88,7 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 		sum.add(*res)
 	}
 	sum.Ended = opts.Now().UTC()
-	if err := ctx.Err(); err != nil {
+	if err := stopped(locked, unstarted, &sum); err != nil {
 		return sum, err
 	}
 	if sum.Counts[string(Failed)] > 0 {
@@ -90,18 +97,43 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 	return sum, nil
 }
 
+// stopped returns why a run stopped before the work named in unstarted
+// (the quotas lock lost, or ctx cancelled), and says so in sum; nil when it
+// did not stop. Outcomes of finished rows were written back all the same:
+// they are true, and writes find their rows by identity.
+func stopped(locked context.Context, unstarted []string, sum *Summary) error {
+	if locked.Err() == nil {
+		return nil
+	}
+	cause := context.Cause(locked)
+	what := "nothing left undone"
+	if len(unstarted) > 0 {
+		what = fmt.Sprintf("%d not processed (%s), untouched", len(unstarted), strings.Join(unstarted, ", "))
+	}
+	if errors.Is(cause, store.ErrLockLost) {
+		if len(unstarted) == 0 {
+			return nil // lost after the last one started: every outcome is in
+		}
+		sum.Stopped = fmt.Sprintf("the run stopped because it %v; %s", cause, what)
+		return fmt.Errorf("%w; %s: run again once the other run is done", cause, what)
+	}
+	sum.Stopped = fmt.Sprintf("the run was interrupted (%v); %s", cause, what)
+	return fmt.Errorf("%w; %s", cause, what)
+}
+
 // start begins a run or a revert: it checks deps and, unless this is a dry
-// run, takes the quotas lock, which release gives back.
-func start(ctx context.Context, deps Deps, opts Options, needSheet bool) (sum Summary, release func(), err error) {
+// run, takes the quotas lock, which release gives back; locked is done
+// once the lock is lost (or ctx is).
+func start(ctx context.Context, deps Deps, opts Options, needSheet bool) (sum Summary, locked context.Context, release func(), err error) {
 	sum = Summary{Counts: map[string]int{}, DryRun: opts.DryRun, Started: opts.Now().UTC()}
 	if err := checkDeps(deps, opts.DryRun, needSheet); err != nil {
-		return sum, nil, err
+		return sum, nil, nil, err
 	}
 	if opts.DryRun {
-		return sum, func() {}, nil
+		return sum, ctx, func() {}, nil
 	}
-	release, err = lock(ctx, deps.Store, opts)
-	return sum, release, err
+	locked, release, err = lock(ctx, deps.Store, opts)
+	return sum, locked, release, err
 }
 
 func checkDeps(d Deps, dry, needSheet bool) error {
@@ -218,23 +250,24 @@ func (r *runner) audit(ctx context.Context, action, target string, details map[s
 	}
 }
 
-// lock takes the quotas lock and renews it until released.
-func lock(ctx context.Context, s Store, opts Options) (release func(), err error) {
+// lock takes the quotas lock and renews it until released; held is
+// cancelled when the lock is lost.
+func lock(ctx context.Context, s Store, opts Options) (held context.Context, release func(), err error) {
 	random := opts.Random
 	if random == nil {
 		random = rand.Reader
 	}
 	var b [8]byte
 	if _, err := io.ReadFull(random, b[:]); err != nil {
-		return nil, fmt.Errorf("choosing a lock owner: %w", err)
+		return nil, nil, fmt.Errorf("choosing a lock owner: %w", err)
 	}
 	owner := opts.Actor + "/" + hex.EncodeToString(b[:])
-	release, err = store.HoldLock(ctx, s, lockName, owner, opts.Now, opts.LockTTL, opts.Logger)
+	held, release, err = store.HoldLock(ctx, s, lockName, owner, opts.Now, opts.LockTTL, opts.Logger)
 	if errors.Is(err, store.ErrConflict) {
-		return nil, fmt.Errorf("%w; it holds the lock for at most %s after it stops", ErrLocked, opts.LockTTL)
+		return nil, nil, fmt.Errorf("%w; it holds the lock for at most %s after it stops", ErrLocked, opts.LockTTL)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("taking the quotas lock: %w", err)
+		return nil, nil, fmt.Errorf("taking the quotas lock: %w", err)
 	}
-	return release, nil
+	return held, release, nil
 }

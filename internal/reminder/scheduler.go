@@ -200,10 +200,9 @@ func (r *Runner) RunAt(ctx context.Context, e Entry, at time.Time, sched cron.Sc
 		r.finish(log, rec)
 	}()
 
-	runCtx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
+	runCtx := ctx
 	if !r.DryRun {
-		release, err := r.lock(runCtx, log, e.Name, at, sched, cancel)
+		lease, release, err := r.lock(ctx, log, e.Name, at, sched)
 		if err != nil {
 			if errors.Is(err, ErrBusy) {
 				rec.Outcome, rec.Err = OutcomeSkipped, err
@@ -214,6 +213,7 @@ func (r *Runner) RunAt(ctx context.Context, e Entry, at time.Time, sched cron.Sc
 		}
 		// Deferred: a panicking job still gives up its lock.
 		defer release()
+		runCtx = lease.Context()
 	}
 	res, err := r.call(runCtx, log, e, at)
 	rec.Result = res
@@ -242,11 +242,15 @@ func (r *Runner) call(ctx context.Context, log *slog.Logger, e Entry, at time.Ti
 	return e.Job.Run(ctx, RunContext{Now: at, DryRun: r.DryRun, Logger: log})
 }
 
-// lock takes the job's lock for at+TTL and renews it while the job runs.
-// Losing it (another owner took it after it expired) cancels the run.
-func (r *Runner) lock(ctx context.Context, log *slog.Logger, job string, at time.Time, sched cron.Schedule, cancel context.CancelCauseFunc) (release func(), err error) {
+// lock takes the job's lock as of at for the TTL and renews it while the
+// job runs (store.Hold). Losing it, to another owner or because it could
+// not be renewed in time, cancels the lease's context, with a
+// *store.LockLostError cause, which the job runs on: as for import and
+// quotas, no new item starts; the jobs finish the write in flight with
+// context.WithoutCancel and their ledger makes the next run converge.
+func (r *Runner) lock(ctx context.Context, log *slog.Logger, job string, at time.Time, sched cron.Schedule) (lease *store.Lease, release func(), err error) {
 	if r.Locks == nil {
-		return nil, errors.New("reminders: the runner has no store for its locks")
+		return nil, nil, errors.New("reminders: the runner has no store for its locks")
 	}
 	name, ttl := LockName(job), r.lockTTL()
 	prefix := r.Owner
@@ -254,51 +258,18 @@ func (r *Runner) lock(ctx context.Context, log *slog.Logger, job string, at time
 		prefix = DefaultOwner()
 	}
 	owner := prefix + "/" + rand.Text()[:10]
-	if err := r.Locks.AcquireLock(ctx, name, owner, at, ttl); err != nil {
+	h, err := store.Hold(ctx, r.Locks, name, owner, store.LeaseOptions{TTL: ttl, Now: r.now, At: at, Logger: log})
+	if err != nil {
 		if errors.Is(err, store.ErrConflict) {
-			return nil, fmt.Errorf("%w (%s)", ErrBusy, name)
+			return nil, nil, fmt.Errorf("%w (%s)", ErrBusy, name)
 		}
-		return nil, fmt.Errorf("taking the job's lock: %w", err)
+		return nil, nil, fmt.Errorf("taking the job's lock: %w", err)
 	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		tick := time.NewTicker(ttl / 3)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				err := r.Locks.AcquireLock(context.WithoutCancel(ctx), name, owner, r.now(), ttl)
-				if errors.Is(err, store.ErrConflict) {
-					log.Error("lost the job's lock to another run; stopping this run", "lock", name)
-					cancel(fmt.Errorf("lost the job's lock %s", name))
-					return
-				}
-				if err != nil {
-					log.Warn("renewing the job's lock", "lock", name, "err", err)
-				}
-			}
-		}
-	})
-	return func() {
-		close(stop)
-		wg.Wait()
-		bg := context.WithoutCancel(ctx)
-		if hold := r.holdFor(at, sched); hold > 0 {
-			// Keep the lock until at+hold: a lagging replica's run of the
-			// same scheduled time is skipped. The lease is rewritten from
-			// at, so it ends then (or at once when that has passed).
-			if err := r.Locks.AcquireLock(bg, name, owner, at, hold); err == nil {
-				return
-			} else if !errors.Is(err, store.ErrConflict) {
-				log.Warn("keeping the job's lock after the run", "lock", name, "err", err)
-			}
-		}
-		if err := r.Locks.ReleaseLock(bg, name, owner); err != nil && !errors.Is(err, store.ErrConflict) {
-			log.Warn("releasing the job's lock", "lock", name, "err", err)
-		}
+	return h, func() {
+		// Keep the lock until at+hold: a lagging replica's run of the same
+		// scheduled time is skipped. The lease is rewritten from at, so it
+		// ends then (or at once when that has passed).
+		h.ReleaseKeeping(at, r.holdFor(at, sched))
 	}, nil
 }
 

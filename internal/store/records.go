@@ -118,3 +118,11 @@ func (s *sqlStore) ReleaseLock(ctx context.Context, name, owner string) error {
 			`DELETE FROM locks WHERE name = $1 AND owner = $2`, name, owner)
 	})
 }
+
+func (s *sqlStore) LockHolder(ctx context.Context, name string) (owner string, until time.Time, err error) {
+	err = s.r.QueryRowContext(ctx, `SELECT owner, expires_at FROM locks WHERE name = $1`, name).Scan(&owner, dbTime{&until})
+	if err != nil {
+		return "", time.Time{}, s.readErr("reading lock "+name, err)
+	}
+	return owner, until, nil
+}

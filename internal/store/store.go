@@ -247,4 +247,7 @@ type Locks interface {
 	AcquireLock(ctx context.Context, name, owner string, now time.Time, ttl time.Duration) error
 	// ReleaseLock frees name if owner holds it; ErrConflict otherwise.
 	ReleaseLock(ctx context.Context, name, owner string) error
+	// LockHolder is name's owner and the end of its lease (which may have
+	// passed); ErrNotFound when nobody holds it.
+	LockHolder(ctx context.Context, name string) (owner string, until time.Time, err error)
 }
