@@ -15,6 +15,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/domains"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/roles"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
 )
 
@@ -292,4 +293,47 @@ func (k *KeystoneEnv) authenticate(ctx context.Context, opts tokens.AuthOptions)
 		return "", errors.New("keystone returned no X-Subject-Token")
 	}
 	return tok.ID, nil
+}
+
+// Role returns the ID of the global role name, creating it if this Keystone
+// has none yet, so a test does not depend on another test (or a newer
+// bootstrap) having made it. The role is left in place: roles are global,
+// tests running at the same time may hold it, and the programs under test
+// create roles such as manager themselves without removing them.
+func (k *KeystoneEnv) Role(t testing.TB, name string) string {
+	t.Helper()
+	ctx := t.Context()
+	find := func() (string, bool) {
+		t.Helper()
+		pages, err := roles.List(k.Identity, roles.ListOpts{Name: name}).AllPages(ctx)
+		if err != nil {
+			t.Fatalf("testenv: list role %s: %v", name, err)
+		}
+		rs, err := roles.ExtractRoles(pages)
+		if err != nil {
+			t.Fatalf("testenv: list role %s: %v", name, err)
+		}
+		for _, r := range rs {
+			// Keystone's name filter is exact, but a domain-specific role
+			// of that name is not the global one.
+			if r.DomainID == "" {
+				return r.ID, true
+			}
+		}
+		return "", false
+	}
+	if id, ok := find(); ok {
+		return id
+	}
+	r, err := roles.Create(ctx, k.Identity, roles.CreateOpts{Name: name, Description: "Created by a Kaizen test"}).Extract()
+	if gophercloud.ResponseCodeIs(err, http.StatusConflict) {
+		// Another test created it in between.
+		if id, ok := find(); ok {
+			return id
+		}
+	}
+	if err != nil {
+		t.Fatalf("testenv: create role %s: %v", name, err)
+	}
+	return r.ID
 }
