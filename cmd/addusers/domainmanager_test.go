@@ -116,7 +116,7 @@ func newDMEnv(t *testing.T) *dmEnv {
 // returns its path.
 func (e *dmEnv) settings(role string, forbidden ...string) string {
 	fb, _ := json.Marshal(append([]string{"admin"}, forbidden...))
-	s := mailSettings(e.t, e.smtp, e.setpassURL) + fmt.Sprintf(`
+	s := mailtest.Settings(e.t, e.smtp, e.setpassURL) + fmt.Sprintf(`
 [store]
 url = %q
 
@@ -132,32 +132,6 @@ level = "warn"
 		e.t.Fatal(err)
 	}
 	return p
-}
-
-// mailSettings is the [secrets], [setpass] and [mail] sections of a
-// settings file for the setpass at setpassURL and the in-process SMTP server.
-func mailSettings(t *testing.T, smtp *testenv.SMTPServer, setpassURL string) string {
-	return fmt.Sprintf(`
-[secrets]
-keys = [%q]
-
-[setpass]
-url = %q
-
-[mail]
-transport = "smtp"
-from = "Kaizen Test Cloud <kaizen@example.org>"
-support = "support@example.org"
-cloud_name = "Kaizen Test Cloud"
-
-[mail.smtp]
-host = %q
-port = %d
-tls = "starttls"
-ca_file = %q
-username = %q
-password = %q
-`, mailtest.SecretKey, setpassURL, smtp.Host(), smtp.Port(), smtp.CAFile(t), smtp.Username(), smtp.Password())
 }
 
 // dmGetenv is the test's environment, OS_* included, without KAIZEN_*

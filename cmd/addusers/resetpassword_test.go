@@ -28,6 +28,7 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/setpass"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
+	"github.com/kaizen-onboard/kaizen/internal/testenv/mailtest"
 	"github.com/kaizen-onboard/kaizen/internal/testenv/setpasstest"
 )
 
@@ -121,7 +122,7 @@ func newRPEnv(t *testing.T, withCredential bool) *rpEnv {
 	s := fmt.Sprintf(`
 [openstack]
 domain = %q
-`, e.domain) + mailSettings(t, e.smtp, e.setpassURL) + fmt.Sprintf(`
+`, e.domain) + mailtest.Settings(t, e.smtp, e.setpassURL) + fmt.Sprintf(`
 [store]
 url = %q
 

@@ -38,7 +38,11 @@ var addusersBinary = sync.OnceValues(func() (string, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, goTool, "build", "-o", out, "github.com/kaizen-onboard/kaizen/cmd/addusers")
+	args := []string{"build", "-o", out}
+	if raceEnabled { // races in the programs count as they do in the tests
+		args = append(args, "-race")
+	}
+	cmd := exec.CommandContext(ctx, goTool, append(args, "github.com/kaizen-onboard/kaizen/cmd/addusers")...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -41,6 +41,7 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/sheet"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
+	"github.com/kaizen-onboard/kaizen/internal/testenv/mailtest"
 	"github.com/kaizen-onboard/kaizen/internal/testenv/setpasstest"
 )
 
@@ -285,7 +286,7 @@ domain = %q
 # slow request of another test (deleting a big domain) holds up Keystone,
 # and so Nova, Cinder and Neutron, for up to a minute.
 timeout = "3m"
-`, e.domainName) + mailSettings(t, e.smtp, e.setpassURL) + storeSection + `
+`, e.domainName) + mailtest.Settings(t, e.smtp, e.setpassURL) + storeSection + `
 [log]
 level = "warn"
 `
@@ -428,16 +429,11 @@ func (e *killEnv) newRound(n int, rng *mrand.Rand) *killRound {
 // start starts an addusers process on the round's sheet.
 func (e *killEnv) start(rd *killRound, out io.Writer) (*exec.Cmd, chan error) {
 	e.expireStaleLock(rd)
-	cmd := exec.Command(os.Args[0], "-test.run=^TestKillHelper$", "-test.count=1", "-test.timeout="+killChildMax.String())
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "KAIZEN_") && !strings.HasPrefix(kv, "GORACE=") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
+	cmd := e.command(rd)
 	// Under -race a child would sleep a second before exiting
 	// (atexit_sleep_ms), which would draw the kills there.
 	gorace := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
-	cmd.Env = append(cmd.Env, envKillHelper+"=1", envKillConfig+"="+e.cfgPath, envKillSheet+"="+rd.csv, "GORACE="+gorace)
+	cmd.Env = append(cmd.Env, "GORACE="+gorace)
 	cmd.Env = append(cmd.Env, e.childEnv...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -446,6 +442,30 @@ func (e *killEnv) start(rd *killRound, out io.Writer) (*exec.Cmd, chan error) {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	return cmd, done
+}
+
+// command is the real addusers (built with -race when the test is)
+// importing the round's sheet with four workers, in an environment without
+// KAIZEN_* settings, GORACE or the variables drop, and killed after
+// killChildMax.
+func (e *killEnv) command(rd *killRound, drop ...string) *exec.Cmd {
+	e.t.Helper()
+	startBuilding()
+	bin, err := addusersBinary()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), killChildMax)
+	e.t.Cleanup(cancel)
+	cmd := exec.CommandContext(ctx, bin, "--config", e.cfgPath, "import", "--sheet", rd.csv, "--workers", "4")
+	cmd.Env = []string{}
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "KAIZEN_") && name != "GORACE" && !slices.Contains(drop, name) {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	return cmd
 }
 
 // killAfter starts a run and SIGKILLs it after d, or with afterRows d
