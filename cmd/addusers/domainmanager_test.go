@@ -22,10 +22,8 @@ import (
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
-	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/domains"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/roles"
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
 
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/store"
@@ -214,37 +212,6 @@ func dmDeleteDomainNamed(t *testing.T, c *gophercloud.ServiceClient, name string
 	}
 }
 
-// dmScopedRoles authenticates as user name of domain domainID, asking for a
-// token scoped to that domain, and returns the names of its roles.
-func dmScopedRoles(ctx context.Context, ks *testenv.KeystoneEnv, domainID, name, password string) ([]string, error) {
-	provider, err := openstack.NewClient(ks.AuthURL)
-	if err != nil {
-		return nil, err
-	}
-	provider.HTTPClient = http.Client{Timeout: time.Minute}
-	client, err := openstack.NewIdentityV3(provider, gophercloud.EndpointOpts{})
-	if err != nil {
-		return nil, err
-	}
-	res := tokens.Create(ctx, client, &tokens.AuthOptions{
-		Username: name, DomainID: domainID, Password: password, Scope: tokens.Scope{DomainID: domainID},
-	})
-	if d, err := res.ExtractDomain(); err != nil {
-		return nil, err
-	} else if d == nil || d.ID != domainID {
-		return nil, errors.New("the token is not scoped to the domain")
-	}
-	rs, err := res.ExtractRoles()
-	if err != nil {
-		return nil, err
-	}
-	var names []string
-	for _, r := range rs {
-		names = append(names, r.Name)
-	}
-	return names, nil
-}
-
 var dmTokenLink = regexp.MustCompile(`\?token=[A-Za-z0-9_.~%-]+`)
 
 // useWelcome sets a password through the link of a welcome mail.
@@ -358,7 +325,7 @@ func TestDomainManagerCommands(t *testing.T) {
 		t.Fatalf("mail after assign --create-user: %d messages (%+v), want one welcome to Ada@Example.org", len(msgs), msgs)
 	}
 	password := e.useWelcome(msgs[0].Data, pin)
-	got, err := dmScopedRoles(ctx, ks, d.ID, "ada@example.org", password)
+	got, err := ks.DomainTokenRoles(ctx, d.ID, "ada@example.org", password)
 	if err != nil || !slices.Contains(got, e.role) {
 		t.Fatalf("ada's domain-scoped token: roles %v, %v; want %s", got, err, e.role)
 	}
@@ -384,14 +351,14 @@ func TestDomainManagerCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dmScopedRoles(ctx, ks, d.ID, bob.Name, bobPassword); !gophercloud.ResponseCodeIs(err, http.StatusUnauthorized) {
+	if _, err := ks.DomainTokenRoles(ctx, d.ID, bob.Name, bobPassword); !gophercloud.ResponseCodeIs(err, http.StatusUnauthorized) {
 		t.Fatalf("bob's domain-scoped token before assign: %v; want 401", err)
 	}
 	out = e.mustRun(settings, "assign", "--domain", domain, "--user", "BOB@example.org")
 	if strings.Contains(out, "welcome") || strings.Contains(out, "created") {
 		t.Errorf("assigning an existing user mentions creating or mailing:\n%s", out)
 	}
-	if got, err := dmScopedRoles(ctx, ks, d.ID, bob.Name, bobPassword); err != nil || !slices.Contains(got, e.role) {
+	if got, err := ks.DomainTokenRoles(ctx, d.ID, bob.Name, bobPassword); err != nil || !slices.Contains(got, e.role) {
 		t.Fatalf("bob's domain-scoped token after assign: roles %v, %v; want %s", got, err, e.role)
 	}
 
@@ -425,7 +392,7 @@ func TestDomainManagerCommands(t *testing.T) {
 	if !strings.Contains(out, "is no longer a domain manager") {
 		t.Errorf("revoke output:\n%s", out)
 	}
-	if _, err := dmScopedRoles(ctx, ks, d.ID, bob.Name, bobPassword); !gophercloud.ResponseCodeIs(err, http.StatusUnauthorized) {
+	if _, err := ks.DomainTokenRoles(ctx, d.ID, bob.Name, bobPassword); !gophercloud.ResponseCodeIs(err, http.StatusUnauthorized) {
 		t.Errorf("bob's domain-scoped token after revoke: %v; want 401", err)
 	}
 	out = e.mustRun(settings, "revoke", "--domain", domain, "--user", "bob@example.org")
@@ -512,7 +479,7 @@ func TestDomainManagerRefusals(t *testing.T) {
 			t.Errorf("carol holds refused role %s on the domain: %v, %v", id, has, err)
 		}
 	}
-	got, err := dmScopedRoles(ctx, ks, domainID, carol.Name, password)
+	got, err := ks.DomainTokenRoles(ctx, domainID, carol.Name, password)
 	if err != nil || !slices.Equal(got, []string{e.role}) {
 		t.Errorf("carol's domain-scoped token: roles %v, %v; want only %s", got, err, e.role)
 	}
@@ -558,7 +525,7 @@ func TestDomainManagerSetpassDown(t *testing.T) {
 		t.Fatalf("%d messages after the re-run, want 1 welcome", len(msgs))
 	}
 	password := e.useWelcome(msgs[0].Data, pin)
-	if got, err := dmScopedRoles(ctx, e.ks, domainID, "dan@example.org", password); err != nil || !slices.Contains(got, e.role) {
+	if got, err := e.ks.DomainTokenRoles(ctx, domainID, "dan@example.org", password); err != nil || !slices.Contains(got, e.role) {
 		t.Fatalf("dan's domain-scoped token: roles %v, %v; want %s", got, err, e.role)
 	}
 }

@@ -337,3 +337,35 @@ func (k *KeystoneEnv) Role(t testing.TB, name string) string {
 	}
 	return r.ID
 }
+
+// DomainTokenRoles authenticates as user name of domain domainID with a
+// token scoped to that domain and returns the names of the roles it
+// carries. A refusal keeps its status code, as with [KeystoneEnv.AuthenticateUser].
+func (k *KeystoneEnv) DomainTokenRoles(ctx context.Context, domainID, name, password string) ([]string, error) {
+	provider, err := k.newProvider()
+	if err != nil {
+		return nil, err
+	}
+	client, err := openstack.NewIdentityV3(provider, gophercloud.EndpointOpts{})
+	if err != nil {
+		return nil, err
+	}
+	res := tokens.Create(ctx, client, &tokens.AuthOptions{
+		Username: name, DomainID: domainID, Password: password,
+		Scope: tokens.Scope{DomainID: domainID},
+	})
+	if d, err := res.ExtractDomain(); err != nil {
+		return nil, err
+	} else if d == nil || d.ID != domainID {
+		return nil, errors.New("the token is not scoped to the domain")
+	}
+	rs, err := res.ExtractRoles()
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, r := range rs {
+		names = append(names, r.Name)
+	}
+	return names, nil
+}
