@@ -1,17 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"mime"
-	"mime/multipart"
 	"net/http"
-	netmail "net/mail"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -217,26 +213,7 @@ var dmTokenLink = regexp.MustCompile(`\?token=[A-Za-z0-9_.~%-]+`)
 // useWelcome sets a password through the link of a welcome mail.
 func (e *dmEnv) useWelcome(raw []byte, pin string) (password string) {
 	t := e.t
-	msg, err := netmail.ReadMessage(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var text string
-	mr := multipart.NewReader(msg.Body, params["boundary"])
-	for text == "" {
-		p, err := mr.NextPart()
-		if err != nil {
-			t.Fatalf("no text/plain part: %v", err)
-		}
-		if strings.HasPrefix(p.Header.Get("Content-Type"), "text/plain") {
-			b, _ := io.ReadAll(p)
-			text = string(b)
-		}
-	}
+	text := testenv.TextPart(t, raw)
 	i := strings.Index(text, e.setpassURL+"?token=")
 	if i < 0 {
 		t.Fatalf("the welcome mail has no link to %s:\n%s", e.setpassURL, text)

@@ -10,7 +10,6 @@ import (
 	"io"
 	mrand "math/rand/v2"
 	"mime"
-	"mime/multipart"
 	"net/http"
 	netmail "net/mail"
 	"net/url"
@@ -1146,7 +1145,7 @@ var tokenLink = regexp.MustCompile(`\?token=[A-Za-z0-9_.~%-]+`)
 // password through it with the PIN the row gave.
 func (e *killEnv) useLink(ctx context.Context, rd *killRound, addr string, raw []byte) {
 	t := e.t
-	text := textPart(t, raw)
+	text := testenv.TextPart(t, raw)
 	i := strings.Index(text, e.setpassURL+"?token=")
 	if i < 0 {
 		t.Errorf("round %d: the welcome mail to %s has no link to %s:\n%s", rd.n, addr, e.setpassURL, text)
@@ -1193,32 +1192,6 @@ func headerOf(t *testing.T, raw []byte) netmail.Header {
 		t.Fatalf("parsing a message: %v", err)
 	}
 	return msg.Header
-}
-
-// textPart is the decoded text/plain part of a multipart/alternative message.
-func textPart(t *testing.T, raw []byte) string {
-	msg, err := netmail.ReadMessage(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mr := multipart.NewReader(msg.Body, params["boundary"])
-	for {
-		p, err := mr.NextPart() // undoes quoted-printable
-		if err != nil {
-			t.Fatalf("no text/plain part: %v", err)
-		}
-		if strings.HasPrefix(p.Header.Get("Content-Type"), "text/plain") {
-			b, err := io.ReadAll(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return string(b)
-		}
-	}
 }
 
 // msgIDs is the set of Message-IDs among ms.
