@@ -400,7 +400,7 @@ func admin(ctx context.Context) (*gophercloud.ProviderClient, error) {
 	}
 	p, err := openstack.AuthenticatedClient(ctx, opts)
 	if err != nil {
-		return nil, fmt.Errorf("Keystone refused the admin credentials of scripts/dev-keystone env: %w", err)
+		return nil, fmt.Errorf("the admin credentials of scripts/dev-keystone env: %w", err)
 	}
 	return p, nil
 }
@@ -508,15 +508,15 @@ func quotas(ctx context.Context, out io.Writer, path string, emails []string) er
 		pid := t.get(r, "Project ID")
 		c, err := computequotas.Get(ctx, compute, pid).Extract()
 		if err != nil {
-			return fmt.Errorf("Nova: %w", err)
+			return fmt.Errorf("compute quotas of %s: %w", pid, err)
 		}
 		v, err := bsquotas.Get(ctx, volume, pid).Extract()
 		if err != nil {
-			return fmt.Errorf("Cinder: %w", err)
+			return fmt.Errorf("block-storage quotas of %s: %w", pid, err)
 		}
 		n, err := netquotas.Get(ctx, network, pid).Extract()
 		if err != nil {
-			return fmt.Errorf("Neutron: %w", err)
+			return fmt.Errorf("network quotas of %s: %w", pid, err)
 		}
 		fmt.Fprintf(out, format, t.get(r, "Project Name"), ifEmpty(t.get(r, "Quota Preset"), "small"),
 			c.Instances, c.Cores, c.RAM, v.Volumes, v.Gigabytes, n.Network, n.Port)
