@@ -1,17 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"mime"
-	"mime/multipart"
 	"net/http"
-	netmail "net/mail"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -22,10 +18,8 @@ import (
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
-	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/domains"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/roles"
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
 
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/store"
@@ -116,7 +110,7 @@ func newDMEnv(t *testing.T) *dmEnv {
 // returns its path.
 func (e *dmEnv) settings(role string, forbidden ...string) string {
 	fb, _ := json.Marshal(append([]string{"admin"}, forbidden...))
-	s := mailSettings(e.t, e.smtp, e.setpassURL) + fmt.Sprintf(`
+	s := mailtest.Settings(e.t, e.smtp, e.setpassURL) + fmt.Sprintf(`
 [store]
 url = %q
 
@@ -132,32 +126,6 @@ level = "warn"
 		e.t.Fatal(err)
 	}
 	return p
-}
-
-// mailSettings is the [secrets], [setpass] and [mail] sections of a
-// settings file for the setpass at setpassURL and the in-process SMTP server.
-func mailSettings(t *testing.T, smtp *testenv.SMTPServer, setpassURL string) string {
-	return fmt.Sprintf(`
-[secrets]
-keys = [%q]
-
-[setpass]
-url = %q
-
-[mail]
-transport = "smtp"
-from = "Kaizen Test Cloud <kaizen@example.org>"
-support = "support@example.org"
-cloud_name = "Kaizen Test Cloud"
-
-[mail.smtp]
-host = %q
-port = %d
-tls = "starttls"
-ca_file = %q
-username = %q
-password = %q
-`, mailtest.SecretKey, setpassURL, smtp.Host(), smtp.Port(), smtp.CAFile(t), smtp.Username(), smtp.Password())
 }
 
 // dmGetenv is the test's environment, OS_* included, without KAIZEN_*
@@ -240,62 +208,12 @@ func dmDeleteDomainNamed(t *testing.T, c *gophercloud.ServiceClient, name string
 	}
 }
 
-// dmScopedRoles authenticates as user name of domain domainID, asking for a
-// token scoped to that domain, and returns the names of its roles.
-func dmScopedRoles(ctx context.Context, ks *testenv.KeystoneEnv, domainID, name, password string) ([]string, error) {
-	provider, err := openstack.NewClient(ks.AuthURL)
-	if err != nil {
-		return nil, err
-	}
-	provider.HTTPClient = http.Client{Timeout: time.Minute}
-	client, err := openstack.NewIdentityV3(provider, gophercloud.EndpointOpts{})
-	if err != nil {
-		return nil, err
-	}
-	res := tokens.Create(ctx, client, &tokens.AuthOptions{
-		Username: name, DomainID: domainID, Password: password, Scope: tokens.Scope{DomainID: domainID},
-	})
-	if d, err := res.ExtractDomain(); err != nil {
-		return nil, err
-	} else if d == nil || d.ID != domainID {
-		return nil, errors.New("the token is not scoped to the domain")
-	}
-	rs, err := res.ExtractRoles()
-	if err != nil {
-		return nil, err
-	}
-	var names []string
-	for _, r := range rs {
-		names = append(names, r.Name)
-	}
-	return names, nil
-}
-
 var dmTokenLink = regexp.MustCompile(`\?token=[A-Za-z0-9_.~%-]+`)
 
 // useWelcome sets a password through the link of a welcome mail.
 func (e *dmEnv) useWelcome(raw []byte, pin string) (password string) {
 	t := e.t
-	msg, err := netmail.ReadMessage(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var text string
-	mr := multipart.NewReader(msg.Body, params["boundary"])
-	for text == "" {
-		p, err := mr.NextPart()
-		if err != nil {
-			t.Fatalf("no text/plain part: %v", err)
-		}
-		if strings.HasPrefix(p.Header.Get("Content-Type"), "text/plain") {
-			b, _ := io.ReadAll(p)
-			text = string(b)
-		}
-	}
+	text := testenv.TextPart(t, raw)
 	i := strings.Index(text, e.setpassURL+"?token=")
 	if i < 0 {
 		t.Fatalf("the welcome mail has no link to %s:\n%s", e.setpassURL, text)
@@ -384,7 +302,7 @@ func TestDomainManagerCommands(t *testing.T) {
 		t.Fatalf("mail after assign --create-user: %d messages (%+v), want one welcome to Ada@Example.org", len(msgs), msgs)
 	}
 	password := e.useWelcome(msgs[0].Data, pin)
-	got, err := dmScopedRoles(ctx, ks, d.ID, "ada@example.org", password)
+	got, err := ks.DomainTokenRoles(ctx, d.ID, "ada@example.org", password)
 	if err != nil || !slices.Contains(got, e.role) {
 		t.Fatalf("ada's domain-scoped token: roles %v, %v; want %s", got, err, e.role)
 	}
@@ -410,14 +328,14 @@ func TestDomainManagerCommands(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dmScopedRoles(ctx, ks, d.ID, bob.Name, bobPassword); !gophercloud.ResponseCodeIs(err, http.StatusUnauthorized) {
+	if _, err := ks.DomainTokenRoles(ctx, d.ID, bob.Name, bobPassword); !gophercloud.ResponseCodeIs(err, http.StatusUnauthorized) {
 		t.Fatalf("bob's domain-scoped token before assign: %v; want 401", err)
 	}
 	out = e.mustRun(settings, "assign", "--domain", domain, "--user", "BOB@example.org")
 	if strings.Contains(out, "welcome") || strings.Contains(out, "created") {
 		t.Errorf("assigning an existing user mentions creating or mailing:\n%s", out)
 	}
-	if got, err := dmScopedRoles(ctx, ks, d.ID, bob.Name, bobPassword); err != nil || !slices.Contains(got, e.role) {
+	if got, err := ks.DomainTokenRoles(ctx, d.ID, bob.Name, bobPassword); err != nil || !slices.Contains(got, e.role) {
 		t.Fatalf("bob's domain-scoped token after assign: roles %v, %v; want %s", got, err, e.role)
 	}
 
@@ -451,7 +369,7 @@ func TestDomainManagerCommands(t *testing.T) {
 	if !strings.Contains(out, "is no longer a domain manager") {
 		t.Errorf("revoke output:\n%s", out)
 	}
-	if _, err := dmScopedRoles(ctx, ks, d.ID, bob.Name, bobPassword); !gophercloud.ResponseCodeIs(err, http.StatusUnauthorized) {
+	if _, err := ks.DomainTokenRoles(ctx, d.ID, bob.Name, bobPassword); !gophercloud.ResponseCodeIs(err, http.StatusUnauthorized) {
 		t.Errorf("bob's domain-scoped token after revoke: %v; want 401", err)
 	}
 	out = e.mustRun(settings, "revoke", "--domain", domain, "--user", "bob@example.org")
@@ -538,7 +456,7 @@ func TestDomainManagerRefusals(t *testing.T) {
 			t.Errorf("carol holds refused role %s on the domain: %v, %v", id, has, err)
 		}
 	}
-	got, err := dmScopedRoles(ctx, ks, domainID, carol.Name, password)
+	got, err := ks.DomainTokenRoles(ctx, domainID, carol.Name, password)
 	if err != nil || !slices.Equal(got, []string{e.role}) {
 		t.Errorf("carol's domain-scoped token: roles %v, %v; want only %s", got, err, e.role)
 	}
@@ -584,7 +502,7 @@ func TestDomainManagerSetpassDown(t *testing.T) {
 		t.Fatalf("%d messages after the re-run, want 1 welcome", len(msgs))
 	}
 	password := e.useWelcome(msgs[0].Data, pin)
-	if got, err := dmScopedRoles(ctx, e.ks, domainID, "dan@example.org", password); err != nil || !slices.Contains(got, e.role) {
+	if got, err := e.ks.DomainTokenRoles(ctx, domainID, "dan@example.org", password); err != nil || !slices.Contains(got, e.role) {
 		t.Fatalf("dan's domain-scoped token: roles %v, %v; want %s", got, err, e.role)
 	}
 }

@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"mime"
-	"mime/multipart"
 	"net/http"
 	netmail "net/mail"
 	"net/url"
@@ -28,6 +26,7 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/setpass"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
+	"github.com/kaizen-onboard/kaizen/internal/testenv/mailtest"
 	"github.com/kaizen-onboard/kaizen/internal/testenv/setpasstest"
 )
 
@@ -121,7 +120,7 @@ func newRPEnv(t *testing.T, withCredential bool) *rpEnv {
 	s := fmt.Sprintf(`
 [openstack]
 domain = %q
-`, e.domain) + mailSettings(t, e.smtp, e.setpassURL) + fmt.Sprintf(`
+`, e.domain) + mailtest.Settings(t, e.smtp, e.setpassURL) + fmt.Sprintf(`
 [store]
 url = %q
 
@@ -187,31 +186,16 @@ func (e *rpEnv) linkIn(m testenv.ReceivedMessage) string {
 	if subj := msg.Header.Get("Subject"); !strings.Contains(subj, "Reset your") {
 		t.Errorf("subject %q is not the password-reset mail's", subj)
 	}
-	_, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	text := testenv.TextPart(t, m.Data)
+	i := strings.Index(text, e.setpassURL+"?token=")
+	if i < 0 {
+		t.Fatalf("no link to %s in:\n%s", e.setpassURL, text)
+	}
+	u, err := url.Parse(e.setpassURL + dmTokenLink.FindString(text[i+len(e.setpassURL):]))
 	if err != nil {
 		t.Fatal(err)
 	}
-	mr := multipart.NewReader(msg.Body, params["boundary"])
-	for {
-		p, err := mr.NextPart()
-		if err != nil {
-			t.Fatalf("no text/plain part: %v", err)
-		}
-		if !strings.HasPrefix(p.Header.Get("Content-Type"), "text/plain") {
-			continue
-		}
-		b, _ := io.ReadAll(p)
-		text := string(b)
-		i := strings.Index(text, e.setpassURL+"?token=")
-		if i < 0 {
-			t.Fatalf("no link to %s in:\n%s", e.setpassURL, text)
-		}
-		u, err := url.Parse(e.setpassURL + dmTokenLink.FindString(text[i+len(e.setpassURL):]))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return u.Query().Get("token")
-	}
+	return u.Query().Get("token")
 }
 
 func (e *rpEnv) logsIn(name, password string) bool {

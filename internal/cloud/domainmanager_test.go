@@ -13,10 +13,8 @@ import (
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
-	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/groups"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/roles"
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
 
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
@@ -69,38 +67,6 @@ func dmDeleteRuleAtEnd(t *testing.T, c *gophercloud.ServiceClient, prior, implie
 	})
 }
 
-// dmDomainToken authenticates as user name of domain domainID with a token
-// scoped to that domain and returns the names of the roles it carries.
-func dmDomainToken(ctx context.Context, ks *testenv.KeystoneEnv, domainID, name, password string) ([]string, error) {
-	provider, err := openstack.NewClient(ks.AuthURL)
-	if err != nil {
-		return nil, err
-	}
-	provider.HTTPClient = http.Client{Timeout: time.Minute}
-	client, err := openstack.NewIdentityV3(provider, gophercloud.EndpointOpts{})
-	if err != nil {
-		return nil, err
-	}
-	res := tokens.Create(ctx, client, &tokens.AuthOptions{
-		Username: name, DomainID: domainID, Password: password,
-		Scope: tokens.Scope{DomainID: domainID},
-	})
-	if dom, err := res.ExtractDomain(); err != nil {
-		return nil, err
-	} else if dom == nil || dom.ID != domainID {
-		return nil, errors.New("the token is not scoped to the domain")
-	}
-	rs, err := res.ExtractRoles()
-	if err != nil {
-		return nil, err
-	}
-	var names []string
-	for _, r := range rs {
-		names = append(names, r.Name)
-	}
-	return names, nil
-}
-
 func TestDomainManagerAssignRevoke(t *testing.T) {
 	t.Parallel()
 	ks := testenv.Keystone(t)
@@ -132,7 +98,7 @@ func TestDomainManagerAssignRevoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dmDomainToken(ctx, ks, domainID, u.Name, password); !gophercloud.ResponseCodeIs(err, http.StatusUnauthorized) {
+	if _, err := ks.DomainTokenRoles(ctx, domainID, u.Name, password); !gophercloud.ResponseCodeIs(err, http.StatusUnauthorized) {
 		t.Fatalf("domain-scoped token before any assignment: %v; want 401", err)
 	}
 	calls(n)
@@ -148,7 +114,7 @@ func TestDomainManagerAssignRevoke(t *testing.T) {
 		if got := calls(n); got != want.calls {
 			t.Errorf("EnsureDomainRole #%d made %d API calls, want %d", i+1, got, want.calls)
 		}
-		got, err := dmDomainToken(ctx, ks, domainID, u.Name, password)
+		got, err := ks.DomainTokenRoles(ctx, domainID, u.Name, password)
 		if err != nil || !slices.Contains(got, roleName) {
 			t.Fatalf("domain-scoped token after assign #%d: roles %v, %v; want %s among them", i+1, got, err, roleName)
 		}
@@ -167,7 +133,7 @@ func TestDomainManagerAssignRevoke(t *testing.T) {
 			t.Errorf("RevokeDomainRole #%d made %d API calls, want 1", i+1, got)
 		}
 	}
-	got, err := dmDomainToken(ctx, ks, domainID, u.Name, password)
+	got, err := ks.DomainTokenRoles(ctx, domainID, u.Name, password)
 	if err == nil && slices.Contains(got, roleName) {
 		t.Fatalf("domain-scoped token after revoke still carries %s: %v", roleName, got)
 	}

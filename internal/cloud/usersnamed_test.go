@@ -1,13 +1,8 @@
 package cloud_test
 
 import (
-	"bytes"
-	"encoding/json"
-	"io"
-	"net/http"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
@@ -36,7 +31,7 @@ func TestUsersNamedIsNeverAPattern(t *testing.T) {
 		ids[name] = u.ID
 	}
 	c, n := countingIdentity(t, ks)
-	reached := &usersTransport{next: c.ProviderClient.HTTPClient.Transport}
+	reached := &testenv.UsersReached{Next: c.ProviderClient.HTTPClient.Transport}
 	c.ProviderClient.HTTPClient.Transport = reached
 	tests := []struct {
 		name, typed string
@@ -64,7 +59,7 @@ func TestUsersNamedIsNeverAPattern(t *testing.T) {
 		for _, scope := range []struct{ name, domainID string }{{"domain", domainID}, {"all domains", ""}} {
 			t.Run(tc.name+"/"+scope.name, func(t *testing.T) {
 				calls(n)
-				reached.n.Store(0)
+				reached.Reset()
 				got, err := cloud.UsersNamed(ctx, c, scope.domainID, tc.typed)
 				if err != nil {
 					t.Fatal(err)
@@ -72,7 +67,7 @@ func TestUsersNamedIsNeverAPattern(t *testing.T) {
 				if k := calls(n); k != 1 {
 					t.Errorf("UsersNamed(%q) made %d API calls, want 1", tc.typed, k)
 				}
-				if r := reached.n.Load(); r != int64(len(got)+tc.extra) {
+				if r := reached.N(); r != int64(len(got)+tc.extra) {
 					t.Errorf("Keystone answered %q with %d users, %d of them named so, want %d more: it matched a pattern",
 						tc.typed, r, len(got), tc.extra)
 				}
@@ -98,31 +93,4 @@ func TestUsersNamedIsNeverAPattern(t *testing.T) {
 			})
 		}
 	}
-}
-
-// usersTransport counts the users in Keystone's answers to GET /v3/users:
-// what a lookup reached, whatever the caller then kept.
-type usersTransport struct {
-	n    atomic.Int64
-	next http.RoundTripper
-}
-
-func (u *usersTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := u.next.RoundTrip(r)
-	if err != nil || r.Method != http.MethodGet || !strings.HasSuffix(r.URL.Path, "/users") {
-		return resp, err
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return nil, err
-	}
-	var list struct {
-		Users []json.RawMessage `json:"users"`
-	}
-	if err := json.Unmarshal(body, &list); err == nil {
-		u.n.Add(int64(len(list.Users)))
-	}
-	resp.Body = io.NopCloser(bytes.NewReader(body))
-	return resp, nil
 }

@@ -119,7 +119,7 @@ type JobStatus struct {
 
 // Runner does one run of one job: it takes the job's store lock (renewed
 // while the job runs), runs the job, recovers a panic, logs, and records
-// metrics and status. The daemon, `reminders run` and Simulate all run
+// metrics and status. The daemon, `reminders run` and the tests' Simulate all run
 // jobs through it.
 type Runner struct {
 	Locks   store.Locks

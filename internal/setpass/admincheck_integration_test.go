@@ -29,17 +29,7 @@ func TestCheckAdminAgainstKeystone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	roleID := func(name string) string {
-		pages, err := roles.List(ks.Identity, roles.ListOpts{Name: name}).AllPages(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rs, err := roles.ExtractRoles(pages)
-		if err != nil || len(rs) != 1 {
-			t.Fatalf("role %s: %v %v", name, rs, err)
-		}
-		return rs[0].ID
-	}
+	roleID := func(name string) string { return ks.Role(t, name) }
 	admin, member := roleID("admin"), roleID("member")
 	other, err := projects.Create(ctx, ks.Identity, projects.CreateOpts{Name: "other", DomainID: domainID}).Extract()
 	if err != nil {

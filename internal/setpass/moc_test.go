@@ -41,17 +41,7 @@ func TestMOCAdminClient(t *testing.T) {
 	domainID, _ := ks.Domain(t)
 
 	adminProjectID := currentProject(t, ks)
-	roleID := func(name string) string {
-		pages, err := roles.List(ks.Identity, roles.ListOpts{Name: name}).AllPages(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rs, err := roles.ExtractRoles(pages)
-		if err != nil || len(rs) != 1 {
-			t.Fatalf("role %s: %v %v", name, rs, err)
-		}
-		return rs[0].ID
-	}
+	roleID := func(name string) string { return ks.Role(t, name) }
 	adminRole, memberRole := roleID("admin"), roleID("member")
 	other, err := projects.Create(ctx, ks.Identity, projects.CreateOpts{Name: "moc-other", DomainID: domainID}).Extract()
 	if err != nil {

@@ -1,13 +1,9 @@
 package setpass
 
 import (
-	"bytes"
 	"crypto/rand"
-	"encoding/json"
-	"io"
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,7 +28,7 @@ func TestResetPageCannotListTheDirectory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reached := &usersTransport{next: http.DefaultTransport}
+	reached := &testenv.UsersReached{Next: http.DefaultTransport}
 	provider.HTTPClient = http.Client{Timeout: time.Minute, Transport: reached}
 	if err := openstack.Authenticate(ctx, provider, opts); err != nil {
 		t.Fatal(err)
@@ -53,9 +49,9 @@ func TestResetPageCannotListTheDirectory(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	reached.n.Store(0)
+	reached.Reset()
 	unknown := re.ask("nobody-" + tag + "@example.org")
-	if unknown.Code != http.StatusOK || reached.n.Swap(0) != 0 {
+	if unknown.Code != http.StatusOK || reached.Take() != 0 {
 		t.Fatalf("an unknown address: %d", unknown.Code)
 	}
 
@@ -90,7 +86,7 @@ func TestResetPageCannotListTheDirectory(t *testing.T) {
 				t.Errorf("%q answered %d, unlike an unknown address", tc.typed, w.Code)
 			}
 			lookups(t, map[string]int{"/v3/users": 1})
-			if n := reached.n.Swap(0); n != 0 {
+			if n := reached.Take(); n != 0 {
 				t.Errorf("Keystone answered %q with %d users, want none", tc.typed, n)
 			}
 			if got := re.mail.all(); len(got) != before {
@@ -106,7 +102,7 @@ func TestResetPageCannotListTheDirectory(t *testing.T) {
 				t.Errorf("%q answered %d, unlike an unknown address", typed, w.Code)
 			}
 			lookups(t, map[string]int{"/v3/users": 1, "/v3/role_assignments": 1})
-			if n := reached.n.Swap(0); n != 1 {
+			if n := reached.Take(); n != 1 {
 				t.Errorf("Keystone answered %q with %d users, want grace alone", typed, n)
 			}
 			got := re.mail.all()
@@ -115,31 +111,4 @@ func TestResetPageCannotListTheDirectory(t *testing.T) {
 			}
 		})
 	}
-}
-
-// usersTransport counts the users in Keystone's answers to GET /v3/users:
-// what a lookup reached, whatever the caller then kept.
-type usersTransport struct {
-	n    atomic.Int64
-	next http.RoundTripper
-}
-
-func (u *usersTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := u.next.RoundTrip(r)
-	if err != nil || r.Method != http.MethodGet || !strings.HasSuffix(r.URL.Path, "/users") {
-		return resp, err
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return nil, err
-	}
-	var list struct {
-		Users []json.RawMessage `json:"users"`
-	}
-	if err := json.Unmarshal(body, &list); err == nil {
-		u.n.Add(int64(len(list.Users)))
-	}
-	resp.Body = io.NopCloser(bytes.NewReader(body))
-	return resp, nil
 }

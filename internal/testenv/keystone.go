@@ -15,6 +15,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/domains"
+	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/roles"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
 )
 
@@ -292,4 +293,79 @@ func (k *KeystoneEnv) authenticate(ctx context.Context, opts tokens.AuthOptions)
 		return "", errors.New("keystone returned no X-Subject-Token")
 	}
 	return tok.ID, nil
+}
+
+// Role returns the ID of the global role name, creating it if this Keystone
+// has none yet, so a test does not depend on another test (or a newer
+// bootstrap) having made it. The role is left in place: roles are global,
+// tests running at the same time may hold it, and the programs under test
+// create roles such as manager themselves without removing them.
+func (k *KeystoneEnv) Role(t testing.TB, name string) string {
+	t.Helper()
+	ctx := t.Context()
+	find := func() (string, bool) {
+		t.Helper()
+		pages, err := roles.List(k.Identity, roles.ListOpts{Name: name}).AllPages(ctx)
+		if err != nil {
+			t.Fatalf("testenv: list role %s: %v", name, err)
+		}
+		rs, err := roles.ExtractRoles(pages)
+		if err != nil {
+			t.Fatalf("testenv: list role %s: %v", name, err)
+		}
+		for _, r := range rs {
+			// Keystone's name filter is exact, but a domain-specific role
+			// of that name is not the global one.
+			if r.DomainID == "" {
+				return r.ID, true
+			}
+		}
+		return "", false
+	}
+	if id, ok := find(); ok {
+		return id
+	}
+	r, err := roles.Create(ctx, k.Identity, roles.CreateOpts{Name: name, Description: "Created by a Kaizen test"}).Extract()
+	if gophercloud.ResponseCodeIs(err, http.StatusConflict) {
+		// Another test created it in between.
+		if id, ok := find(); ok {
+			return id
+		}
+	}
+	if err != nil {
+		t.Fatalf("testenv: create role %s: %v", name, err)
+	}
+	return r.ID
+}
+
+// DomainTokenRoles authenticates as user name of domain domainID with a
+// token scoped to that domain and returns the names of the roles it
+// carries. A refusal keeps its status code, as with [KeystoneEnv.AuthenticateUser].
+func (k *KeystoneEnv) DomainTokenRoles(ctx context.Context, domainID, name, password string) ([]string, error) {
+	provider, err := k.newProvider()
+	if err != nil {
+		return nil, err
+	}
+	client, err := openstack.NewIdentityV3(provider, gophercloud.EndpointOpts{})
+	if err != nil {
+		return nil, err
+	}
+	res := tokens.Create(ctx, client, &tokens.AuthOptions{
+		Username: name, DomainID: domainID, Password: password,
+		Scope: tokens.Scope{DomainID: domainID},
+	})
+	if d, err := res.ExtractDomain(); err != nil {
+		return nil, err
+	} else if d == nil || d.ID != domainID {
+		return nil, errors.New("the token is not scoped to the domain")
+	}
+	rs, err := res.ExtractRoles()
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, r := range rs {
+		names = append(names, r.Name)
+	}
+	return names, nil
 }

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"context"
 	"crypto/rand"
 	"net/http"
 	"regexp"
@@ -261,5 +262,47 @@ func TestKeystoneDomainName(t *testing.T) {
 				t.Errorf("two calls gave the same name %q", a)
 			}
 		})
+	}
+}
+
+// TestKeystoneRole: Role creates a global role that is missing, and callers
+// racing for it (as parallel tests do) all get that one role.
+func TestKeystoneRole(t *testing.T) {
+	t.Parallel()
+	ks := Keystone(t)
+	name := "kzt-role-" + strings.ToLower(rand.Text()[:10])
+	t.Cleanup(func() {
+		pages, err := roles.List(ks.Identity, roles.ListOpts{Name: name}).AllPages(context.Background())
+		if err != nil {
+			t.Errorf("list role %s: %v", name, err)
+			return
+		}
+		rs, _ := roles.ExtractRoles(pages)
+		for _, r := range rs {
+			if err := roles.Delete(context.Background(), ks.Identity, r.ID).ExtractErr(); err != nil {
+				t.Errorf("delete role %s: %v", name, err)
+			}
+		}
+	})
+	ids := make([]string, 4)
+	var wg sync.WaitGroup
+	for i := range ids {
+		wg.Go(func() { ids[i] = ks.Role(t, name) })
+	}
+	wg.Wait()
+	for _, id := range ids {
+		if id == "" || id != ids[0] {
+			t.Fatalf("Role from 4 callers: %q, want one ID", ids)
+		}
+	}
+	pages, err := roles.List(ks.Identity, roles.ListOpts{Name: name}).AllPages(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs, _ := roles.ExtractRoles(pages); len(rs) != 1 || rs[0].ID != ids[0] || rs[0].DomainID != "" {
+		t.Errorf("Keystone holds %+v, want the one global role %s", rs, ids[0])
+	}
+	if again := ks.Role(t, name); again != ids[0] {
+		t.Errorf("Role again: %s, want %s", again, ids[0])
 	}
 }

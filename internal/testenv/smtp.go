@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"mime"
+	"mime/multipart"
 	"net"
 	"net/mail"
 	"os"
@@ -648,4 +650,33 @@ func closedConnNoise(v []any) bool {
 		}
 	}
 	return false
+}
+
+// TextPart is the decoded text/plain part of the multipart message raw
+// (as the SMTP server received it, or as a Maildir file holds it); it
+// fails the test when there is none.
+func TextPart(t testing.TB, raw []byte) string {
+	t.Helper()
+	msg, err := mail.ReadMessage(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatalf("testenv: parsing a message: %v", err)
+	}
+	_, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	if err != nil {
+		t.Fatalf("testenv: the message's Content-Type: %v", err)
+	}
+	mr := multipart.NewReader(msg.Body, params["boundary"])
+	for {
+		p, err := mr.NextPart() // undoes quoted-printable
+		if err != nil {
+			t.Fatalf("testenv: no text/plain part: %v", err)
+		}
+		if strings.HasPrefix(p.Header.Get("Content-Type"), "text/plain") {
+			b, err := io.ReadAll(p)
+			if err != nil {
+				t.Fatalf("testenv: reading the text/plain part: %v", err)
+			}
+			return string(b)
+		}
+	}
 }

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/kaizen-onboard/kaizen/internal/testenv"
 )
 
 // The helpdesk's reset-password lives in cmd/addusers (package main), so
@@ -31,31 +33,15 @@ var addusersBinary = sync.OnceValues(func() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	out := filepath.Join(dir, "addusers")
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		return "", err
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, goTool, "build", "-o", out, "github.com/kaizen-onboard/kaizen/cmd/addusers")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
+	bin, err := testenv.BuildProgram(ctx, dir, "addusers", raceEnabled)
+	if err != nil {
 		os.RemoveAll(dir)
-		return "", &buildError{err: err, stderr: stderr.String()}
+		return "", err
 	}
-	return out, nil
+	return bin, nil
 })
-
-type buildError struct {
-	err    error
-	stderr string
-}
-
-func (e *buildError) Error() string {
-	return "go build ./cmd/addusers: " + e.err.Error() + "\n" + e.stderr
-}
 
 // TestMain removes the built program at the end.
 func TestMain(m *testing.M) {

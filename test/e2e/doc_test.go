@@ -4,5 +4,7 @@
 // SMTP server and the Sheets fake, and then an attacker who holds a copy
 // of the database and nothing else.
 //
-// TestCopyOfTheStoreYieldsNoCredential is issue 12 §1's "done when".
+// TestCopyOfTheStoreYieldsNoCredential is issue 12 §1's "done when";
+// TestKilledRunsConverge kills addusers processes at random points and
+// checks that the runs after them converge.
 package e2e

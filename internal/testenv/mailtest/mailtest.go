@@ -5,6 +5,7 @@ package mailtest
 
 import (
 	"crypto/rand"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -57,4 +58,33 @@ func Outbox(t testing.TB, st store.Store, srv *testenv.SMTPServer, logger *slog.
 		t.Fatalf("NewComposer: %v", err)
 	}
 	return mail.NewOutbox(st, renderer, composer, tr, mail.OutboxOptions{Keys: Keys(t), Logger: logger})
+}
+
+// Settings is the settings-file text ([secrets], [setpass], [mail] and
+// [mail.smtp]) with which a program under test mails through srv with
+// STARTTLS and AUTH, sealing under SecretKey, its links pointing at
+// setpassURL.
+func Settings(t testing.TB, srv *testenv.SMTPServer, setpassURL string) string {
+	t.Helper()
+	return fmt.Sprintf(`
+[secrets]
+keys = [%q]
+
+[setpass]
+url = %q
+
+[mail]
+transport = "smtp"
+from = "Kaizen Test Cloud <kaizen@example.org>"
+support = "support@example.org"
+cloud_name = "Kaizen Test Cloud"
+
+[mail.smtp]
+host = %q
+port = %d
+tls = "starttls"
+ca_file = %q
+username = %q
+password = %q
+`, SecretKey, setpassURL, srv.Host(), srv.Port(), srv.CAFile(t), srv.Username(), srv.Password())
 }

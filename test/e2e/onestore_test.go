@@ -1,9 +1,8 @@
-package main
+package e2e
 
 import (
 	mrand "math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -59,13 +58,7 @@ func TestOneStoreWhateverTheDirectory(t *testing.T) {
 // startIn starts an addusers import of the round's sheet in dir (without
 // start's clearing of a killed run's lock, which would race the other run).
 func (e *killEnv) startIn(rd *killRound, dir string, out *childOutput) chan error {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestKillHelper$", "-test.count=1", "-test.timeout="+killChildMax.String())
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "KAIZEN_") && !strings.HasPrefix(kv, "GORACE=") && !strings.HasPrefix(kv, "STATE_DIRECTORY=") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
-	cmd.Env = append(cmd.Env, envKillHelper+"=1", envKillConfig+"="+e.cfgPath, envKillSheet+"="+rd.csv)
+	cmd := e.command(rd, "STATE_DIRECTORY")
 	cmd.Env = append(cmd.Env, e.childEnv...)
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = out, out

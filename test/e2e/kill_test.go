@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -10,7 +10,6 @@ import (
 	"io"
 	mrand "math/rand/v2"
 	"mime"
-	"mime/multipart"
 	"net/http"
 	netmail "net/mail"
 	"net/url"
@@ -41,6 +40,7 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/sheet"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
+	"github.com/kaizen-onboard/kaizen/internal/testenv/mailtest"
 	"github.com/kaizen-onboard/kaizen/internal/testenv/setpasstest"
 )
 
@@ -285,7 +285,7 @@ domain = %q
 # slow request of another test (deleting a big domain) holds up Keystone,
 # and so Nova, Cinder and Neutron, for up to a minute.
 timeout = "3m"
-`, e.domainName) + mailSettings(t, e.smtp, e.setpassURL) + storeSection + `
+`, e.domainName) + mailtest.Settings(t, e.smtp, e.setpassURL) + storeSection + `
 [log]
 level = "warn"
 `
@@ -428,16 +428,11 @@ func (e *killEnv) newRound(n int, rng *mrand.Rand) *killRound {
 // start starts an addusers process on the round's sheet.
 func (e *killEnv) start(rd *killRound, out io.Writer) (*exec.Cmd, chan error) {
 	e.expireStaleLock(rd)
-	cmd := exec.Command(os.Args[0], "-test.run=^TestKillHelper$", "-test.count=1", "-test.timeout="+killChildMax.String())
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "KAIZEN_") && !strings.HasPrefix(kv, "GORACE=") {
-			cmd.Env = append(cmd.Env, kv)
-		}
-	}
+	cmd := e.command(rd)
 	// Under -race a child would sleep a second before exiting
 	// (atexit_sleep_ms), which would draw the kills there.
 	gorace := strings.TrimSpace(os.Getenv("GORACE") + " atexit_sleep_ms=0")
-	cmd.Env = append(cmd.Env, envKillHelper+"=1", envKillConfig+"="+e.cfgPath, envKillSheet+"="+rd.csv, "GORACE="+gorace)
+	cmd.Env = append(cmd.Env, "GORACE="+gorace)
 	cmd.Env = append(cmd.Env, e.childEnv...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -446,6 +441,30 @@ func (e *killEnv) start(rd *killRound, out io.Writer) (*exec.Cmd, chan error) {
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	return cmd, done
+}
+
+// command is the real addusers (built with -race when the test is)
+// importing the round's sheet with four workers, in an environment without
+// KAIZEN_* settings, GORACE or the variables drop, and killed after
+// killChildMax.
+func (e *killEnv) command(rd *killRound, drop ...string) *exec.Cmd {
+	e.t.Helper()
+	startBuilding()
+	bin, err := addusersBinary()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), killChildMax)
+	e.t.Cleanup(cancel)
+	cmd := exec.CommandContext(ctx, bin, "--config", e.cfgPath, "import", "--sheet", rd.csv, "--workers", "4")
+	cmd.Env = []string{}
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "KAIZEN_") && name != "GORACE" && !slices.Contains(drop, name) {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	return cmd
 }
 
 // killAfter starts a run and SIGKILLs it after d, or with afterRows d
@@ -1126,7 +1145,7 @@ var tokenLink = regexp.MustCompile(`\?token=[A-Za-z0-9_.~%-]+`)
 // password through it with the PIN the row gave.
 func (e *killEnv) useLink(ctx context.Context, rd *killRound, addr string, raw []byte) {
 	t := e.t
-	text := textPart(t, raw)
+	text := testenv.TextPart(t, raw)
 	i := strings.Index(text, e.setpassURL+"?token=")
 	if i < 0 {
 		t.Errorf("round %d: the welcome mail to %s has no link to %s:\n%s", rd.n, addr, e.setpassURL, text)
@@ -1173,32 +1192,6 @@ func headerOf(t *testing.T, raw []byte) netmail.Header {
 		t.Fatalf("parsing a message: %v", err)
 	}
 	return msg.Header
-}
-
-// textPart is the decoded text/plain part of a multipart/alternative message.
-func textPart(t *testing.T, raw []byte) string {
-	msg, err := netmail.ReadMessage(bytes.NewReader(raw))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	mr := multipart.NewReader(msg.Body, params["boundary"])
-	for {
-		p, err := mr.NextPart() // undoes quoted-printable
-		if err != nil {
-			t.Fatalf("no text/plain part: %v", err)
-		}
-		if strings.HasPrefix(p.Header.Get("Content-Type"), "text/plain") {
-			b, err := io.ReadAll(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return string(b)
-		}
-	}
 }
 
 // msgIDs is the set of Message-IDs among ms.

@@ -1,6 +1,6 @@
 //go:build linux
 
-package onboard_test
+package bench
 
 import (
 	"bufio"
@@ -114,7 +114,7 @@ func BenchmarkImport(b *testing.B) {
 		b.Skip("the openstack CLI is not installed (python3-openstackclient); scripts/bench-openstack-cli needs it")
 	}
 	root := benchRepoRoot(b)
-	addusers := benchBuildAddusers(b, root)
+	addusers := benchBuildAddusers(b)
 	cliRows := benchCLIRows
 	if s := os.Getenv(benchCLIRowsEnv); s != "" {
 		n, err := strconv.Atoi(s)
@@ -716,7 +716,7 @@ func benchOtherTests() []string {
 	return out
 }
 
-// benchRepoRoot is the module root (the test runs in internal/onboard).
+// benchRepoRoot is the module root (the benchmark runs in test/bench).
 func benchRepoRoot(b *testing.B) string {
 	b.Helper()
 	root, err := filepath.Abs(filepath.Join("..", ".."))
@@ -730,18 +730,11 @@ func benchRepoRoot(b *testing.B) string {
 }
 
 // benchBuildAddusers builds cmd/addusers into a temporary directory.
-func benchBuildAddusers(b *testing.B, root string) string {
+func benchBuildAddusers(b *testing.B) string {
 	b.Helper()
-	// go test puts its own GOROOT/bin first on the test's PATH.
-	goBin, err := exec.LookPath("go")
+	bin, err := testenv.BuildProgram(b.Context(), b.TempDir(), "addusers", false)
 	if err != nil {
-		b.Fatalf("the go command is not on PATH: %v", err)
-	}
-	bin := filepath.Join(b.TempDir(), "addusers")
-	cmd := exec.CommandContext(b.Context(), goBin, "build", "-o", bin, "./cmd/addusers")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		b.Fatalf("go build ./cmd/addusers: %v\n%s", err, out)
+		b.Fatal(err)
 	}
 	return bin
 }

@@ -7,6 +7,9 @@ import (
 	"time"
 )
 
+// Simulated time for the tests (simulation_test.go, scheduler_test.go):
+// the package itself runs jobs when cron says, on the clock it is given.
+
 // SimClock is a settable clock for simulated time. Its Now is what the
 // Runner, the jobs and the mail outbox read in a simulation.
 type SimClock struct {
