@@ -21,6 +21,7 @@ import (
 type userMail struct {
 	setpass *setpass.Client
 	outbox  *mail.Outbox
+	store   store.Store
 	deliver bool
 }
 
@@ -36,7 +37,7 @@ func newUserMail(cfg *config.Config, provider *gophercloud.ProviderClient, st st
 	if err != nil {
 		return nil, nil, err
 	}
-	return &userMail{setpass: sp, outbox: outbox, deliver: !noDeliver}, func() {
+	return &userMail{setpass: sp, outbox: outbox, store: st, deliver: !noDeliver}, func() {
 		if closer != nil {
 			closer.Close()
 		}
