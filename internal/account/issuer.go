@@ -149,6 +149,9 @@ func (s *Issuer) IssueLink(ctx context.Context, req LinkRequest) (Link, error) {
 	if audit == nil {
 		audit = s.audit
 	}
+	if audit == nil {
+		audit = nopAuditor{}
+	}
 	var link Link
 	if u.Owner == "" {
 		link.Outcome = NotKaizens
@@ -244,3 +247,7 @@ func queue(ctx context.Context, ob Outbox, audit Auditor, userID, key, kind stri
 	}
 	return created, nil
 }
+
+type nopAuditor struct{}
+
+func (nopAuditor) Record(context.Context, string, string, map[string]string) {}
