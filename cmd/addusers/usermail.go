@@ -21,7 +21,6 @@ import (
 type userMail struct {
 	setpass *setpass.Client
 	outbox  *mail.Outbox
-	store   store.Store
 	deliver bool
 }
 
@@ -37,7 +36,7 @@ func newUserMail(cfg *config.Config, provider *gophercloud.ProviderClient, st st
 	if err != nil {
 		return nil, nil, err
 	}
-	return &userMail{setpass: sp, outbox: outbox, store: st, deliver: !noDeliver}, func() {
+	return &userMail{setpass: sp, outbox: outbox, deliver: !noDeliver}, func() {
 		if closer != nil {
 			closer.Close()
 		}
