@@ -3,22 +3,17 @@ package main
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	netmail "net/mail"
 	"strings"
 	"text/tabwriter"
-	"time"
 
-	"github.com/gophercloud/gophercloud/v2"
-
+	"github.com/kaizen-onboard/kaizen/internal/account"
 	"github.com/kaizen-onboard/kaizen/internal/cli"
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
-	"github.com/kaizen-onboard/kaizen/internal/config"
-	"github.com/kaizen-onboard/kaizen/internal/mail"
-	"github.com/kaizen-onboard/kaizen/internal/onboard"
+	"github.com/kaizen-onboard/kaizen/internal/domainmanager"
 	"github.com/kaizen-onboard/kaizen/internal/pin"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 )
@@ -158,270 +153,123 @@ func domainManagerCmd(ctx context.Context, env cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	dm := &domainManager{cfg: cfg, identity: clients.Identity, recorder: recorder{
-		logger: logger, out: env.Stdout, actor: onboard.Actor(cfg), source: "addusers domain-manager",
-	}}
+	ids := cloud.Ops{Identity: cloud.NewKeystone(clients.Identity)}
+	settings := domainmanager.Settings{Role: cfg.DomainManager.Role, ForbiddenRoles: cfg.DomainManager.ForbiddenRoles,
+		DefaultDomain: cfg.OpenStack.Domain}
+	r := &recorder{out: env.Stdout}
+	const source = "addusers domain-manager"
 	if f.sub == "list" {
-		return dm.list(ctx, f)
+		// list changes nothing: no store.
+		dm := domainmanager.New(ids, nil, auditRecorder(cfg, nil, logger, source), rand.Reader, settings)
+		rows, err := dm.List(ctx, domainmanager.ListRequest{Domain: f.domain})
+		if err != nil {
+			return err
+		}
+		return printDomainManagers(r, f.output, settings.Role, rows)
 	}
 	st, err := store.Open(ctx, cfg.Store.URL.Reveal(), logger)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	dm.store = st
+	audit := auditRecorder(cfg, st, logger, source)
 	if f.sub == "revoke" {
-		return dm.revoke(ctx, f)
+		res, err := domainmanager.New(ids, nil, audit, rand.Reader, settings).Revoke(ctx, domainmanager.RevokeRequest{Domain: f.domain, User: f.user})
+		if err != nil {
+			return err
+		}
+		printRevoke(r, res)
+		return nil
 	}
+	var links domainmanager.Linker
+	var m *userMail
 	if f.createUser {
 		// Wired before any change, so that a mistake in the mail or setpass
 		// settings stops the command before it has done anything.
-		m, closeMail, err := newUserMail(cfg, clients.Provider, st, f.noDeliver, logger)
-		if err != nil {
+		var closeMail func()
+		if m, closeMail, err = newUserMail(cfg, clients.Provider, st, f.noDeliver, logger); err != nil {
 			return err
 		}
 		defer closeMail()
-		dm.mailer = m
+		links = account.NewIssuer(ids, m.setpass, m.outbox, st, audit, rand.Reader)
 	}
-	return dm.assign(ctx, f)
-}
-
-// domainManager is one domain-manager command at work.
-type domainManager struct {
-	recorder
-	cfg      *config.Config
-	identity *gophercloud.ServiceClient
-	mailer   *userMail // for --create-user only
-}
-
-// assign checks everything that can refuse first (the role, the domain
-// and the user without their --create flags), so a refusal leaves the
-// cloud as it was; then it creates what is missing and grants the role.
-func (dm *domainManager) assign(ctx context.Context, f dmFlags) error {
-	dcfg := dm.cfg.DomainManager
-	roleID, err := cloud.RoleID(ctx, dm.identity, dcfg.Role)
-	if err != nil && !errors.Is(err, cloud.ErrNoRole) {
-		return err
+	res, err := domainmanager.New(ids, links, audit, rand.Reader, settings).Assign(ctx, domainmanager.AssignRequest{
+		Domain: f.domain, User: f.user, CreateDomain: f.createDomain, CreateUser: f.createUser, Email: f.email, PIN: f.pin,
+	})
+	printAssign(r, res)
+	if res.Manager {
+		// From here on the user is a domain manager, whatever follows.
+		defer fmt.Fprint(r.out, "\n"+domainManagerCaveat)
 	}
-	if err := cloud.CheckManagerRole(ctx, dm.identity, dcfg.Role, roleID, dcfg.ForbiddenRoles); err != nil {
-		return fmt.Errorf("refusing to assign: %w", err)
-	}
-	d, err := cloud.FindDomain(ctx, dm.identity, f.domain)
-	newDomain := errors.Is(err, cloud.ErrNoDomain)
-	switch {
-	case newDomain && !f.createDomain:
-		return fmt.Errorf("domain %q does not exist; pass --create-domain to create it", f.domain)
-	case err != nil && !newDomain:
-		return err
-	}
-	var u cloud.User
-	newUser := newDomain
-	if !newDomain {
-		u, err = cloud.FindUser(ctx, dm.identity, d.ID, f.user)
-		newUser = errors.Is(err, cloud.ErrNoUser)
-		if err != nil && !newUser {
-			return err
-		}
-	}
-	if newUser && !f.createUser {
-		return fmt.Errorf("no user %q in domain %q; pass --create-user --email ADDRESS --pin NNNN to create it", f.user, f.domain)
-	}
-
-	if roleID == "" {
-		var created bool
-		// Checked again: a concurrent creator may have made it first.
-		roleID, created, err = cloud.EnsureManagerRole(ctx, dm.identity, dcfg.Role, dcfg.ForbiddenRoles)
-		if err != nil {
-			return fmt.Errorf("refusing to assign: %w", err)
-		}
-		if created {
-			dm.audit(ctx, "role.create", roleID, map[string]string{"name": dcfg.Role})
-			dm.say("created role %q (%s)", dcfg.Role, roleID)
-		}
-	}
-	if newDomain {
-		var created bool
-		if d, created, err = cloud.EnsureDomain(ctx, dm.identity, f.domain, true); err != nil {
-			return err
-		}
-		if created {
-			dm.audit(ctx, "domain.create", d.ID, map[string]string{"name": d.Name})
-			dm.say("created domain %q (%s)", d.Name, d.ID)
-		}
-	}
-	temp := ""
-	if newUser {
-		if u, temp, err = dm.createUser(ctx, f, d); err != nil {
-			return err
-		}
-	}
-
-	assigned, err := cloud.EnsureDomainRole(ctx, dm.identity, u.ID, d.ID, roleID)
 	if err != nil {
 		return err
 	}
-	// From here on the user is a domain manager, whatever follows.
-	defer fmt.Fprint(dm.out, "\n"+domainManagerCaveat)
-	if assigned {
-		dm.audit(ctx, "role.assign", d.ID, map[string]string{
-			"role": dcfg.Role, "role_id": roleID, "user": u.ID, "user_name": u.Name, "scope": "domain", "domain": d.Name,
-		})
-		dm.say("assigned %s to %s on domain %q: %s is now a domain manager", dcfg.Role, u.Name, d.Name, u.Name)
+	if res.Welcome != nil && res.Welcome.Outcome == account.Issued {
+		return m.drain(ctx, r)
+	}
+	return nil
+}
+
+// printAssign tells the operator what Assign did, also when it failed
+// half-way.
+func printAssign(r *recorder, res domainmanager.AssignResult) {
+	d, u := res.Domain, res.User
+	if res.RoleCreated {
+		r.say("created role %q (%s)", res.Role, res.RoleID)
+	}
+	if res.DomainCreated {
+		r.say("created domain %q (%s)", d.Name, d.ID)
+	}
+	if res.UserCreated {
+		r.say("created user %q (%s) in domain %q", u.Name, u.ID, d.Name)
+	}
+	if !res.Manager {
+		return
+	}
+	if res.Assigned {
+		r.say("assigned %s to %s on domain %q: %s is now a domain manager", res.Role, u.Name, d.Name, u.Name)
 	} else {
-		dm.say("%s already holds %s on domain %q; nothing to assign", u.Name, dcfg.Role, d.Name)
+		r.say("%s already holds %s on domain %q; nothing to assign", u.Name, res.Role, d.Name)
 	}
-
-	// The link and mail come last: the user is told once the role is theirs.
-	if f.createUser {
-		return dm.welcome(ctx, f, d, u, temp)
+	switch w := res.Welcome; {
+	case w == nil:
+	case w.Outcome == account.NotKaizens:
+		r.say("%s's account was not created by kaizen; no set-password link sent", u.Name)
+	case w.Outcome == account.AlreadyWelcomed:
+		r.say("%s was sent a welcome with a set-password link before; nothing to send", u.Name)
+	case w.MailKey != "":
+		r.say("queued a welcome with a set-password link for %s to %s", u.Name, w.To.Address)
 	}
-	return nil
 }
 
-// createUser creates the user --user in domain d with a temporary password,
-// returned for the set-password link.
-func (dm *domainManager) createUser(ctx context.Context, f dmFlags, d cloud.Domain) (u cloud.User, temp string, err error) {
-	if temp, err = cloud.TempPassword(rand.Reader); err != nil {
-		return cloud.User{}, "", err
-	}
-	u, created, err := cloud.EnsureUser(ctx, dm.identity, cloud.UserSpec{
-		DomainID: d.ID, Name: f.user, Email: f.email, Password: temp, Owner: f.email,
-	})
-	if err != nil {
-		return cloud.User{}, "", err
-	}
-	if !created { // a concurrent creator won; welcome() gives it a fresh password if it is kaizen's
-		return u, "", nil
-	}
-	dm.audit(ctx, "user.create", u.ID, map[string]string{"name": u.Name, "domain": d.Name})
-	dm.say("created user %q (%s) in domain %q", u.Name, u.ID, d.Name)
-	u.Owner = f.email
-	return u, temp, nil
-}
-
-// welcome registers a set-password link for a user kaizen created and
-// queues the welcome mail, unless that was done before: the welcome mail's
-// key ("welcome:<user id>", the same as addusers import's) is the marker,
-// so the two commands never welcome a user twice. An account kaizen created
-// whose welcome was never queued (a run died in between) gets a fresh
-// temporary password first; accounts kaizen did not create are not touched.
-func (dm *domainManager) welcome(ctx context.Context, f dmFlags, d cloud.Domain, u cloud.User, temp string) error {
-	if u.Owner == "" {
-		dm.say("%s's account was not created by kaizen; no set-password link sent", u.Name)
-		return nil
-	}
-	key := "welcome:" + u.ID
-	if _, err := dm.store.MessageByKey(ctx, key); err == nil {
-		dm.say("%s was sent a welcome with a set-password link before; nothing to send", u.Name)
-		return nil
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("checking for %s's welcome mail: %w", u.Name, err)
-	}
-	if temp == "" {
-		t, err := cloud.TempPassword(rand.Reader)
-		if err != nil {
-			return err
-		}
-		if err := cloud.SetPassword(ctx, dm.identity, u.ID, t); err != nil {
-			return err
-		}
-		temp = t
-		dm.audit(ctx, "user.password.unused-reset", u.ID, map[string]string{"name": u.Name})
-	}
-	issued, err := dm.mailer.setpass.Issue(ctx, u.ID, temp, f.pin)
-	if err != nil {
-		return fmt.Errorf("registering %s with setpass: %w", u.Name, err)
-	}
-	dm.audit(ctx, "setpass.issue", u.ID, map[string]string{"name": u.Name, "expires_at": issued.ExpiresAt.UTC().Format(time.RFC3339)})
-	domain := d.Name
-	if strings.EqualFold(domain, dm.cfg.OpenStack.Domain) {
-		domain = ""
-	}
-	addr := u.Email
-	if addr == "" {
-		addr = f.email
-	}
-	data := mail.WelcomeData{Name: u.Name, Username: u.Name, Domain: domain, Link: issued.URL, ExpiresAt: issued.ExpiresAt}
-	_, queued, err := dm.mailer.outbox.Queue(ctx, key, mail.KindWelcome, []netmail.Address{{Address: addr}}, data)
-	if err != nil {
-		return fmt.Errorf("queuing the welcome mail for %s: %w", addr, err)
-	}
-	if queued {
-		dm.audit(ctx, "mail.queue", u.ID, map[string]string{"kind": mail.KindWelcome, "key": key})
-	}
-	dm.say("queued a welcome with a set-password link for %s to %s", u.Name, addr)
-	return dm.mailer.drain(ctx, &dm.recorder)
-}
-
-func (dm *domainManager) revoke(ctx context.Context, f dmFlags) error {
-	role := dm.cfg.DomainManager.Role
-	roleID, err := cloud.RoleID(ctx, dm.identity, role)
-	if errors.Is(err, cloud.ErrNoRole) {
-		dm.say("role %q does not exist, so no one holds it; nothing to revoke", role)
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	d, err := cloud.FindDomain(ctx, dm.identity, f.domain)
-	if err != nil {
-		return err
-	}
-	u, err := cloud.FindUser(ctx, dm.identity, d.ID, f.user)
-	if err != nil {
-		return err
-	}
-	revoked, err := cloud.RevokeDomainRole(ctx, dm.identity, u.ID, d.ID, roleID)
-	if err != nil {
-		return err
-	}
-	if !revoked {
-		dm.say("%s does not hold %s on domain %q; nothing to revoke", u.Name, role, d.Name)
-		return nil
-	}
-	dm.audit(ctx, "role.revoke", d.ID, map[string]string{
-		"role": role, "role_id": roleID, "user": u.ID, "user_name": u.Name, "scope": "domain", "domain": d.Name,
-	})
-	dm.say("revoked %s of %s on domain %q: %s is no longer a domain manager", role, u.Name, d.Name, u.Name)
-	return nil
-}
-
-func (dm *domainManager) list(ctx context.Context, f dmFlags) error {
-	role := dm.cfg.DomainManager.Role
-	domainID := ""
-	if f.domain != "" {
-		d, err := cloud.FindDomain(ctx, dm.identity, f.domain)
-		if err != nil {
-			return err
-		}
-		domainID = d.ID
-	}
-	rows := []cloud.DomainRoleAssignment{}
-	roleID, err := cloud.RoleID(ctx, dm.identity, role)
+func printRevoke(r *recorder, res domainmanager.RevokeResult) {
+	d, u := res.Domain, res.User
 	switch {
-	case errors.Is(err, cloud.ErrNoRole): // no role, no managers
-	case err != nil:
-		return err
+	case res.NoRole:
+		r.say("role %q does not exist, so no one holds it; nothing to revoke", res.Role)
+	case !res.Revoked:
+		r.say("%s does not hold %s on domain %q; nothing to revoke", u.Name, res.Role, d.Name)
 	default:
-		if rows, err = cloud.ListDomainRoleAssignments(ctx, dm.identity, roleID, domainID); err != nil {
-			return err
-		}
+		r.say("revoked %s of %s on domain %q: %s is no longer a domain manager", res.Role, u.Name, d.Name, u.Name)
 	}
-	if f.output == "json" {
-		return printJSON(dm.out, rows)
+}
+
+func printDomainManagers(r *recorder, output, role string, rows []cloud.DomainRoleAssignment) error {
+	if output == "json" {
+		return printJSON(r.out, rows)
 	}
-	tw := tabwriter.NewWriter(dm.out, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(r.out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "DOMAIN\tUSER\tUSER DOMAIN\tROLE")
-	for _, r := range rows {
-		who, whoDomain := r.User, r.UserDomain
-		if r.GroupID != "" {
-			who, whoDomain = "group "+r.Group, r.GroupDomain
+	for _, row := range rows {
+		who, whoDomain := row.User, row.UserDomain
+		if row.GroupID != "" {
+			who, whoDomain = "group "+row.Group, row.GroupDomain
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Domain, who, whoDomain, r.Role)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", row.Domain, who, whoDomain, row.Role)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintf(dm.out, "\n%d domain-manager assignment(s) of role %q\n", len(rows), role)
+	fmt.Fprintf(r.out, "\n%d domain-manager assignment(s) of role %q\n", len(rows), role)
 	return nil
 }

@@ -1,37 +1,34 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"time"
 
+	"github.com/kaizen-onboard/kaizen/internal/account"
+	"github.com/kaizen-onboard/kaizen/internal/config"
+	"github.com/kaizen-onboard/kaizen/internal/onboard"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 )
 
 // recorder is what the helpdesk commands (domain-manager, reset-password)
-// tell the operator and what they write to the audit log.
+// tell the operator.
 type recorder struct {
-	store  store.Store // nil for domain-manager list, which changes nothing
-	logger *slog.Logger
-	out    io.Writer
-	actor  string
-	source string // the audit records' source, e.g. "addusers reset-password"
+	out io.Writer
 }
 
 func (r *recorder) say(format string, args ...any) {
 	fmt.Fprintf(r.out, format+"\n", args...)
 }
 
-// audit records one change in the store and the log, like onboard: a
-// failing audit write is logged, not fatal, since the change happened.
-func (r *recorder) audit(ctx context.Context, action, target string, details map[string]string) {
-	r.logger.Info("audit", "actor", r.actor, "action", action, "target", target, "source", r.source, "details", details)
-	_, err := r.store.AppendEvent(context.WithoutCancel(ctx), store.Event{
-		At: time.Now().UTC(), Actor: r.actor, Action: action, Target: target, Source: r.source, Details: details,
-	})
-	if err != nil {
-		r.logger.Error("writing an audit record", "action", action, "target", target, "err", err)
+// auditRecorder is the audit recorder of a helpdesk command: source is
+// the records' source, e.g. "addusers reset-password"; st nil records to
+// the log only.
+func auditRecorder(cfg *config.Config, st store.Store, logger *slog.Logger, source string) *account.Recorder {
+	var events account.EventLog
+	if st != nil {
+		events = st
 	}
+	return account.NewRecorder(events, logger, onboard.Actor(cfg), source, time.Now)
 }

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/kaizen-onboard/kaizen/internal/account"
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
-	"github.com/kaizen-onboard/kaizen/internal/store"
 )
 
 // assign repairs a missing role assignment (an idempotent PUT).
@@ -39,14 +39,8 @@ func (c *checker) setQuotas(ctx context.Context, pr *project, fix cloud.QuotaSet
 	}
 }
 
-// audit records one repair; a failing write is logged, not fatal.
+// audit records one repair (account.Recorder: a failing write is logged,
+// not fatal).
 func (c *checker) audit(ctx context.Context, action, target string, details map[string]string) {
-	c.opts.Logger.Info("audit", "actor", c.opts.Actor, "action", action, "target", target, "details", details)
-	_, err := c.deps.Store.AppendEvent(context.WithoutCancel(ctx), store.Event{
-		At: c.opts.Now().UTC(), Actor: c.opts.Actor, Action: action, Target: target,
-		Source: "validate " + c.opts.Source, Details: details,
-	})
-	if err != nil {
-		c.opts.Logger.Error("writing an audit record", "action", action, "target", target, "err", err)
-	}
+	account.NewRecorder(c.deps.Store, c.opts.Logger, c.opts.Actor, "validate "+c.opts.Source, c.opts.Now).Record(ctx, action, target, details)
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kaizen-onboard/kaizen/internal/account"
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/sheet"
 	"github.com/kaizen-onboard/kaizen/internal/store"
@@ -237,17 +238,10 @@ func (w *writer) flush() {
 	w.batch, w.res = nil, nil
 }
 
-// audit records one change in the store and the log; a failing write is
-// logged, not fatal: the change already happened.
+// audit records one change (account.Recorder: a failing write is logged,
+// not fatal, since the change already happened).
 func (r *runner) audit(ctx context.Context, action, target string, details map[string]string) {
-	r.opts.Logger.Info("audit", "actor", r.opts.Actor, "action", action, "target", target, "details", details)
-	_, err := r.deps.Store.AppendEvent(context.WithoutCancel(ctx), store.Event{
-		At: r.opts.Now().UTC(), Actor: r.opts.Actor, Action: action, Target: target,
-		Source: r.opts.Source, Details: details,
-	})
-	if err != nil {
-		r.opts.Logger.Error("writing an audit record", "action", action, "target", target, "err", err)
-	}
+	account.NewRecorder(r.deps.Store, r.opts.Logger, r.opts.Actor, r.opts.Source, r.opts.Now).Record(ctx, action, target, details)
 }
 
 // lock takes the quotas lock and renews it until released; held is

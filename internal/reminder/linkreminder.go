@@ -14,6 +14,7 @@ import (
 
 	"github.com/gophercloud/gophercloud/v2"
 
+	"github.com/kaizen-onboard/kaizen/internal/account"
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/config"
 	kmail "github.com/kaizen-onboard/kaizen/internal/mail"
@@ -124,6 +125,7 @@ type linkReminder struct {
 	workers  int
 	helpdesk []netmail.Address
 	d        LinkReminderDeps
+	issuer   *account.Issuer // built from d
 	// notOurs holds the users found not to be kaizen's (no owner
 	// attribute, which never changes): not looked up again by this process.
 	notOurs sync.Map
@@ -220,6 +222,7 @@ func NewLinkReminder(j config.Job, d LinkReminderDeps) (Job, error) {
 	if lr.d.Random == nil {
 		lr.d.Random = rand.Reader
 	}
+	lr.issuer = account.NewIssuer(lr.d.Passwords, lr.d.Setpass, lr.d.Mail, nil, nil, lr.d.Random)
 	var err error
 	if lr.helpdesk, err = helpdeskAddresses(j, d.Helpdesk); err != nil {
 		return nil, fmt.Errorf("link-reminder job %q: %w", j.Name, err)
@@ -490,27 +493,26 @@ func (lr *linkReminder) remind(ctx context.Context, rc RunContext, log *slog.Log
 		return linkOutcome{err: fmt.Errorf("reminding %s (%s): %w", u.Name, t.UserID, err)}
 	}
 
-	temp, err := cloud.TempPassword(lr.d.Random)
-	if err != nil {
-		return fail(err)
-	}
 	// Safe: the link is unused, so the user never set a password of their
-	// own, and the account is kaizen's (lookup checked the owner).
-	if err := lr.d.Passwords.SetPassword(ctx, t.UserID, temp); err != nil {
-		return fail(err)
+	// own, and the account is kaizen's (lookup checked the owner): the
+	// issuer sets a new temporary password, then issues the link with the
+	// same PIN, then queues the reminder.
+	var events account.EventLog
+	if lr.d.Audit != nil {
+		events = lr.d.Audit
 	}
-	lr.audit(ctx, rc, log, t.UserID, map[string]string{"name": u.Name})
-	issued, err := lr.d.Setpass.Issue(ctx, t.UserID, temp, "")
+	link, err := lr.issuer.IssueLink(ctx, account.LinkRequest{
+		User:              cloud.User{ID: t.UserID, Name: u.Name, Email: u.Email, FullName: u.FullName, Enabled: u.Enabled, Owner: u.Owner},
+		Purpose:           account.Reminder,
+		To:                to,
+		Reminder:          kmail.LinkReminderData{Name: userDisplayName(u), Username: u.Name},
+		ReminderLedgerKey: genKey,
+		Audit:             account.NewRecorder(events, log, "reminders", "reminders job "+lr.name, func() time.Time { return rc.Now }),
+	})
 	if err != nil {
 		return fail(err)
 	}
-	data := kmail.LinkReminderData{Name: userDisplayName(u), Username: u.Name, Link: issued.URL, ExpiresAt: issued.ExpiresAt}
-	// The mail's key names the link it carries, so a retry after a failure
-	// that left an earlier attempt's mail queued still sends the new link.
-	mailKey := fmt.Sprintf("%s:%d", genKey, issued.ExpiresAt.UnixMicro())
-	if _, _, err := lr.d.Mail.Queue(ctx, mailKey, kmail.KindLinkReminder, []netmail.Address{to}, data); err != nil {
-		return fail(err)
-	}
+	issued := link.Issued
 	// A mark from an earlier failure is spent, whether this link was due
 	// by age or by the mark.
 	if !retry {
@@ -578,21 +580,6 @@ func (lr *linkReminder) forget(ctx context.Context, log *slog.Logger, keys ...st
 		if err := lr.d.Ledger.Forget(ctx, k); err != nil && !errors.Is(err, store.ErrNotFound) {
 			log.Error("could not forget a ledger key", "key", k, "err", err)
 		}
-	}
-}
-
-func (lr *linkReminder) audit(ctx context.Context, rc RunContext, log *slog.Logger, userID string, details map[string]string) {
-	const action = "user.password.unused-reset"
-	log.Info("audit", "action", action, "target", userID, "details", details)
-	if lr.d.Audit == nil {
-		return
-	}
-	_, err := lr.d.Audit.AppendEvent(context.WithoutCancel(ctx), store.Event{
-		At: rc.Now.UTC(), Actor: "reminders", Action: action, Target: userID,
-		Source: "reminders job " + lr.name, Details: details,
-	})
-	if err != nil {
-		log.Error("writing an audit record", "action", action, "target", userID, "err", err)
 	}
 }
 
