@@ -146,7 +146,9 @@ func keystoneIsLoopback(host string) bool {
 }
 
 func keystoneHealthy(ctx context.Context, authURL string) error {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	// A server that is not running refuses at once; the single-threaded dev
+	// Keystone under a full parallel test run may take seconds to answer.
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, authURL, nil)
 	if err != nil {
