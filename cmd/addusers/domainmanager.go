@@ -18,7 +18,6 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/config"
 	"github.com/kaizen-onboard/kaizen/internal/mail"
-	"github.com/kaizen-onboard/kaizen/internal/onboard"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 )
 
@@ -164,22 +163,22 @@ func domainManagerCmd(ctx context.Context, env cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	logger := newLogger(cfg, env)
-	clients, err := cloud.Connect(ctx, cfg.OpenStack)
+	a := newApp(cfg, env)
+	defer a.Close()
+	clients, err := a.Cloud(ctx)
 	if err != nil {
 		return err
 	}
 	dm := &domainManager{cfg: cfg, identity: clients.Identity, recorder: recorder{
-		logger: logger, out: env.Stdout, actor: onboard.Actor(cfg), source: "addusers domain-manager",
+		logger: a.Logger, out: env.Stdout, actor: a.Actor(), source: "addusers domain-manager",
 	}}
 	if f.sub == "list" {
 		return dm.list(ctx, f)
 	}
-	st, err := store.Open(ctx, cfg.Store.URL.Reveal(), logger)
+	st, err := a.Store(ctx)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
 	dm.store = st
 	if f.sub == "revoke" {
 		return dm.revoke(ctx, f)
@@ -187,11 +186,10 @@ func domainManagerCmd(ctx context.Context, env cli.Env, args []string) error {
 	if f.createUser {
 		// Wired before any change, so that a mistake in the mail or setpass
 		// settings stops the command before it has done anything.
-		m, closeMail, err := newUserMail(cfg, clients.Provider, st, f.noDeliver, logger)
+		m, err := newUserMail(a, st, f.noDeliver)
 		if err != nil {
 			return err
 		}
-		defer closeMail()
 		dm.mailer = m
 	}
 	return dm.assign(ctx, f)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/kaizen-onboard/kaizen/internal/app"
 	"github.com/kaizen-onboard/kaizen/internal/cli"
 	"github.com/kaizen-onboard/kaizen/internal/config"
 )
@@ -38,6 +39,12 @@ func parseFlags(fs *flag.FlagSet, args []string, prefix string) error {
 		return cli.Usagef("%sunexpected argument %q", prefix, fs.Arg(0))
 	}
 	return nil
+}
+
+// newApp is the composition root of one subcommand: every dependency
+// comes from it. Close it when the command ends.
+func newApp(cfg *config.Config, env cli.Env) *app.App {
+	return app.New(cfg, newLogger(cfg, env), app.Options{})
 }
 
 // newLogger is the logger every subcommand logs with.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/kaizen-onboard/kaizen/internal/app"
 	"github.com/kaizen-onboard/kaizen/internal/cli"
 	"github.com/kaizen-onboard/kaizen/internal/config"
 	"github.com/kaizen-onboard/kaizen/internal/onboard"
@@ -100,11 +101,10 @@ type report struct {
 }
 
 func runImport(ctx context.Context, cfg *config.Config, f importFlags, dry bool, env cli.Env) error {
-	logger := newLogger(cfg, env)
-	setup, err := onboard.FromConfig(ctx, cfg, onboard.SetupOptions{
-		CSVPath: f.sheet, DryRun: dry, NoDeliver: f.noDeliver, Logger: logger,
-	})
-	if errors.Is(err, onboard.ErrNoSheet) && !errors.Is(err, config.ErrInvalid) {
+	a := newApp(cfg, env)
+	defer a.Close()
+	setup, err := a.Import(ctx, app.ImportOptions{CSVPath: f.sheet, DryRun: dry, NoDeliver: f.noDeliver})
+	if errors.Is(err, app.ErrNoSheet) && !errors.Is(err, config.ErrInvalid) {
 		return cli.Usagef("--sheet: %v", err)
 	}
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/kaizen-onboard/kaizen/internal/app"
 	"github.com/kaizen-onboard/kaizen/internal/cli"
 	"github.com/kaizen-onboard/kaizen/internal/config"
 	"github.com/kaizen-onboard/kaizen/internal/quotareq"
@@ -96,11 +97,10 @@ type quotasReport struct {
 }
 
 func runQuotas(ctx context.Context, cfg *config.Config, f quotasFlags, env cli.Env) error {
-	logger := newLogger(cfg, env)
-	setup, err := quotareq.FromConfig(ctx, cfg, quotareq.SetupOptions{
-		CSVPath: f.sheet, NoSheet: f.revert, DryRun: f.dry, NoDeliver: f.noDeliver, Logger: logger,
-	})
-	if errors.Is(err, quotareq.ErrNoSheet) && !errors.Is(err, config.ErrInvalid) {
+	a := newApp(cfg, env)
+	defer a.Close()
+	setup, err := a.Quotas(ctx, app.QuotaOptions{CSVPath: f.sheet, NoSheet: f.revert, DryRun: f.dry, NoDeliver: f.noDeliver})
+	if errors.Is(err, app.ErrNoQuotaSheet) && !errors.Is(err, config.ErrInvalid) {
 		return cli.Usagef("--sheet: %v", err)
 	}
 	if err != nil {

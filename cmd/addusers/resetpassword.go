@@ -16,9 +16,7 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/config"
 	"github.com/kaizen-onboard/kaizen/internal/mail"
-	"github.com/kaizen-onboard/kaizen/internal/onboard"
 	"github.com/kaizen-onboard/kaizen/internal/setpass"
-	"github.com/kaizen-onboard/kaizen/internal/store"
 )
 
 const resetPasswordUsage = `Usage: addusers [--config PATH] reset-password --user EMAIL|ID [--pin NNNN]
@@ -88,25 +86,24 @@ func resetPasswordCmd(ctx context.Context, env cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	logger := newLogger(cfg, env)
-	clients, err := cloud.Connect(ctx, cfg.OpenStack)
+	a := newApp(cfg, env)
+	defer a.Close()
+	clients, err := a.Cloud(ctx)
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, cfg.Store.URL.Reveal(), logger)
+	st, err := a.Store(ctx)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
 	// Wired before anything is asked of setpass, so that a mistake in the
 	// mail or setpass settings stops the command before it changes anything.
-	m, closeMail, err := newUserMail(cfg, clients.Provider, st, f.noDeliver, logger)
+	m, err := newUserMail(a, st, f.noDeliver)
 	if err != nil {
 		return err
 	}
-	defer closeMail()
 	pr := &passwordReset{cfg: cfg, identity: clients.Identity, mailer: m, recorder: recorder{
-		store: st, logger: logger, out: env.Stdout, actor: onboard.Actor(cfg), source: "addusers reset-password",
+		store: st, logger: a.Logger, out: env.Stdout, actor: a.Actor(), source: "addusers reset-password",
 	}}
 	return pr.run(ctx, f)
 }

@@ -7,9 +7,9 @@ import (
 	"io"
 	"text/tabwriter"
 
+	"github.com/kaizen-onboard/kaizen/internal/app"
 	"github.com/kaizen-onboard/kaizen/internal/cli"
 	"github.com/kaizen-onboard/kaizen/internal/drift"
-	"github.com/kaizen-onboard/kaizen/internal/onboard"
 )
 
 const validateUsage = `Usage: addusers [--config PATH] validate [--apply] [flags]
@@ -69,9 +69,10 @@ func validateCmd(ctx context.Context, env cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	logger := newLogger(cfg, env)
-	setup, err := drift.FromConfig(ctx, cfg, drift.SetupOptions{CSVPath: f.sheet, Apply: f.apply, Logger: logger})
-	if errors.Is(err, onboard.ErrNoSheet) && f.sheet != "" {
+	a := newApp(cfg, env)
+	defer a.Close()
+	setup, err := a.Validate(ctx, app.ValidateOptions{CSVPath: f.sheet, Apply: f.apply})
+	if errors.Is(err, app.ErrNoSheet) && f.sheet != "" {
 		return cli.Usagef("--sheet: %v", err)
 	}
 	if err != nil {
