@@ -159,17 +159,16 @@ func domainManagerCmd(ctx context.Context, env cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := env.Global.LoadConfig(env.Getenv)
+	a, err := loadApp(env)
 	if err != nil {
 		return err
 	}
-	a := newApp(cfg, env)
 	defer a.Close()
 	clients, err := a.Cloud(ctx)
 	if err != nil {
 		return err
 	}
-	dm := &domainManager{cfg: cfg, identity: clients.Identity, recorder: recorder{
+	dm := &domainManager{cfg: a.Config, identity: clients.Identity, recorder: recorder{
 		logger: a.Logger, out: env.Stdout, actor: a.Actor(), source: "addusers domain-manager",
 	}}
 	if f.sub == "list" {

@@ -41,10 +41,15 @@ func parseFlags(fs *flag.FlagSet, args []string, prefix string) error {
 	return nil
 }
 
-// newApp is the composition root of one subcommand: every dependency
-// comes from it. Close it when the command ends.
-func newApp(cfg *config.Config, env cli.Env) *app.App {
-	return app.New(cfg, newLogger(cfg, env), app.Options{})
+// loadApp loads the settings and returns the composition root of one
+// subcommand: every dependency comes from it. Close it when the command
+// ends.
+func loadApp(env cli.Env) (*app.App, error) {
+	cfg, err := env.Global.LoadConfig(env.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	return app.New(cfg, newLogger(cfg, env), app.Options{}), nil
 }
 
 // newLogger is the logger every subcommand logs with.

@@ -79,11 +79,12 @@ func importCmd(dry bool) func(ctx context.Context, env cli.Env, args []string) e
 		if err != nil {
 			return err
 		}
-		cfg, err := env.Global.LoadConfig(env.Getenv)
+		a, err := loadApp(env)
 		if err != nil {
 			return err
 		}
-		return runImport(ctx, cfg, f, dry, env)
+		defer a.Close()
+		return runImport(ctx, a, f, dry, env)
 	}
 }
 
@@ -100,9 +101,7 @@ type report struct {
 	Error       string   `json:"error,omitempty"`
 }
 
-func runImport(ctx context.Context, cfg *config.Config, f importFlags, dry bool, env cli.Env) error {
-	a := newApp(cfg, env)
-	defer a.Close()
+func runImport(ctx context.Context, a *app.App, f importFlags, dry bool, env cli.Env) error {
 	setup, err := a.Import(ctx, app.ImportOptions{CSVPath: f.sheet, DryRun: dry, NoDeliver: f.noDeliver})
 	if errors.Is(err, app.ErrNoSheet) && !errors.Is(err, config.ErrInvalid) {
 		return cli.Usagef("--sheet: %v", err)

@@ -80,11 +80,12 @@ func quotasCmd(ctx context.Context, env cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := env.Global.LoadConfig(env.Getenv)
+	a, err := loadApp(env)
 	if err != nil {
 		return err
 	}
-	return runQuotas(ctx, cfg, f, env)
+	defer a.Close()
+	return runQuotas(ctx, a, f, env)
 }
 
 // quotasReport is what --output json prints.
@@ -96,9 +97,7 @@ type quotasReport struct {
 	Error         string `json:"error,omitempty"`
 }
 
-func runQuotas(ctx context.Context, cfg *config.Config, f quotasFlags, env cli.Env) error {
-	a := newApp(cfg, env)
-	defer a.Close()
+func runQuotas(ctx context.Context, a *app.App, f quotasFlags, env cli.Env) error {
 	setup, err := a.Quotas(ctx, app.QuotaOptions{CSVPath: f.sheet, NoSheet: f.revert, DryRun: f.dry, NoDeliver: f.noDeliver})
 	if errors.Is(err, app.ErrNoQuotaSheet) && !errors.Is(err, config.ErrInvalid) {
 		return cli.Usagef("--sheet: %v", err)

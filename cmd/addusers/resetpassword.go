@@ -82,11 +82,10 @@ func resetPasswordCmd(ctx context.Context, env cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := env.Global.LoadConfig(env.Getenv)
+	a, err := loadApp(env)
 	if err != nil {
 		return err
 	}
-	a := newApp(cfg, env)
 	defer a.Close()
 	clients, err := a.Cloud(ctx)
 	if err != nil {
@@ -102,7 +101,7 @@ func resetPasswordCmd(ctx context.Context, env cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	pr := &passwordReset{cfg: cfg, identity: clients.Identity, mailer: m, recorder: recorder{
+	pr := &passwordReset{cfg: a.Config, identity: clients.Identity, mailer: m, recorder: recorder{
 		store: st, logger: a.Logger, out: env.Stdout, actor: a.Actor(), source: "addusers reset-password",
 	}}
 	return pr.run(ctx, f)

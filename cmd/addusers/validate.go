@@ -65,11 +65,10 @@ func validateCmd(ctx context.Context, env cli.Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := env.Global.LoadConfig(env.Getenv)
+	a, err := loadApp(env)
 	if err != nil {
 		return err
 	}
-	a := newApp(cfg, env)
 	defer a.Close()
 	setup, err := a.Validate(ctx, app.ValidateOptions{CSVPath: f.sheet, Apply: f.apply})
 	if errors.Is(err, app.ErrNoSheet) && f.sheet != "" {

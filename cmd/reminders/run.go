@@ -12,9 +12,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
 	"github.com/kaizen-onboard/kaizen/internal/app"
 	"github.com/kaizen-onboard/kaizen/internal/cli"
 	"github.com/kaizen-onboard/kaizen/internal/config"
@@ -127,8 +124,7 @@ func serveConfig(ctx context.Context, cfg *config.Config, env cli.Env, ln net.Li
 		return err
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := a.Registry()
 	metrics, err := reminder.NewMetrics(reg)
 	if err != nil {
 		return err

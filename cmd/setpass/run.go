@@ -9,9 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
 	"github.com/kaizen-onboard/kaizen/internal/app"
 	"github.com/kaizen-onboard/kaizen/internal/cli"
 	"github.com/kaizen-onboard/kaizen/internal/config"
@@ -59,8 +56,7 @@ func serveConfig(ctx context.Context, cfg *config.Config, env cli.Env, lns liste
 	if err != nil {
 		return err
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := a.Registry()
 	metrics, err := setpass.NewMetrics(reg)
 	if err != nil {
 		return err

@@ -19,6 +19,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/config"
 	"github.com/kaizen-onboard/kaizen/internal/keyring"
@@ -59,10 +62,11 @@ type App struct {
 
 	connect func(ctx context.Context, o config.OpenStack) (*cloud.Clients, error)
 
-	mu      sync.Mutex
-	store   store.Store
-	clients *cloud.Clients
-	closers []io.Closer
+	mu       sync.Mutex
+	store    store.Store
+	clients  *cloud.Clients
+	registry *prometheus.Registry
+	closers  []io.Closer
 }
 
 // New is the App of cfg. logger may be nil (nothing is logged).
@@ -328,4 +332,16 @@ func (a *App) google(ctx context.Context, id, worksheet, tsCol, emailCol string,
 		return nil, "", err
 	}
 	return g, "sheet:" + id + "/" + worksheet, nil
+}
+
+// Registry is the process's Prometheus registry, with the Go runtime and
+// process collectors, made at the first call.
+func (a *App) Registry() *prometheus.Registry {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.registry == nil {
+		a.registry = prometheus.NewRegistry()
+		a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	return a.registry
 }

@@ -17,6 +17,28 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/store"
 )
 
+// signupInput is what import and validate read: the sign-up sheet read
+// as the settings say, and the cloud.
+type signupInput struct {
+	opts    request.Options
+	sheet   Table
+	source  string
+	clients *cloud.Clients
+}
+
+func (a *App) signup(ctx context.Context, csvPath string) (signupInput, error) {
+	var in signupInput
+	var err error
+	if in.opts, err = request.OptionsFromConfig(a.Config); err != nil {
+		return in, fmt.Errorf("%w: %w", config.ErrInvalid, err)
+	}
+	if in.sheet, in.source, err = a.SignupSheet(ctx, csvPath); err != nil {
+		return in, err
+	}
+	in.clients, err = a.Cloud(ctx)
+	return in, err
+}
+
 // ImportOptions say what an import or a plan needs.
 type ImportOptions struct {
 	// CSVPath reads requests from a CSV file instead of the Google Sheet.
@@ -34,18 +56,11 @@ type ImportOptions struct {
 // connection are the App's.
 func (a *App) Import(ctx context.Context, o ImportOptions) (_ *onboard.Setup, err error) {
 	cfg := a.Config
-	reqOpts, err := request.OptionsFromConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
-	}
-	src, source, err := a.SignupSheet(ctx, o.CSVPath)
+	in, err := a.signup(ctx, o.CSVPath)
 	if err != nil {
 		return nil, err
 	}
-	clients, err := a.Cloud(ctx)
-	if err != nil {
-		return nil, err
-	}
+	reqOpts, src, source, clients := in.opts, in.sheet, in.source, in.clients
 	s := &onboard.Setup{}
 	defer func() {
 		if err != nil {
@@ -132,18 +147,11 @@ type ValidateOptions struct {
 // Validate wires a drift check (addusers validate, the validate job).
 func (a *App) Validate(ctx context.Context, o ValidateOptions) (*drift.Setup, error) {
 	cfg := a.Config
-	reqOpts, err := request.OptionsFromConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
-	}
-	src, source, err := a.SignupSheet(ctx, o.CSVPath)
+	in, err := a.signup(ctx, o.CSVPath)
 	if err != nil {
 		return nil, err
 	}
-	clients, err := a.Cloud(ctx)
-	if err != nil {
-		return nil, err
-	}
+	reqOpts, src, source, clients := in.opts, in.sheet, in.source, in.clients
 	q, err := cloud.NewQuotas(ctx, clients, cfg.Quotas.Services)
 	if err != nil {
 		return nil, err

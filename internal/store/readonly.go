@@ -31,20 +31,7 @@ var ErrSchemaBehind = errors.New("the store's schema is older than this program'
 // does not exist is ErrNoStore; a schema older than this program's is
 // ErrSchemaBehind.
 func OpenReadOnly(ctx context.Context, url string, logger *slog.Logger) (Store, error) {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	logger = logger.With("component", "store")
-	scheme, rest, ok := strings.Cut(url, "://")
-	switch {
-	case !ok:
-		return nil, errors.New("opening store: the URL has no scheme; want sqlite://PATH or postgres://…")
-	case scheme == "sqlite":
-		return openSQLiteReadOnly(ctx, rest, logger)
-	case scheme == "postgres" || scheme == "postgresql":
-		return openPostgresReadOnly(ctx, url, logger)
-	}
-	return nil, fmt.Errorf("opening store: unsupported URL scheme %q; want sqlite or postgres", scheme)
+	return openURL(ctx, url, logger, openSQLiteReadOnly, openPostgresReadOnly)
 }
 
 func openSQLiteReadOnly(ctx context.Context, path string, logger *slog.Logger) (Store, error) {
