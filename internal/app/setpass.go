@@ -66,7 +66,7 @@ func (a *App) SetpassService(ctx context.Context) (SetpassService, error) {
 		svc.Deps.Mail = svc.Outbox // a nil *mail.Outbox must not become a non-nil Mailer
 	}
 	keystone := setpass.NewKeystone(clients.Identity, cfg.OpenStack.AdminProject, cfg.OpenStack.AdminProjectDomain).
-		SetAdminCacheTTL(sp.AdminCacheTTL.D)
+		SetAdminCacheTTL(sp.AdminCacheTTL.D).SetClock(a.Now)
 	svc.Deps.Store, svc.Deps.Keystone, svc.Deps.Directory, svc.Deps.Resetter = st, keystone, keystone, resetter
 	svc.Deps.Pages, svc.Deps.Logger, svc.Deps.Now, svc.Deps.Random = pages, a.Logger, a.Now, a.Random
 	svc.Deps.Settings = setpass.Settings{
