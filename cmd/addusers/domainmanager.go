@@ -14,6 +14,7 @@ import (
 
 	"github.com/gophercloud/gophercloud/v2"
 
+	"github.com/kaizen-onboard/kaizen/internal/app"
 	"github.com/kaizen-onboard/kaizen/internal/cli"
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/config"
@@ -154,16 +155,7 @@ func isPIN(s string) bool {
 	return true
 }
 
-func domainManagerCmd(ctx context.Context, env cli.Env, args []string) error {
-	f, err := parseDomainManagerFlags(args, env.Stdout)
-	if err != nil {
-		return err
-	}
-	a, err := loadApp(env)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
+func runDomainManager(ctx context.Context, a *app.App, f dmFlags, env cli.Env) error {
 	clients, err := a.Cloud(ctx)
 	if err != nil {
 		return err

@@ -74,18 +74,9 @@ func parseImportFlags(args []string, stdout io.Writer) (importFlags, error) {
 }
 
 func importCmd(dry bool) func(ctx context.Context, env cli.Env, args []string) error {
-	return func(ctx context.Context, env cli.Env, args []string) error {
-		f, err := parseImportFlags(args, env.Stdout)
-		if err != nil {
-			return err
-		}
-		a, err := loadApp(env)
-		if err != nil {
-			return err
-		}
-		defer a.Close()
+	return command(parseImportFlags, func(ctx context.Context, a *app.App, f importFlags, env cli.Env) error {
 		return runImport(ctx, a, f, dry, env)
-	}
+	})
 }
 
 // report is what --output json prints.

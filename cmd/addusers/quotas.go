@@ -75,19 +75,6 @@ func parseQuotasFlags(args []string, stdout io.Writer) (quotasFlags, error) {
 	return f, nil
 }
 
-func quotasCmd(ctx context.Context, env cli.Env, args []string) error {
-	f, err := parseQuotasFlags(args, env.Stdout)
-	if err != nil {
-		return err
-	}
-	a, err := loadApp(env)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	return runQuotas(ctx, a, f, env)
-}
-
 // quotasReport is what --output json prints.
 type quotasReport struct {
 	quotareq.Summary

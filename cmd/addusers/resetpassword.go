@@ -12,6 +12,7 @@ import (
 
 	"github.com/gophercloud/gophercloud/v2"
 
+	"github.com/kaizen-onboard/kaizen/internal/app"
 	"github.com/kaizen-onboard/kaizen/internal/cli"
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/config"
@@ -77,16 +78,7 @@ func parseResetPasswordFlags(args []string, stdout io.Writer) (rpFlags, error) {
 	return f, nil
 }
 
-func resetPasswordCmd(ctx context.Context, env cli.Env, args []string) error {
-	f, err := parseResetPasswordFlags(args, env.Stdout)
-	if err != nil {
-		return err
-	}
-	a, err := loadApp(env)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
+func runResetPassword(ctx context.Context, a *app.App, f rpFlags, env cli.Env) error {
 	clients, err := a.Cloud(ctx)
 	if err != nil {
 		return err

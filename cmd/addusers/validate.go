@@ -60,16 +60,7 @@ func parseValidateFlags(args []string, stdout io.Writer) (validateFlags, error) 
 	return f, nil
 }
 
-func validateCmd(ctx context.Context, env cli.Env, args []string) error {
-	f, err := parseValidateFlags(args, env.Stdout)
-	if err != nil {
-		return err
-	}
-	a, err := loadApp(env)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
+func runValidate(ctx context.Context, a *app.App, f validateFlags, env cli.Env) error {
 	setup, err := a.Validate(ctx, app.ValidateOptions{CSVPath: f.sheet, Apply: f.apply})
 	if errors.Is(err, app.ErrNoSheet) && f.sheet != "" {
 		return cli.Usagef("--sheet: %v", err)
