@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
+
 	"flag"
 	"fmt"
 	"io"
@@ -11,11 +11,11 @@ import (
 	"text/tabwriter"
 
 	"github.com/kaizen-onboard/kaizen/internal/account"
+	"github.com/kaizen-onboard/kaizen/internal/app"
 	"github.com/kaizen-onboard/kaizen/internal/cli"
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/domainmanager"
 	"github.com/kaizen-onboard/kaizen/internal/pin"
-	"github.com/kaizen-onboard/kaizen/internal/store"
 )
 
 const domainManagerUsage = `Usage: addusers [--config PATH] domain-manager assign|revoke|list [flags]
@@ -139,17 +139,9 @@ func parseDomainManagerFlags(args []string, stdout io.Writer) (dmFlags, error) {
 	return f, nil
 }
 
-func domainManagerCmd(ctx context.Context, env cli.Env, args []string) error {
-	f, err := parseDomainManagerFlags(args, env.Stdout)
-	if err != nil {
-		return err
-	}
-	cfg, err := env.Global.LoadConfig(env.Getenv)
-	if err != nil {
-		return err
-	}
-	logger := newLogger(cfg, env)
-	clients, err := cloud.Connect(ctx, cfg.OpenStack)
+func runDomainManager(ctx context.Context, a *app.App, f dmFlags, env cli.Env) error {
+	cfg := a.Config
+	clients, err := a.Cloud(ctx)
 	if err != nil {
 		return err
 	}
@@ -160,21 +152,20 @@ func domainManagerCmd(ctx context.Context, env cli.Env, args []string) error {
 	const source = "addusers domain-manager"
 	if f.sub == "list" {
 		// list changes nothing: no store.
-		dm := domainmanager.New(ids, nil, auditRecorder(cfg, nil, logger, source), rand.Reader, settings)
+		dm := domainmanager.New(ids, nil, auditRecorder(a, nil, source), a.Random, settings)
 		rows, err := dm.List(ctx, domainmanager.ListRequest{Domain: f.domain})
 		if err != nil {
 			return err
 		}
 		return printDomainManagers(r, f.output, settings.Role, rows)
 	}
-	st, err := store.Open(ctx, cfg.Store.URL.Reveal(), logger)
+	st, err := a.Store(ctx)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	audit := auditRecorder(cfg, st, logger, source)
+	audit := auditRecorder(a, st, source)
 	if f.sub == "revoke" {
-		res, err := domainmanager.New(ids, nil, audit, rand.Reader, settings).Revoke(ctx, domainmanager.RevokeRequest{Domain: f.domain, User: f.user})
+		res, err := domainmanager.New(ids, nil, audit, a.Random, settings).Revoke(ctx, domainmanager.RevokeRequest{Domain: f.domain, User: f.user})
 		if err != nil {
 			return err
 		}
@@ -186,14 +177,12 @@ func domainManagerCmd(ctx context.Context, env cli.Env, args []string) error {
 	if f.createUser {
 		// Wired before any change, so that a mistake in the mail or setpass
 		// settings stops the command before it has done anything.
-		var closeMail func()
-		if m, closeMail, err = newUserMail(cfg, clients.Provider, st, f.noDeliver, logger); err != nil {
+		if m, err = newUserMail(a, st, f.noDeliver); err != nil {
 			return err
 		}
-		defer closeMail()
-		links = account.NewIssuer(ids, m.setpass, m.outbox, st, audit, rand.Reader)
+		links = account.NewIssuer(ids, m.setpass, m.outbox, st, audit, a.Random)
 	}
-	res, err := domainmanager.New(ids, links, audit, rand.Reader, settings).Assign(ctx, domainmanager.AssignRequest{
+	res, err := domainmanager.New(ids, links, audit, a.Random, settings).Assign(ctx, domainmanager.AssignRequest{
 		Domain: f.domain, User: f.user, CreateDomain: f.createDomain, CreateUser: f.createUser, Email: f.email, PIN: f.pin,
 	})
 	printAssign(r, res)

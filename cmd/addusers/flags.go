@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 
+	"github.com/kaizen-onboard/kaizen/internal/app"
 	"github.com/kaizen-onboard/kaizen/internal/cli"
 	"github.com/kaizen-onboard/kaizen/internal/config"
 )
@@ -38,6 +40,34 @@ func parseFlags(fs *flag.FlagSet, args []string, prefix string) error {
 		return cli.Usagef("%sunexpected argument %q", prefix, fs.Arg(0))
 	}
 	return nil
+}
+
+// command is a subcommand that parses its flags first (--help and usage
+// errors need no settings), then runs on the composition root.
+func command[F any](parse func([]string, io.Writer) (F, error), run func(context.Context, *app.App, F, cli.Env) error) func(context.Context, cli.Env, []string) error {
+	return func(ctx context.Context, env cli.Env, args []string) error {
+		f, err := parse(args, env.Stdout)
+		if err != nil {
+			return err
+		}
+		a, err := loadApp(env)
+		if err != nil {
+			return err
+		}
+		defer a.Close()
+		return run(ctx, a, f, env)
+	}
+}
+
+// loadApp loads the settings and returns the composition root of one
+// subcommand: every dependency comes from it. Close it when the command
+// ends.
+func loadApp(env cli.Env) (*app.App, error) {
+	cfg, err := env.Global.LoadConfig(env.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	return app.New(cfg, newLogger(cfg, env), app.Options{}), nil
 }
 
 // newLogger is the logger every subcommand logs with.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/kaizen-onboard/kaizen/internal/app"
 	"github.com/kaizen-onboard/kaizen/internal/cli"
 	"github.com/kaizen-onboard/kaizen/internal/config"
 	"github.com/kaizen-onboard/kaizen/internal/onboard"
@@ -73,17 +74,9 @@ func parseImportFlags(args []string, stdout io.Writer) (importFlags, error) {
 }
 
 func importCmd(dry bool) func(ctx context.Context, env cli.Env, args []string) error {
-	return func(ctx context.Context, env cli.Env, args []string) error {
-		f, err := parseImportFlags(args, env.Stdout)
-		if err != nil {
-			return err
-		}
-		cfg, err := env.Global.LoadConfig(env.Getenv)
-		if err != nil {
-			return err
-		}
-		return runImport(ctx, cfg, f, dry, env)
-	}
+	return command(parseImportFlags, func(ctx context.Context, a *app.App, f importFlags, env cli.Env) error {
+		return runImport(ctx, a, f, dry, env)
+	})
 }
 
 // report is what --output json prints.
@@ -99,12 +92,9 @@ type report struct {
 	Error       string   `json:"error,omitempty"`
 }
 
-func runImport(ctx context.Context, cfg *config.Config, f importFlags, dry bool, env cli.Env) error {
-	logger := newLogger(cfg, env)
-	setup, err := onboard.FromConfig(ctx, cfg, onboard.SetupOptions{
-		CSVPath: f.sheet, DryRun: dry, NoDeliver: f.noDeliver, Logger: logger,
-	})
-	if errors.Is(err, onboard.ErrNoSheet) && !errors.Is(err, config.ErrInvalid) {
+func runImport(ctx context.Context, a *app.App, f importFlags, dry bool, env cli.Env) error {
+	setup, err := a.Import(ctx, app.ImportOptions{CSVPath: f.sheet, DryRun: dry, NoDeliver: f.noDeliver})
+	if errors.Is(err, app.ErrNoSheet) && !errors.Is(err, config.ErrInvalid) {
 		return cli.Usagef("--sheet: %v", err)
 	}
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/kaizen-onboard/kaizen/internal/app"
 	"github.com/kaizen-onboard/kaizen/internal/cli"
 	"github.com/kaizen-onboard/kaizen/internal/config"
 	"github.com/kaizen-onboard/kaizen/internal/quotareq"
@@ -74,18 +75,6 @@ func parseQuotasFlags(args []string, stdout io.Writer) (quotasFlags, error) {
 	return f, nil
 }
 
-func quotasCmd(ctx context.Context, env cli.Env, args []string) error {
-	f, err := parseQuotasFlags(args, env.Stdout)
-	if err != nil {
-		return err
-	}
-	cfg, err := env.Global.LoadConfig(env.Getenv)
-	if err != nil {
-		return err
-	}
-	return runQuotas(ctx, cfg, f, env)
-}
-
 // quotasReport is what --output json prints.
 type quotasReport struct {
 	quotareq.Summary
@@ -95,12 +84,9 @@ type quotasReport struct {
 	Error         string `json:"error,omitempty"`
 }
 
-func runQuotas(ctx context.Context, cfg *config.Config, f quotasFlags, env cli.Env) error {
-	logger := newLogger(cfg, env)
-	setup, err := quotareq.FromConfig(ctx, cfg, quotareq.SetupOptions{
-		CSVPath: f.sheet, NoSheet: f.revert, DryRun: f.dry, NoDeliver: f.noDeliver, Logger: logger,
-	})
-	if errors.Is(err, quotareq.ErrNoSheet) && !errors.Is(err, config.ErrInvalid) {
+func runQuotas(ctx context.Context, a *app.App, f quotasFlags, env cli.Env) error {
+	setup, err := a.Quotas(ctx, app.QuotaOptions{CSVPath: f.sheet, NoSheet: f.revert, DryRun: f.dry, NoDeliver: f.noDeliver})
+	if errors.Is(err, app.ErrNoQuotaSheet) && !errors.Is(err, config.ErrInvalid) {
 		return cli.Usagef("--sheet: %v", err)
 	}
 	if err != nil {

@@ -3,12 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
-	"log/slog"
-	"time"
 
 	"github.com/kaizen-onboard/kaizen/internal/account"
-	"github.com/kaizen-onboard/kaizen/internal/config"
-	"github.com/kaizen-onboard/kaizen/internal/onboard"
+	"github.com/kaizen-onboard/kaizen/internal/app"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 )
 
@@ -25,10 +22,10 @@ func (r *recorder) say(format string, args ...any) {
 // auditRecorder is the audit recorder of a helpdesk command: source is
 // the records' source, e.g. "addusers reset-password"; st nil records to
 // the log only.
-func auditRecorder(cfg *config.Config, st store.Store, logger *slog.Logger, source string) *account.Recorder {
+func auditRecorder(a *app.App, st store.Store, source string) *account.Recorder {
 	var events account.EventLog
 	if st != nil {
 		events = st
 	}
-	return account.NewRecorder(events, logger, onboard.Actor(cfg), source, time.Now)
+	return account.NewRecorder(events, a.Logger, a.Actor(), source, a.Now)
 }

@@ -2,16 +2,16 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
+
 	"io"
 	"strings"
 	"time"
 
 	"github.com/kaizen-onboard/kaizen/internal/account"
+	"github.com/kaizen-onboard/kaizen/internal/app"
 	"github.com/kaizen-onboard/kaizen/internal/cli"
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/pin"
-	"github.com/kaizen-onboard/kaizen/internal/store"
 )
 
 const resetPasswordUsage = `Usage: addusers [--config PATH] reset-password --user EMAIL|ID [--pin NNNN]
@@ -72,34 +72,23 @@ func parseResetPasswordFlags(args []string, stdout io.Writer) (rpFlags, error) {
 	return f, nil
 }
 
-func resetPasswordCmd(ctx context.Context, env cli.Env, args []string) error {
-	f, err := parseResetPasswordFlags(args, env.Stdout)
+func runResetPassword(ctx context.Context, a *app.App, f rpFlags, env cli.Env) error {
+	clients, err := a.Cloud(ctx)
 	if err != nil {
 		return err
 	}
-	cfg, err := env.Global.LoadConfig(env.Getenv)
+	st, err := a.Store(ctx)
 	if err != nil {
 		return err
 	}
-	logger := newLogger(cfg, env)
-	clients, err := cloud.Connect(ctx, cfg.OpenStack)
-	if err != nil {
-		return err
-	}
-	st, err := store.Open(ctx, cfg.Store.URL.Reveal(), logger)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
 	// Wired before anything is asked of setpass, so that a mistake in the
 	// mail or setpass settings stops the command before it changes anything.
-	m, closeMail, err := newUserMail(cfg, clients.Provider, st, f.noDeliver, logger)
+	m, err := newUserMail(a, st, f.noDeliver)
 	if err != nil {
 		return err
 	}
-	defer closeMail()
 	rs := account.NewResetter(cloud.Ops{Identity: cloud.NewKeystone(clients.Identity)}, m.setpass, m.outbox,
-		auditRecorder(cfg, st, logger, "addusers reset-password"), rand.Reader, cfg.OpenStack.Domain)
+		auditRecorder(a, st, "addusers reset-password"), a.Random, a.Config.OpenStack.Domain)
 	r := &recorder{out: env.Stdout}
 	res, err := rs.Reset(ctx, account.ResetRequest{User: f.user, Domain: f.domain, PIN: f.pin})
 	printReset(r, res)

@@ -3,14 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 
-	"github.com/gophercloud/gophercloud/v2"
-
-	"github.com/kaizen-onboard/kaizen/internal/config"
+	"github.com/kaizen-onboard/kaizen/internal/app"
 	"github.com/kaizen-onboard/kaizen/internal/mail"
-	"github.com/kaizen-onboard/kaizen/internal/onboard"
 	"github.com/kaizen-onboard/kaizen/internal/setpass"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 )
@@ -24,23 +20,19 @@ type userMail struct {
 	deliver bool
 }
 
-// newUserMail wires setpass and the outbox as import does. Callers wire it
-// before changing anything, so that a mistake in the mail or setpass
-// settings stops the command first. close releases the mail transport.
-func newUserMail(cfg *config.Config, provider *gophercloud.ProviderClient, st store.Store, noDeliver bool, logger *slog.Logger) (_ *userMail, close func(), err error) {
-	sp, err := onboard.NewSetpassClient(cfg, provider)
+// newUserMail takes setpass and the outbox from a, as import does. Callers
+// take it before changing anything, so that a mistake in the mail or
+// setpass settings stops the command first. a closes the mail transport.
+func newUserMail(a *app.App, st store.Store, noDeliver bool) (*userMail, error) {
+	sp, err := a.Setpass()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	outbox, closer, err := mail.FromConfig(cfg, st, !noDeliver, nil, logger)
+	outbox, err := a.Outbox(st, !noDeliver)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return &userMail{setpass: sp, outbox: outbox, deliver: !noDeliver}, func() {
-		if closer != nil {
-			closer.Close()
-		}
-	}, nil
+	return &userMail{setpass: sp, outbox: outbox, deliver: !noDeliver}, nil
 }
 
 // drain delivers what is queued, when delivering, and says how it went.

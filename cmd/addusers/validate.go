@@ -7,9 +7,9 @@ import (
 	"io"
 	"text/tabwriter"
 
+	"github.com/kaizen-onboard/kaizen/internal/app"
 	"github.com/kaizen-onboard/kaizen/internal/cli"
 	"github.com/kaizen-onboard/kaizen/internal/drift"
-	"github.com/kaizen-onboard/kaizen/internal/onboard"
 )
 
 const validateUsage = `Usage: addusers [--config PATH] validate [--apply] [flags]
@@ -60,18 +60,9 @@ func parseValidateFlags(args []string, stdout io.Writer) (validateFlags, error) 
 	return f, nil
 }
 
-func validateCmd(ctx context.Context, env cli.Env, args []string) error {
-	f, err := parseValidateFlags(args, env.Stdout)
-	if err != nil {
-		return err
-	}
-	cfg, err := env.Global.LoadConfig(env.Getenv)
-	if err != nil {
-		return err
-	}
-	logger := newLogger(cfg, env)
-	setup, err := drift.FromConfig(ctx, cfg, drift.SetupOptions{CSVPath: f.sheet, Apply: f.apply, Logger: logger})
-	if errors.Is(err, onboard.ErrNoSheet) && f.sheet != "" {
+func runValidate(ctx context.Context, a *app.App, f validateFlags, env cli.Env) error {
+	setup, err := a.Validate(ctx, app.ValidateOptions{CSVPath: f.sheet, Apply: f.apply})
+	if errors.Is(err, app.ErrNoSheet) && f.sheet != "" {
 		return cli.Usagef("--sheet: %v", err)
 	}
 	if err != nil {

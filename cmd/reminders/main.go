@@ -1,10 +1,7 @@
 package main
 
 import (
-	"context"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/kaizen-onboard/kaizen/internal/cli"
 )
@@ -12,9 +9,4 @@ import (
 // version is set at build time (make build: -ldflags -X main.version=...).
 var version = "dev"
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(cli.ExitCode("reminders", err, os.Stderr))
-}
+func main() { os.Exit(cli.Main("reminders", run)) }

@@ -2,30 +2,20 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
-	"net/http"
 	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
+	"github.com/kaizen-onboard/kaizen/internal/app"
 	"github.com/kaizen-onboard/kaizen/internal/cli"
-	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/config"
-	"github.com/kaizen-onboard/kaizen/internal/mail"
-	"github.com/kaizen-onboard/kaizen/internal/onboard"
 	"github.com/kaizen-onboard/kaizen/internal/reminder"
-	"github.com/kaizen-onboard/kaizen/internal/setpass"
-	"github.com/kaizen-onboard/kaizen/internal/store"
 )
 
 // now is the clock of list and run (tests set it).
@@ -119,11 +109,12 @@ func serveConfig(ctx context.Context, cfg *config.Config, env cli.Env, ln net.Li
 			enabled = append(enabled, j)
 		}
 	}
-	deps, closeDeps, err := wire(ctx, cfg, logger, time.Now, enabled...)
+	a := app.New(cfg, logger, app.Options{})
+	defer a.Close()
+	deps, err := a.Reminders(ctx, enabled...)
 	if err != nil {
 		return err
 	}
-	defer closeDeps()
 	jobs, err := reminder.Build(ctx, cfg, deps)
 	if err != nil {
 		return err
@@ -133,8 +124,7 @@ func serveConfig(ctx context.Context, cfg *config.Config, env cli.Env, ln net.Li
 		return err
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := a.Registry()
 	metrics, err := reminder.NewMetrics(reg)
 	if err != nil {
 		return err
@@ -142,7 +132,7 @@ func serveConfig(ctx context.Context, cfg *config.Config, env cli.Env, ln net.Li
 	for _, e := range entries {
 		metrics.Init(e.Name)
 	}
-	runner := &reminder.Runner{Locks: deps.Store, Metrics: metrics, Logger: logger, Now: time.Now, DryRun: dry}
+	runner := &reminder.Runner{Locks: deps.Store, Metrics: metrics, Logger: logger, Now: a.Now, DryRun: dry}
 	sched := reminder.NewScheduler(runner, loc, entries...)
 
 	if ln == nil {
@@ -155,7 +145,7 @@ func serveConfig(ctx context.Context, cfg *config.Config, env cli.Env, ln net.Li
 	}
 	for _, e := range entries {
 		var next string
-		if n := reminder.NextRuns(e.Schedule, loc, time.Now(), 1); len(n) == 1 {
+		if n := reminder.NextRuns(e.Schedule, loc, a.Now(), 1); len(n) == 1 {
 			next = n[0].Format(time.RFC3339)
 		}
 		logger.Info("scheduled", "job", e.Name, "kind", e.Kind, "schedule", e.Spec, "next_run", next)
@@ -170,60 +160,6 @@ func serveConfig(ctx context.Context, cfg *config.Config, env cli.Env, ln net.Li
 	}
 	logger.Info("stopped")
 	return nil
-}
-
-// wire opens what the given jobs need: the store and the mail outbox
-// always; the sheet for the sheet jobs; OpenStack (connected on first use)
-// and the setpass client for the cloud jobs.
-func wire(ctx context.Context, cfg *config.Config, logger *slog.Logger, clock func() time.Time, jobs ...config.Job) (_ reminder.BuildDeps, closeAll func(), err error) {
-	var closers []io.Closer
-	closeEach := func() {
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i].Close()
-		}
-	}
-	defer func() {
-		if err != nil {
-			closeEach()
-		}
-	}()
-	st, err := store.Open(ctx, cfg.Store.URL.Reveal(), logger)
-	if err != nil {
-		return reminder.BuildDeps{}, nil, err
-	}
-	closers = append(closers, st)
-	outbox, closer, err := mail.FromConfig(cfg, st, true, clock, logger)
-	if err != nil {
-		return reminder.BuildDeps{}, nil, err
-	}
-	if closer != nil {
-		closers = append(closers, closer)
-	}
-	deps := reminder.BuildDeps{Store: st, Outbox: outbox, Logger: logger, Now: clock, Random: rand.Reader}
-
-	needSheet := slices.ContainsFunc(jobs, func(j config.Job) bool { return reminder.NeedsSheet(j.Kind) })
-	needCloud := slices.ContainsFunc(jobs, func(j config.Job) bool { return reminder.NeedsCloud(j.Kind) })
-	// Without a sheet in the settings the sheet jobs fail to build, naming
-	// what to set.
-	if needSheet && cfg.Sheet.SpreadsheetID != "" {
-		sh, _, err := onboard.OpenSheet(ctx, cfg, "")
-		if err != nil {
-			return reminder.BuildDeps{}, nil, err
-		}
-		deps.Sheet = sh
-	}
-	if needCloud {
-		lazy := reminder.NewLazyCloud(func(ctx context.Context) (*cloud.Clients, error) {
-			return cloud.Connect(ctx, cfg.OpenStack)
-		})
-		deps.Users, deps.Passwords, deps.Projects, deps.Members = lazy, lazy, lazy, lazy
-		sp, err := setpass.NewClient(cfg.Setpass.APIURL(), &http.Client{Timeout: cfg.OpenStack.Timeout.D}, lazy.Token)
-		if err != nil {
-			return reminder.BuildDeps{}, nil, fmt.Errorf("%w: setpass.admin_url (or setpass.url): %w", config.ErrInvalid, err)
-		}
-		deps.Setpass = sp
-	}
-	return deps, closeEach, nil
 }
 
 func list(ctx context.Context, env cli.Env, args []string) error {
@@ -297,11 +233,12 @@ func runJob(ctx context.Context, env cli.Env, args []string) error {
 	}
 	jc := cfg.Reminders.Jobs[i]
 	logger := cli.NewLogger(cfg.Log, env.Stderr).With("program", "reminders")
-	deps, closeDeps, err := wire(ctx, cfg, logger, now, jc)
+	a := app.New(cfg, logger, app.Options{Now: now})
+	defer a.Close()
+	deps, err := a.Reminders(ctx, jc)
 	if err != nil {
 		return err
 	}
-	defer closeDeps()
 	job, err := reminder.BuildJob(ctx, cfg, jc, deps)
 	if err != nil {
 		return err

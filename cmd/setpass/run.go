@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -10,16 +9,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
+	"github.com/kaizen-onboard/kaizen/internal/app"
 	"github.com/kaizen-onboard/kaizen/internal/cli"
-	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/config"
-	"github.com/kaizen-onboard/kaizen/internal/mail"
 	"github.com/kaizen-onboard/kaizen/internal/setpass"
-	"github.com/kaizen-onboard/kaizen/internal/store"
-	"github.com/kaizen-onboard/kaizen/templates"
 )
 
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -56,102 +49,29 @@ type listeners struct {
 // setpass.admin_listen.
 func serveConfig(ctx context.Context, cfg *config.Config, env cli.Env, lns listeners) error {
 	sp := cfg.Setpass
-	// The [secrets] keys sign PINs and seal the mail setpass queues; they
-	// must be those of addusers and reminders on the same store.
-	keys, err := mail.KeysFromConfig(cfg)
-	if err != nil {
-		return err
-	}
 	logger := cli.NewLogger(cfg.Log, env.Stderr).With("program", "setpass")
-	proxies, err := setpass.ParseTrustedProxies(sp.TrustedProxies)
-	if err != nil {
-		return fmt.Errorf("%w: setpass.trusted_proxies: %w", config.ErrInvalid, err)
-	}
-	pages, err := setpass.LoadPages(templates.FS, cfg.Mail.TemplatesDir, setpass.Branding{
-		CloudName: cfg.Mail.CloudName, Support: cfg.Mail.Support, LoginURL: cfg.Mail.LoginURL,
-	})
+	a := app.New(cfg, logger, app.Options{})
+	defer a.Close()
+	svc, err := a.SetpassService(ctx)
 	if err != nil {
 		return err
 	}
-	st, err := store.Open(ctx, cfg.Store.URL.Reveal(), logger)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	clients, err := cloud.Connect(ctx, cfg.OpenStack)
-	if err != nil {
-		return err
-	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg := a.Registry()
 	metrics, err := setpass.NewMetrics(reg)
 	if err != nil {
 		return err
 	}
-	resetter, err := resetCredential(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	// The /reset page queues mail (the link, or a helpdesk notice); with
-	// it off, setpass sends none and needs no transport.
-	var outbox *mail.Outbox
-	if sp.ResetMode != setpass.ResetOff {
-		var closeMail io.Closer
-		if outbox, closeMail, err = mail.FromConfig(cfg, st, true, nil, logger); err != nil {
-			return err
-		}
-		if closeMail != nil {
-			defer closeMail.Close()
-		}
-	}
-	var mailer setpass.Mailer
-	if outbox != nil {
-		mailer = outbox // a nil *mail.Outbox must not become a non-nil Mailer
-	}
+	st, outbox, resetter := svc.Deps.Store, svc.Outbox, svc.Deps.Resetter
 	wake := make(chan struct{}, 1)
 	var background sync.WaitGroup // the work behind /reset answers
-	keystone := setpass.NewKeystone(clients.Identity, cfg.OpenStack.AdminProject, cfg.OpenStack.AdminProjectDomain).
-		SetAdminCacheTTL(sp.AdminCacheTTL.D)
-	deps := setpass.Deps{
-		Store:     st,
-		Keystone:  keystone,
-		Directory: keystone,
-		Resetter:  resetter,
-		Mail:      mailer,
-		MailQueued: func() {
-			select {
-			case wake <- struct{}{}:
-			default:
-			}
-		},
-		Go:       background.Go,
-		Pages:    pages,
-		Registry: reg,
-		Metrics:  metrics,
-		Logger:   logger,
-		Now:      time.Now,
-		Random:   rand.Reader,
-		Settings: setpass.Settings{
-			Keys:              keys,
-			BaseURL:           sp.URL,
-			TokenTTL:          sp.TokenTTL.D,
-			MaxAttempts:       sp.MaxAttempts,
-			MinPasswordLength: sp.MinPasswordLength,
-			TrustedProxies:    proxies,
-			RateLimit:         sp.RateLimit,
-			RateBurst:         sp.RateBurst,
-			PINGuard:          setpass.PINGuardSettings{PerUser: sp.PINFailuresPerUser, Window: sp.PINFailureWindow.D},
-			Reset: setpass.ResetSettings{
-				Mode:           sp.ResetMode,
-				TokenTTL:       sp.ResetTokenTTL.D,
-				MinTime:        sp.ResetMinTime.D,
-				ProtectedRoles: sp.ResetProtectedRoles,
-				RevokeTokens:   sp.ResetRevokeTokens,
-				AccountLimit:   sp.ResetAccountLimit,
-				Helpdesk:       cfg.Mail.Helpdesk,
-			},
-		},
+	deps := svc.Deps
+	deps.MailQueued = func() {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
 	}
+	deps.Go, deps.Registry, deps.Metrics = background.Go, reg, metrics
 	var serve []setpass.Listener
 	if sp.AdminListen == "" {
 		h, err := setpass.NewHandler(deps)
@@ -183,7 +103,7 @@ func serveConfig(ctx context.Context, cfg *config.Config, env cli.Env, lns liste
 	purged := make(chan struct{})
 	go func() {
 		defer close(purged)
-		setpass.Purger{Store: st, Now: time.Now, Interval: sp.PurgeInterval.D, Logger: logger, Metrics: metrics}.Run(purgeCtx)
+		setpass.Purger{Store: st, Now: a.Now, Interval: sp.PurgeInterval.D, Logger: logger, Metrics: metrics}.Run(purgeCtx)
 	}()
 	defer func() { stopPurge(); <-purged }()
 	// Mail is delivered until the end, after the requests in flight (and

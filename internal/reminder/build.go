@@ -35,11 +35,11 @@ type BuildDeps struct {
 	Passwords PasswordSetter
 	Projects  ProjectLister
 	Members   MemberLister
-	// ImportOpen wires an import run; nil uses onboard.FromConfig with
-	// Store.
+	// ImportOpen wires an import run (app.App.Import); the import kind
+	// needs it.
 	ImportOpen func(ctx context.Context, dryRun bool) (*onboard.Setup, error)
-	// ValidateOpen wires a validate check; nil uses drift.FromConfig with
-	// Store.
+	// ValidateOpen wires a validate check (app.App.Validate); the
+	// validate kind needs it.
 	ValidateOpen func(ctx context.Context, apply bool) (*drift.Setup, error)
 	Logger       *slog.Logger
 	Now          func() time.Time // default time.Now
@@ -127,35 +127,16 @@ func buildJob(cfg *config.Config, j config.Job, d BuildDeps) (Job, error) {
 		})
 
 	case "import":
-		open := d.ImportOpen
-		if open == nil {
-			if d.Store == nil {
-				return nil, errors.New("needs the store")
-			}
-			// Mail is queued only when an outbox job delivers it;
-			// otherwise the import delivers its own, as addusers does.
-			noDeliver := hasEnabledKind(cfg, "outbox")
-			logger := d.Logger
-			open = func(ctx context.Context, dryRun bool) (*onboard.Setup, error) {
-				return onboard.FromConfig(ctx, cfg, onboard.SetupOptions{
-					DryRun: dryRun, NoDeliver: noDeliver, Store: d.Store, Logger: logger,
-				})
-			}
+		if d.ImportOpen == nil {
+			return nil, errors.New("needs the import wiring (BuildDeps.ImportOpen)")
 		}
-		return NewImport(j, ImportDeps{Open: open, Now: d.Now})
+		return NewImport(j, ImportDeps{Open: d.ImportOpen, Now: d.Now})
 
 	case "validate":
-		open := d.ValidateOpen
-		if open == nil {
-			if d.Store == nil {
-				return nil, errors.New("needs the store")
-			}
-			logger := d.Logger
-			open = func(ctx context.Context, apply bool) (*drift.Setup, error) {
-				return drift.FromConfig(ctx, cfg, drift.SetupOptions{Apply: apply, Store: d.Store, Logger: logger})
-			}
+		if d.ValidateOpen == nil {
+			return nil, errors.New("needs the validate wiring (BuildDeps.ValidateOpen)")
 		}
-		return NewValidate(j, ValidateDeps{Open: open, Ledger: ledger, Mail: mailer, Helpdesk: cfg.Mail.Helpdesk, Location: loc})
+		return NewValidate(j, ValidateDeps{Open: d.ValidateOpen, Ledger: ledger, Mail: mailer, Helpdesk: cfg.Mail.Helpdesk, Location: loc})
 
 	case "outbox":
 		od := OutboxDeps{}
@@ -168,15 +149,6 @@ func buildJob(cfg *config.Config, j config.Job, d BuildDeps) (Job, error) {
 		return NewOutboxJob(j, od)
 	}
 	return nil, fmt.Errorf("unknown kind %q (known: %v)", j.Kind, config.JobKinds)
-}
-
-func hasEnabledKind(cfg *config.Config, kind string) bool {
-	for _, j := range cfg.Reminders.Jobs {
-		if j.Kind == kind && !j.Disabled {
-			return true
-		}
-	}
-	return false
 }
 
 // NeedsCloud reports whether a job of this kind talks to OpenStack.

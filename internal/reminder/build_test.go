@@ -13,7 +13,9 @@ import (
 
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/config"
+	"github.com/kaizen-onboard/kaizen/internal/drift"
 	"github.com/kaizen-onboard/kaizen/internal/mail"
+	"github.com/kaizen-onboard/kaizen/internal/onboard"
 	"github.com/kaizen-onboard/kaizen/internal/sheet"
 	"github.com/kaizen-onboard/kaizen/internal/testenv/mailtest"
 )
@@ -34,6 +36,13 @@ func TestBuildAllKinds(t *testing.T) {
 		Store: st, Outbox: mail.NewOutbox(st, nil, nil, nil, mail.OutboxOptions{Keys: mailtest.Keys(t)}), Sheet: sheet.NewCSV(csv),
 		Setpass: noIssuer{}, Users: lazy, Passwords: lazy, Projects: lazy, Members: lazy,
 		Now: func() time.Time { return now },
+		// Wired by internal/app in the programs; building must not call them.
+		ImportOpen: func(context.Context, bool) (*onboard.Setup, error) {
+			return nil, errors.New("import wired at build")
+		},
+		ValidateOpen: func(context.Context, bool) (*drift.Setup, error) {
+			return nil, errors.New("validate wired at build")
+		},
 	}
 	cfg := config.Defaults()
 	cfg.Reminders.Jobs = []config.Job{

@@ -13,7 +13,7 @@ import (
 
 // ImportDeps are what an import job needs.
 type ImportDeps struct {
-	// Open wires one run (onboard.FromConfig with the daemon's store); the
+	// Open wires one run (app.App.Import on the daemon's store); the
 	// job closes the Setup after the run. It is called at each run, so a
 	// cloud or sheet that is down fails that run only.
 	Open func(ctx context.Context, dryRun bool) (*onboard.Setup, error)

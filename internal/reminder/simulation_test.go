@@ -23,10 +23,10 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
 	"google.golang.org/api/sheets/v4"
 
+	"github.com/kaizen-onboard/kaizen/internal/app"
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/config"
 	kmail "github.com/kaizen-onboard/kaizen/internal/mail"
-	"github.com/kaizen-onboard/kaizen/internal/onboard"
 	"github.com/kaizen-onboard/kaizen/internal/reminder"
 	"github.com/kaizen-onboard/kaizen/internal/setpass"
 	"github.com/kaizen-onboard/kaizen/internal/store"
@@ -276,11 +276,11 @@ func TestThirtyDays(t *testing.T) {
 	// The daemon, built as cmd/reminders wires it, on the simulated clock.
 	startDaemon := func(owner string) *simDaemon {
 		t.Helper()
-		sh, _, err := onboard.OpenSheet(ctx, cfg, "")
+		sh, _, err := app.New(cfg, logger, app.Options{}).SignupSheet(ctx, "")
 		if err != nil {
 			t.Fatal(err)
 		}
-		simKeys, err := kmail.KeysFromConfig(cfg)
+		simKeys, err := app.Keys(cfg, rand.Reader)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -17,7 +17,7 @@ import (
 
 // ValidateDeps are what a validate job needs.
 type ValidateDeps struct {
-	// Open wires one check (drift.FromConfig with the daemon's store); the
+	// Open wires one check (app.App.Validate on the daemon's store); the
 	// job closes the Setup after the check. apply asks for repairs.
 	Open   func(ctx context.Context, apply bool) (*drift.Setup, error)
 	Ledger Ledger

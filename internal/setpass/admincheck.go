@@ -34,6 +34,20 @@ func (k *KeystoneClient) SetAdminCacheTTL(d time.Duration) *KeystoneClient {
 	return k
 }
 
+// SetClock sets the clock the admin cache ages entries by (default
+// time.Now).
+func (k *KeystoneClient) SetClock(now func() time.Time) *KeystoneClient {
+	k.now = now
+	return k
+}
+
+func (k *KeystoneClient) clock() time.Time {
+	if k.now == nil {
+		return time.Now()
+	}
+	return k.now()
+}
+
 // adminCache remembers tokens that passed CheckAdmin, by SHA-256, so a
 // batch of PUT /token calls with one admin token costs Keystone one
 // validation, not one per user (a third of Keystone's work per onboarded
@@ -127,7 +141,7 @@ func (t *validatedToken) restricted() bool {
 // roles, so that a delegation restricted to "member" does not become admin.
 func (k *KeystoneClient) CheckAdmin(ctx context.Context, subjectToken string) (string, error) {
 	key := sha256.Sum256([]byte(subjectToken))
-	if actor, ok := k.admins.get(key, time.Now()); ok {
+	if actor, ok := k.admins.get(key, k.clock()); ok {
 		return actor, nil
 	}
 	res := tokens.Get(ctx, k.admin, subjectToken)
@@ -153,7 +167,7 @@ func (k *KeystoneClient) CheckAdmin(ctx context.Context, subjectToken string) (s
 	if !ok {
 		return actor, ErrForbidden
 	}
-	k.admins.put(key, actor, time.Now(), t.ExpiresAt)
+	k.admins.put(key, actor, k.clock(), t.ExpiresAt)
 	return actor, nil
 }
 

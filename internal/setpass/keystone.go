@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
@@ -97,6 +98,7 @@ type KeystoneClient struct {
 	adminProject string
 	adminDomain  string // name or ID
 	admins       adminCache
+	now          func() time.Time // nil: time.Now
 
 	mu             sync.Mutex
 	adminProjectID string // resolved on first need

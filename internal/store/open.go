@@ -37,6 +37,13 @@ var migrations embed.FS
 // <file>.migrate.lock. Errors never include the URL (it may hold a password).
 // logger may be nil.
 func Open(ctx context.Context, url string, logger *slog.Logger) (Store, error) {
+	return openURL(ctx, url, logger, openSQLite, openPostgres)
+}
+
+// openURL picks the backend by url's scheme: sqlite gets the path after
+// "sqlite://", postgres the whole URL.
+func openURL(ctx context.Context, url string, logger *slog.Logger,
+	sqlite, postgres func(ctx context.Context, s string, logger *slog.Logger) (Store, error)) (Store, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -46,9 +53,9 @@ func Open(ctx context.Context, url string, logger *slog.Logger) (Store, error) {
 	case !ok:
 		return nil, errors.New("opening store: the URL has no scheme; want sqlite://PATH or postgres://…")
 	case scheme == "sqlite":
-		return openSQLite(ctx, rest, logger)
+		return sqlite(ctx, rest, logger)
 	case scheme == "postgres" || scheme == "postgresql":
-		return openPostgres(ctx, url, logger)
+		return postgres(ctx, url, logger)
 	}
 	return nil, fmt.Errorf("opening store: unsupported URL scheme %q; want sqlite or postgres", scheme)
 }

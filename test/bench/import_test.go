@@ -29,6 +29,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kaizen-onboard/kaizen/internal/app"
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/config"
 	"github.com/kaizen-onboard/kaizen/internal/onboard"
@@ -74,7 +75,7 @@ var benchNeededWrites = map[string]int{"identity": 3, "compute": 1, "block-stora
 // and prints one table with:
 //
 //  1. 500 new requests (new user and new project each, default preset, all
-//     three quota services on quota-sets) through onboard.FromConfig and
+//     three quota services on quota-sets) through app.Import and
 //     onboard.Run, as `addusers import` runs them: cloud clients
 //     authenticated through the proxy, a CSV sheet, a real mail.Outbox on
 //     SQLite with the Maildir transport (mail is queued, not delivered) and
@@ -305,7 +306,7 @@ func benchImportOnce(b *testing.B, ks *testenv.KeystoneEnv, cc *testenv.Counting
 	benchWriteSheet(b, sheetPath, benchImportRows, domain, "bench", false)
 
 	// run is `addusers import --sheet requests.csv` without the mail
-	// delivery at its end: onboard.FromConfig (open the sheet and the store,
+	// delivery at its end: app.Import (open the sheet and the store,
 	// connect, resolve the quota services, build the setpass client and the
 	// outbox with the Maildir transport) and onboard.Run. Timed and counted
 	// from the first request (authentication) to the last row's write-back.
@@ -319,7 +320,9 @@ func benchImportOnce(b *testing.B, ks *testenv.KeystoneEnv, cc *testenv.Counting
 		spCount.reset()
 		start := time.Now()
 
-		setup, err := onboard.FromConfig(ctx, cfg, onboard.SetupOptions{CSVPath: sheetPath, Logger: logger})
+		a := app.New(cfg, logger, app.Options{})
+		defer a.Close()
+		setup, err := a.Import(ctx, app.ImportOptions{CSVPath: sheetPath})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kaizen-onboard/kaizen/internal/app"
 	"github.com/kaizen-onboard/kaizen/internal/mail"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
@@ -322,12 +323,11 @@ func (w *world) restart(t *testing.T, pending map[string][]string) {
 	// Past the backoff of every failed attempt, the reminder's included
 	// (queued on the reminders' clock, two days on).
 	later := time.Now().Add(50 * time.Hour)
-	outbox, closer, err := mail.FromConfig(cfg, st, true, func() time.Time { return later }, w.logger)
+	a := app.New(cfg, w.logger, app.Options{Now: func() time.Time { return later }})
+	defer a.Close()
+	outbox, err := a.Outbox(st, true)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if closer != nil {
-		defer closer.Close()
 	}
 	rep, err := outbox.Drain(t.Context())
 	want := 0

@@ -32,6 +32,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
 	netquotas "github.com/gophercloud/gophercloud/v2/openstack/networking/v2/extensions/quotas"
 
+	"github.com/kaizen-onboard/kaizen/internal/app"
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/config"
 	"github.com/kaizen-onboard/kaizen/internal/mail"
@@ -641,7 +642,7 @@ func (e *killEnv) lateDrain(rd *killRound) {
 	if c, ok := tr.(io.Closer); ok {
 		defer c.Close()
 	}
-	keys, err := mail.KeysFromConfig(e.cfg)
+	keys, err := app.Keys(e.cfg, rand.Reader)
 	if err != nil {
 		e.t.Fatal(err)
 	}

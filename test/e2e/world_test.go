@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	sheetsapi "google.golang.org/api/sheets/v4"
 
+	"github.com/kaizen-onboard/kaizen/internal/app"
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/config"
 	"github.com/kaizen-onboard/kaizen/internal/keyring"
@@ -326,11 +327,13 @@ func (w *world) approve(name string) {
 }
 
 // addusersImport is `addusers import`: wired from the settings by
-// onboard.FromConfig, run, then the queued mail delivered.
+// app.Import, run, then the queued mail delivered.
 func (w *world) addusersImport() (onboard.Summary, mail.Report) {
 	w.t.Helper()
 	ctx := w.t.Context()
-	setup, err := onboard.FromConfig(ctx, w.load(), onboard.SetupOptions{Logger: w.logger})
+	a := app.New(w.load(), w.logger, app.Options{})
+	defer a.Close()
+	setup, err := a.Import(ctx, app.ImportOptions{})
 	if err != nil {
 		w.t.Fatalf("addusers import: wiring: %v", err)
 	}
@@ -366,12 +369,11 @@ func (w *world) remindersRun(at time.Time) (linkRes reminder.Result, outboxErr e
 		w.t.Fatalf("reminders: store: %v", err)
 	}
 	defer st.Close()
-	outbox, closer, err := mail.FromConfig(cfg, st, true, clock, w.logger)
+	a := app.New(cfg, w.logger, app.Options{Now: clock})
+	defer a.Close()
+	outbox, err := a.Outbox(st, true)
 	if err != nil {
 		w.t.Fatalf("reminders: mail: %v", err)
-	}
-	if closer != nil {
-		defer closer.Close()
 	}
 	lazy := reminder.NewLazyCloud(func(ctx context.Context) (*cloud.Clients, error) {
 		c, err := cloud.Connect(ctx, cfg.OpenStack)
@@ -460,7 +462,9 @@ func (w *world) startSetpass() {
 		w.t.Fatalf("setpass.reset_user: %v", err)
 	}
 	w.vault.tap(resetClients.Provider, "setpass reset credential")
-	if proc.outbox, proc.closeMail, err = mail.FromConfig(cfg, proc.store, true, nil, w.logger); err != nil {
+	pa := app.New(cfg, w.logger, app.Options{})
+	proc.closeMail = pa // closes the mail transport
+	if proc.outbox, err = pa.Outbox(proc.store, true); err != nil {
 		w.t.Fatal(err)
 	}
 	proxies, err := setpass.ParseTrustedProxies(sp.TrustedProxies)
@@ -503,7 +507,7 @@ func (w *world) startSetpass() {
 // cmd/setpass builds them.
 func setpassKeys(t testing.TB, cfg *config.Config) *keyring.Keyring {
 	t.Helper()
-	k, err := mail.KeysFromConfig(cfg)
+	k, err := app.Keys(cfg, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
