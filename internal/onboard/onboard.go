@@ -27,8 +27,6 @@ import (
 	netmail "net/mail"
 	"time"
 
-	"github.com/gophercloud/gophercloud/v2"
-
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/request"
 	"github.com/kaizen-onboard/kaizen/internal/setpass"
@@ -66,9 +64,24 @@ type Store interface {
 	MessageByKey(ctx context.Context, key string) (store.Message, error)
 }
 
+// Identity is the part of Keystone a run reads and changes: the rows'
+// domains, the import and domain-manager roles, the projects and users the
+// rows name (looked up by name, or each domain listed once), the accounts
+// it creates, their passwords, and role assignments. cloud.Keystone and
+// cloudtest.Fake implement it.
+type Identity interface {
+	cloud.DomainMaker
+	cloud.RoleMaker
+	cloud.Granter
+	cloud.LookupSource
+	CreateProject(ctx context.Context, p cloud.NewProject) (cloud.Project, error)
+	CreateUser(ctx context.Context, u cloud.NewUser) (cloud.User, error)
+	SetPassword(ctx context.Context, userID, password string) error
+}
+
 // Deps are the services a run talks to.
 type Deps struct {
-	Identity *gophercloud.ServiceClient
+	Identity Identity
 	Quotas   Quotas
 	Setpass  Registrar
 	Mail     Mailer

@@ -44,7 +44,7 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 		return sum, err
 	}
 	r := &runner{deps: deps, opts: opts, roleIDs: map[string]string{}, domains: map[string]string{},
-		dirs: cloud.NewDirectories(deps.Identity), retriesBefore: retries(deps)}
+		dirs: map[string]*cloud.Directory{}, retriesBefore: retries(deps)}
 	// Outcomes earlier runs could not write go first, before anything
 	// else reads the sheet; rows still unwritten are left alone.
 	var held map[sheet.Identity]string

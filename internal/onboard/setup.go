@@ -77,7 +77,7 @@ func FromConfig(ctx context.Context, cfg *config.Config, so SetupOptions) (_ *Se
 	if err != nil {
 		return nil, err
 	}
-	s.Deps = Deps{Identity: clients.Identity, Sheet: src, Store: st, Retries: clients}
+	s.Deps = Deps{Identity: cloud.NewKeystone(clients.Identity), Sheet: src, Store: st, Retries: clients}
 	// A plan writes nothing, the store's ID included: it skips the check.
 	var storeID string
 	if !so.DryRun {
