@@ -99,3 +99,11 @@ func (d *Directory) lookUp(ctx context.Context, key string, read func(LookupSour
 	d.mu.Unlock()
 	return nil
 }
+
+// NewEmptyDirectory returns the Directory of a domain known to hold
+// nothing (just created): nothing is listed or looked up; the batch's own
+// creates fill it, and a name taken behind its back is still handled by
+// the create's 409.
+func NewEmptyDirectory(ks DirectorySource, domainID string) *Directory {
+	return &Directory{ks: ks, domainID: domainID, projects: map[string]Project{}, users: map[string][]User{}}
+}

@@ -193,6 +193,9 @@ type RowResult struct {
 	UserID    string   `json:"user_id,omitempty"`
 	ProjectID string   `json:"project_id,omitempty"`
 	Error     string   `json:"error,omitempty"`
+	// Plan is what the run found and planned for the row (nil when the row
+	// failed before a plan was made, or was not planned).
+	Plan *RowPlan `json:"-"`
 	// WriteBack is "" when the outcome was written to the sheet (or there
 	// was nothing to write), else why it was not.
 	WriteBack string `json:"write_back_error,omitempty"`

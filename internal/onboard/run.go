@@ -44,7 +44,7 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 		return sum, err
 	}
 	r := &runner{deps: deps, opts: opts, roleIDs: map[string]string{}, domains: map[string]string{},
-		dirs: map[string]*cloud.Directory{}, retriesBefore: retries(deps)}
+		dirs: map[string]*cloud.Directory{}, firstOf: map[string]request.Request{}, names: map[string]map[string]bool{}, retriesBefore: retries(deps)}
 	// Outcomes earlier runs could not write go first, before anything
 	// else reads the sheet; rows still unwritten are left alone.
 	var held map[sheet.Identity]string
@@ -134,7 +134,11 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 	total := len(todo)
 
 	if total > 0 {
-		if err := r.prepare(ctx, todo); err != nil {
+		err := r.prepare(ctx, todo)
+		if err == nil && !opts.DryRun {
+			err = r.create(ctx)
+		}
+		if err != nil {
 			if w != nil {
 				w.stop()
 				waitAll(acks)
@@ -153,7 +157,7 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 			defer wg.Done()
 			for g := range work {
 				for _, q := range g {
-					res, values := r.apply(ctx, q)
+					res, values := r.row(ctx, q, !opts.DryRun)
 					writeBack(sheet.Write{Row: q.Row, ID: sheet.Identity(q.Identity), Values: values}, res, true)
 					mu.Lock()
 					results = append(results, res)
