@@ -38,11 +38,14 @@ import (
 type seamBackend struct {
 	name string
 	fake bool
+	// shared, when set, is a Keystone holding domain already (benchmarks).
+	shared identity
+	domain cloud.Domain
 }
 
 // eachSeamBackend runs fn in a parallel subtest per backend.
 func eachSeamBackend(t *testing.T, fn func(t *testing.T, b seamBackend)) {
-	for _, b := range []seamBackend{{"fake", true}, {"keystone", false}} {
+	for _, b := range []seamBackend{{name: "fake", fake: true}, {name: "keystone"}} {
 		t.Run(b.name, func(t *testing.T) {
 			t.Parallel()
 			fn(t, b)
@@ -169,7 +172,7 @@ func (s *recordingSetpass) links() []issued {
 
 // seamEnv is one seam test's world.
 type seamEnv struct {
-	t        *testing.T
+	t        testing.TB
 	id       identity // setup and assertions, uncounted
 	count    *countingIdentity
 	domainID string
@@ -183,11 +186,14 @@ type seamEnv struct {
 	opts     onboard.Options
 }
 
-func newSeamEnv(t *testing.T, b seamBackend) *seamEnv {
+func newSeamEnv(t testing.TB, b seamBackend) *seamEnv {
 	t.Helper()
 	ctx := t.Context()
 	e := &seamEnv{t: t, quotas: &memQuotas{sets: map[string]cloud.QuotaSet{}}, setpass: &recordingSetpass{}}
-	if b.fake {
+	switch {
+	case b.shared != nil:
+		e.id, e.domainID, e.domain = b.shared, b.domain.ID, b.domain.Name
+	case b.fake:
 		f := cloudtest.New()
 		e.id = f
 		d, err := f.CreateDomain(ctx, "kzt-onboard", "")
@@ -195,7 +201,7 @@ func newSeamEnv(t *testing.T, b seamBackend) *seamEnv {
 			t.Fatal(err)
 		}
 		e.domainID, e.domain = d.ID, d.Name
-	} else {
+	default:
 		ks := testenv.Keystone(t)
 		e.id = cloud.NewKeystone(ks.Identity)
 		e.domainID, e.domain = ks.Domain(t)
