@@ -13,9 +13,17 @@
 //   - mail is queued under keys (welcome:<user>, new-project:<project>,
 //     added:<user>:<project>) the outbox refuses to queue twice.
 //
-// A run reads each domain's projects and users once (cloud.Directory), so a
-// new row costs only its writes. Rows sharing a project or a user run one
-// after another in sheet order; independent rows run on a bounded pool.
+// Each row is planned, then its plan applied: the plan reads what the row
+// needs and decides what to create, assign, set, issue and mail ([RowPlan]);
+// `addusers plan` stops there ([Plan]), `addusers import` applies it
+// ([Apply]). Both take the same path up to applying.
+//
+// A run reads only what its rows need: in a domain where they name at most
+// lookupLimit (25) projects and users, each name is looked up (one small
+// read); with more, the domain's projects and users are listed once (two
+// reads, paging through the domain). A new row costs its writes and, when
+// looked up, two reads. Rows sharing a project or a user run one after
+// another in sheet order; independent rows run on a bounded pool.
 package onboard
 
 import (
@@ -121,7 +129,8 @@ type Options struct {
 	// "sheet:<id>/<worksheet>" or "csv:<path>".
 	Source string
 	// DryRun plans: it reads the sheet and the cloud and reports what would
-	// change, changing nothing anywhere (sheet, cloud, store, mail).
+	// change, changing nothing anywhere (sheet, cloud, store, mail). Run
+	// plans each row either way; DryRun only stops it before applying.
 	DryRun bool
 	// Only, when set, restricts the run to matching requests (helpdesk use).
 	OnlyUser    string // requester email, any case

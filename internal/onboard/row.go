@@ -92,7 +92,7 @@ func (r *runner) prepare(ctx context.Context, todo []request.Request) error {
 // create makes what prepare found missing: the domain-manager role and the
 // domains (audited under the first row naming each).
 func (r *runner) create(ctx context.Context) error {
-	if r.needManager {
+	if r.needManager && r.managerID == "" { // else it exists and was checked
 		id, _, err := cloud.EnsureManagerRoleOn(ctx, r.deps.Identity, r.opts.ManagerRole, r.opts.ManagerForbidden)
 		if err != nil {
 			return fmt.Errorf("domain_manager.role: %w", err)

@@ -18,7 +18,22 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/store"
 )
 
-// Run reads the sheet, applies every approved request not yet done and
+// Plan reads the sheet and the cloud and returns what an import would do,
+// row by row (RowResult.Changes in words, RowResult.Plan), changing
+// nothing anywhere. It is Run with Options.DryRun.
+func Plan(ctx context.Context, deps Deps, opts Options) (Summary, error) {
+	opts.DryRun = true
+	return Run(ctx, deps, opts)
+}
+
+// Apply plans each row and applies its plan, as `addusers import` does: Run
+// without Options.DryRun.
+func Apply(ctx context.Context, deps Deps, opts Options) (Summary, error) {
+	opts.DryRun = false
+	return Run(ctx, deps, opts)
+}
+
+// Run reads the sheet, plans and applies every approved request not yet done and
 // writes each outcome back as it finishes. The error is for the run as a
 // whole (lock held, sheet unreadable, bad header) or ErrSomeFailed when it
 // finished with failed or invalid rows; the Summary is filled in either way

@@ -292,7 +292,11 @@ func (e *seamEnv) run(mods ...func(*onboard.Options)) (onboard.Summary, error) {
 	for _, m := range mods {
 		m(&opts)
 	}
-	sum, err := onboard.Run(e.t.Context(), e.deps(), opts)
+	run := onboard.Apply
+	if opts.DryRun {
+		run = onboard.Plan
+	}
+	sum, err := run(e.t.Context(), e.deps(), opts)
 	if rep, derr := e.outbox.Drain(e.t.Context()); derr != nil || len(rep.Failures) > 0 {
 		e.t.Fatalf("draining the outbox: %v %+v", derr, rep.Failures)
 	}
