@@ -53,10 +53,9 @@ func eachSeamBackend(t *testing.T, fn func(t *testing.T, b seamBackend)) {
 	}
 }
 
-// identity is what the tests use of Keystone: all of it.
-type identity interface {
-	cloud.Identity
-}
+// identity is what the tests use of Keystone for setup and assertions:
+// all of it (onboard itself gets only onboard.Identity).
+type identity = cloud.Identity
 
 // countingIdentity counts the Keystone requests onboard makes through it.
 type countingIdentity struct {
