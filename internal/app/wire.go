@@ -76,7 +76,7 @@ func (a *App) Import(ctx context.Context, o ImportOptions) (_ *onboard.Setup, er
 	if err != nil {
 		return nil, err
 	}
-	s.Deps = onboard.Deps{Identity: clients.Identity, Sheet: src, Store: st, Retries: clients}
+	s.Deps = onboard.Deps{Identity: cloud.NewKeystone(clients.Identity), Sheet: src, Store: st, Retries: clients}
 	// A plan writes nothing, the store's ID included: it skips the check.
 	var storeID string
 	if !o.DryRun {

@@ -35,6 +35,11 @@ type Directory struct {
 	mu       sync.Mutex
 	projects map[string]Project // by exact name
 	users    map[string][]User  // by lower-cased name
+	// lookup: nothing was listed; names are looked up on first use and
+	// remembered in looked (by "p:"+name and "u:"+lower-cased name),
+	// found or not (see NewLookupDirectory).
+	lookup bool
+	looked map[string]bool
 }
 
 // LoadDirectory is [LoadDirectoryFrom] on Keystone c.
@@ -98,7 +103,10 @@ func (d *Directory) EnsureProject(ctx context.Context, spec ProjectSpec) (Projec
 	if !can {
 		return Project{}, false, fmt.Errorf("ensuring project %q: the directory's source cannot create projects", spec.Name)
 	}
-	found, ok := d.Project(spec.Name)
+	found, ok, err := d.FindProject(ctx, spec.Name)
+	if err != nil {
+		return Project{}, false, err
+	}
 	p, created, err := ensureProject(ctx, ks, spec, found, ok)
 	if err == nil && !ok {
 		d.mu.Lock()
@@ -118,7 +126,7 @@ func (d *Directory) EnsureUser(ctx context.Context, spec UserSpec) (User, bool, 
 	if !can {
 		return User{}, false, fmt.Errorf("ensuring user %q: the directory's source cannot create users", spec.Name)
 	}
-	found, ferr := d.User(spec.Name)
+	found, ferr := d.FindUser(ctx, spec.Name)
 	u, created, err := ensureUser(ctx, ks, spec, found, ferr)
 	if err == nil && ferr != nil {
 		k := strings.ToLower(u.Name)

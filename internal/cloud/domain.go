@@ -33,6 +33,18 @@ func EnsureDomain(ctx context.Context, c *gophercloud.ServiceClient, name string
 //
 // API calls: reuse 1 (GET list); create 2 (GET list, POST); lost race 3.
 func (o Ops) EnsureDomain(ctx context.Context, name string, create bool) (d Domain, created bool, err error) {
+	return EnsureDomainOn(ctx, o, name, create)
+}
+
+// DomainMaker finds and creates domains ([Domains] without deleting).
+type DomainMaker interface {
+	FindDomain(ctx context.Context, name string) (Domain, error)
+	CreateDomain(ctx context.Context, name, description string) (Domain, error)
+}
+
+// EnsureDomainOn is [Ops.EnsureDomain] on any o that finds and creates
+// domains.
+func EnsureDomainOn(ctx context.Context, o DomainMaker, name string, create bool) (d Domain, created bool, err error) {
 	d, err = o.FindDomain(ctx, name)
 	if err == nil || !create || !errors.Is(err, ErrNoDomain) {
 		return d, false, err

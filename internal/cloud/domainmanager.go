@@ -41,6 +41,18 @@ func EnsureRole(ctx context.Context, c *gophercloud.ServiceClient, name string) 
 //
 // API calls: reuse 1 (GET list); create 2 (GET list, POST); lost race 3.
 func (o Ops) EnsureRole(ctx context.Context, name string) (id string, created bool, err error) {
+	return ensureRole(ctx, o, name)
+}
+
+// RoleMaker looks up, creates and follows the implications of global
+// roles: what [EnsureManagerRoleOn] needs.
+type RoleMaker interface {
+	RoleID(ctx context.Context, name string) (string, error)
+	CreateRole(ctx context.Context, name, description string) (RoleRef, error)
+	RoleImplies(ctx context.Context, roleID string) ([]RoleRef, error)
+}
+
+func ensureRole(ctx context.Context, o RoleMaker, name string) (id string, created bool, err error) {
 	id, err = o.RoleID(ctx, name)
 	if err == nil || !errors.Is(err, ErrNoRole) {
 		return id, false, err
@@ -80,6 +92,10 @@ func ImpliedRoles(ctx context.Context, c *gophercloud.ServiceClient, roleID stri
 
 // ImpliedRoles is [ImpliedRoles] over any Identity.
 func (o Ops) ImpliedRoles(ctx context.Context, roleID string) ([]RoleRef, error) {
+	return impliedRoles(ctx, o, roleID)
+}
+
+func impliedRoles(ctx context.Context, o RoleMaker, roleID string) ([]RoleRef, error) {
 	var out []RoleRef
 	seen := map[string]bool{roleID: true}
 	queue := []string{roleID}
@@ -127,13 +143,18 @@ func CheckManagerRole(ctx context.Context, c *gophercloud.ServiceClient, name, i
 
 // CheckManagerRole is [CheckManagerRole] over any Identity.
 func (o Ops) CheckManagerRole(ctx context.Context, name, id string, forbidden []string) error {
+	return CheckManagerRoleOn(ctx, o, name, id, forbidden)
+}
+
+// CheckManagerRoleOn is [Ops.CheckManagerRole] on any [RoleMaker].
+func CheckManagerRoleOn(ctx context.Context, o RoleMaker, name, id string, forbidden []string) error {
 	if forbiddenName(name, forbidden) {
 		return fmt.Errorf("role %q: %w (it is admin or in domain_manager.forbidden_roles)", name, ErrForbiddenRole)
 	}
 	if id == "" {
 		return nil
 	}
-	implied, err := o.ImpliedRoles(ctx, id)
+	implied, err := impliedRoles(ctx, o, id)
 	if err != nil {
 		return fmt.Errorf("checking role %q: %w", name, err)
 	}
@@ -160,19 +181,24 @@ func EnsureManagerRole(ctx context.Context, c *gophercloud.ServiceClient, name s
 
 // EnsureManagerRole is [EnsureManagerRole] over any Identity.
 func (o Ops) EnsureManagerRole(ctx context.Context, name string, forbidden []string) (id string, created bool, err error) {
+	return EnsureManagerRoleOn(ctx, o, name, forbidden)
+}
+
+// EnsureManagerRoleOn is [Ops.EnsureManagerRole] on any [RoleMaker].
+func EnsureManagerRoleOn(ctx context.Context, o RoleMaker, name string, forbidden []string) (id string, created bool, err error) {
 	if strings.TrimSpace(name) == "" {
 		return "", false, errors.New("the domain-manager role name is empty")
 	}
-	if err := o.CheckManagerRole(ctx, name, "", forbidden); err != nil {
+	if err := CheckManagerRoleOn(ctx, o, name, "", forbidden); err != nil {
 		return "", false, err
 	}
-	id, created, err = o.EnsureRole(ctx, name)
+	id, created, err = ensureRole(ctx, o, name)
 	if err != nil {
 		return "", false, err
 	}
 	// Checked even when just created: a concurrent creator may have made
 	// it first and given it implied roles.
-	if err := o.CheckManagerRole(ctx, name, id, forbidden); err != nil {
+	if err := CheckManagerRoleOn(ctx, o, name, id, forbidden); err != nil {
 		return id, created, err
 	}
 	return id, created, nil

@@ -48,6 +48,17 @@ func (s roleScope) String() string {
 //
 // API calls: already assigned 1 (HEAD); new 2 (HEAD, PUT).
 func (o Ops) EnsureGrant(ctx context.Context, g Grant) (assigned bool, err error) {
+	return EnsureGrantOn(ctx, o, g)
+}
+
+// Granter checks and makes role assignments.
+type Granter interface {
+	HasRole(ctx context.Context, g Grant) (bool, error)
+	AssignRole(ctx context.Context, g Grant) error
+}
+
+// EnsureGrantOn is [Ops.EnsureGrant] on any [Granter].
+func EnsureGrantOn(ctx context.Context, o Granter, g Grant) (assigned bool, err error) {
 	has, err := o.HasRole(ctx, g)
 	if err != nil || has {
 		return false, err

@@ -121,7 +121,7 @@ func TestDriftReportedThenRepaired(t *testing.T) {
 	sh := sheet.NewCSV(path)
 	reqOpts := request.Options{QuotaColumns: map[string]string{"vCPUs": "cores"}, DefaultDomain: domain,
 		DefaultPreset: "small", Presets: []string{"small"}}
-	sum, err := onboard.Run(ctx, onboard.Deps{Identity: ks.Identity, Quotas: q, Setpass: nopSetpass{}, Mail: nopMail{}, Sheet: sh, Store: st},
+	sum, err := onboard.Run(ctx, onboard.Deps{Identity: cloud.NewKeystone(ks.Identity), Quotas: q, Setpass: nopSetpass{}, Mail: nopMail{}, Sheet: sh, Store: st},
 		onboard.Options{Request: reqOpts, Presets: presets, Actor: "test-admin", Source: "csv:" + path, FlushEvery: 10 * time.Millisecond, Logger: logger})
 	if err != nil {
 		t.Fatalf("import: %v %+v", err, sum.Rows)

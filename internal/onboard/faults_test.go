@@ -63,7 +63,7 @@ func TestImportRidesOutOpenStackFaults(t *testing.T) {
 	e.write(rows...)
 
 	deps := e.deps()
-	deps.Identity, deps.Quotas, deps.Retries = clients.Identity, quotas, clients
+	deps.Identity, deps.Quotas, deps.Retries = cloud.NewKeystone(clients.Identity), quotas, clients
 	sum, err := onboard.Run(ctx, deps, e.opts)
 	if rep, derr := e.outbox.Drain(ctx); derr != nil || len(rep.Failures) > 0 {
 		t.Fatalf("draining the outbox: %v %+v", derr, rep.Failures)
@@ -180,7 +180,7 @@ func TestFaultOutlastingRetries(t *testing.T) {
 	}
 	e.write(row("outage@example.org", "during-outage"))
 	deps := e.deps()
-	deps.Identity, deps.Quotas, deps.Retries = clients.Identity, quotas, clients
+	deps.Identity, deps.Quotas, deps.Retries = cloud.NewKeystone(clients.Identity), quotas, clients
 
 	fc.SetFaults(testenv.Faults{Unavailable: 1}) // compute is down
 	sum, err := onboard.Run(ctx, deps, e.opts)

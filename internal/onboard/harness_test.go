@@ -264,7 +264,7 @@ func (e *env) write(rows ...signup) {
 }
 
 func (e *env) deps() onboard.Deps {
-	return onboard.Deps{Identity: e.identity, Quotas: e.quotas, Setpass: e.setpass, Mail: e.outbox, Sheet: e.sheet, Store: e.store}
+	return onboard.Deps{Identity: cloud.NewKeystone(e.identity), Quotas: e.quotas, Setpass: e.setpass, Mail: e.outbox, Sheet: e.sheet, Store: e.store}
 }
 
 // run runs onboard with the env's options changed by mods, then delivers

@@ -13,9 +13,17 @@
 //   - mail is queued under keys (welcome:<user>, new-project:<project>,
 //     added:<user>:<project>) the outbox refuses to queue twice.
 //
-// A run reads each domain's projects and users once (cloud.Directory), so a
-// new row costs only its writes. Rows sharing a project or a user run one
-// after another in sheet order; independent rows run on a bounded pool.
+// Each row is planned, then its plan applied: the plan reads what the row
+// needs and decides what to create, assign, set, issue and mail ([RowPlan]);
+// `addusers plan` stops there ([Plan]), `addusers import` applies it
+// ([Apply]). Both take the same path up to applying.
+//
+// A run reads only what its rows need: in a domain where they name at most
+// lookupLimit (25) projects and users, each name is looked up (one small
+// read); with more, the domain's projects and users are listed once (two
+// reads, paging through the domain). A new row costs its writes and, when
+// looked up, two reads. Rows sharing a project or a user run one after
+// another in sheet order; independent rows run on a bounded pool.
 package onboard
 
 import (
@@ -26,8 +34,6 @@ import (
 	"log/slog"
 	netmail "net/mail"
 	"time"
-
-	"github.com/gophercloud/gophercloud/v2"
 
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/request"
@@ -66,9 +72,24 @@ type Store interface {
 	MessageByKey(ctx context.Context, key string) (store.Message, error)
 }
 
+// Identity is the part of Keystone a run reads and changes: the rows'
+// domains, the import and domain-manager roles, the projects and users the
+// rows name (looked up by name, or each domain listed once), the accounts
+// it creates, their passwords, and role assignments. cloud.Keystone and
+// cloudtest.Fake implement it.
+type Identity interface {
+	cloud.DomainMaker
+	cloud.RoleMaker
+	cloud.Granter
+	cloud.LookupSource
+	CreateProject(ctx context.Context, p cloud.NewProject) (cloud.Project, error)
+	CreateUser(ctx context.Context, u cloud.NewUser) (cloud.User, error)
+	SetPassword(ctx context.Context, userID, password string) error
+}
+
 // Deps are the services a run talks to.
 type Deps struct {
-	Identity *gophercloud.ServiceClient
+	Identity Identity
 	Quotas   Quotas
 	Setpass  Registrar
 	Mail     Mailer
@@ -110,7 +131,8 @@ type Options struct {
 	// "sheet:<id>/<worksheet>" or "csv:<path>".
 	Source string
 	// DryRun plans: it reads the sheet and the cloud and reports what would
-	// change, changing nothing anywhere (sheet, cloud, store, mail).
+	// change, changing nothing anywhere (sheet, cloud, store, mail). Run
+	// plans each row either way; DryRun only stops it before applying.
 	DryRun bool
 	// Only, when set, restricts the run to matching requests (helpdesk use).
 	OnlyUser    string // requester email, any case
@@ -182,6 +204,9 @@ type RowResult struct {
 	UserID    string   `json:"user_id,omitempty"`
 	ProjectID string   `json:"project_id,omitempty"`
 	Error     string   `json:"error,omitempty"`
+	// Plan is what the run found and planned for the row (nil when the row
+	// failed before a plan was made, or was not planned).
+	Plan *RowPlan `json:"-"`
 	// WriteBack is "" when the outcome was written to the sheet (or there
 	// was nothing to write), else why it was not.
 	WriteBack string `json:"write_back_error,omitempty"`

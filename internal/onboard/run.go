@@ -19,7 +19,22 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/store"
 )
 
-// Run reads the sheet, applies every approved request not yet done and
+// Plan reads the sheet and the cloud and returns what an import would do,
+// row by row (RowResult.Changes in words, RowResult.Plan), changing
+// nothing anywhere. It is Run with Options.DryRun.
+func Plan(ctx context.Context, deps Deps, opts Options) (Summary, error) {
+	opts.DryRun = true
+	return Run(ctx, deps, opts)
+}
+
+// Apply plans each row and applies its plan, as `addusers import` does: Run
+// without Options.DryRun.
+func Apply(ctx context.Context, deps Deps, opts Options) (Summary, error) {
+	opts.DryRun = false
+	return Run(ctx, deps, opts)
+}
+
+// Run reads the sheet, plans and applies every approved request not yet done and
 // writes each outcome back as it finishes. The error is for the run as a
 // whole (lock held, sheet unreadable, bad header) or ErrSomeFailed when it
 // finished with failed or invalid rows; the Summary is filled in either way
@@ -50,7 +65,7 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 		return sum, err
 	}
 	r := &runner{deps: deps, opts: opts, roleIDs: map[string]string{}, domains: map[string]string{},
-		dirs: cloud.NewDirectories(deps.Identity), retriesBefore: retries(deps)}
+		dirs: map[string]*cloud.Directory{}, firstOf: map[string]request.Request{}, names: map[string]map[string]bool{}, retriesBefore: retries(deps)}
 	// Outcomes earlier runs could not write go first, before anything
 	// else reads the sheet; rows still unwritten are left alone.
 	var held map[sheet.Identity]string
@@ -132,7 +147,11 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 	total := len(todo)
 
 	if total > 0 && locked.Err() == nil {
-		if err := r.prepare(ctx, todo); err != nil {
+		err := r.prepare(ctx, todo)
+		if err == nil && !opts.DryRun {
+			err = r.create(ctx)
+		}
+		if err != nil {
 			if w != nil {
 				w.stop()
 				waitAll(acks)
@@ -163,7 +182,7 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 					mu.Lock()
 					started[q.Row] = true
 					mu.Unlock()
-					res, values := r.apply(ctx, q)
+					res, values := r.row(ctx, q, !opts.DryRun)
 					writeBack(sheet.Write{Row: q.Row, ID: sheet.Identity(q.Identity), Values: values}, res, true)
 					mu.Lock()
 					results = append(results, res)

@@ -59,7 +59,7 @@ func TestImportJob(t *testing.T) {
 	open := func(ctx context.Context, dry bool) (*onboard.Setup, error) {
 		opened = append(opened, dry)
 		return &onboard.Setup{
-			Deps: onboard.Deps{Identity: &gophercloud.ServiceClient{}, Sheet: sheet.NewCSV(path), Store: st,
+			Deps: onboard.Deps{Identity: cloud.NewKeystone(&gophercloud.ServiceClient{}), Sheet: sheet.NewCSV(path), Store: st,
 				Quotas: noQuotas{}, Setpass: noIssuer{}, Mail: noMail{}},
 			Options: onboard.Options{Request: reqOpts, Source: "csv:" + path, Roles: []string{"member"}},
 		}, nil

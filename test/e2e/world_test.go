@@ -338,7 +338,7 @@ func (w *world) addusersImport() (onboard.Summary, mail.Report) {
 		w.t.Fatalf("addusers import: wiring: %v", err)
 	}
 	defer setup.Close()
-	w.vault.tap(setup.Deps.Identity.ProviderClient, "addusers import")
+	w.vault.tap(setup.Deps.Identity.(*cloud.Keystone).Client().ProviderClient, "addusers import")
 	sum, err := onboard.Run(ctx, setup.Deps, setup.Options)
 	if err != nil {
 		w.t.Fatalf("addusers import: %v; rows %+v", err, sum.Rows)
