@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/kaizen-onboard/kaizen/internal/account"
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	kmail "github.com/kaizen-onboard/kaizen/internal/mail"
 	"github.com/kaizen-onboard/kaizen/internal/request"
@@ -49,6 +50,11 @@ type runner struct {
 	// temps holds the temporary password of each user created in this run
 	// until its link is issued; it is never stored anywhere else.
 	temps sync.Map
+
+	// rec records the run's audit events; links issues the set-password
+	// links (nil in a plan, which issues none).
+	rec   *account.Recorder
+	links *account.Issuer
 }
 
 // prepare looks up, once per run, what every row needs: role IDs, the
@@ -481,7 +487,7 @@ func (r *runner) planLink(ctx context.Context, p *RowPlan, m *MemberPlan) error 
 		return nil
 	}
 	if m.User.ID != "" && r.deps.Store != nil {
-		_, err := r.deps.Store.MessageByKey(ctx, welcomeKey(m.User.ID))
+		_, err := r.deps.Store.MessageByKey(ctx, account.WelcomeKey(m.User.ID))
 		if err == nil {
 			return nil
 		}
@@ -493,8 +499,6 @@ func (r *runner) planLink(ctx context.Context, p *RowPlan, m *MemberPlan) error 
 	p.change("would mail %s a set-password link", m.User.Name)
 	return nil
 }
-
-func welcomeKey(userID string) string { return "welcome:" + userID }
 
 // apply carries out a row's plan. What an earlier row of the run created
 // is found in the domain's directory without a read; every write is
@@ -722,11 +726,10 @@ func formatQuotas(q cloud.QuotaSet) string {
 // the user and queuing the mail) gets a fresh temporary password first,
 // since the one it was created with is gone with that run.
 func (r *runner) issueLink(ctx context.Context, rr *rowRun, u cloud.User, pin, pinFrom, name string, p cloud.Project) error {
-	key := welcomeKey(u.ID)
-	if _, err := r.deps.Store.MessageByKey(ctx, key); err == nil {
-		return nil
-	} else if !errors.Is(err, store.ErrNotFound) {
+	if done, err := r.links.Welcomed(ctx, u.ID); err != nil {
 		return fmt.Errorf("checking for %s's welcome mail: %w", u.Name, err)
+	} else if done {
+		return nil
 	}
 	if u.ID == rr.res.UserID && rr.q.PINRegistered {
 		// Registered by an earlier run whose store is gone: nothing to redo.
@@ -740,32 +743,29 @@ func (r *runner) issueLink(ctx context.Context, rr *rowRun, u cloud.User, pin, p
 	if _, err := r.deps.Store.RecordOnce(ctx, welcomedKey(u.ID, p.ID), r.opts.Now()); err != nil {
 		return fmt.Errorf("recording %s's welcome: %w", u.Name, err)
 	}
-	temp, fresh := r.temps.LoadAndDelete(u.ID)
-	if !fresh {
-		t, err := cloud.TempPassword(r.opts.Random)
-		if err != nil {
-			return err
-		}
-		if err := r.deps.Identity.SetPassword(ctx, u.ID, t); err != nil {
-			return err
-		}
-		temp = t
-		r.audit(ctx, rr.q, "user.password.unused-reset", u.ID, map[string]string{"name": u.Name})
-	}
-	issued, err := r.deps.Setpass.Issue(ctx, u.ID, temp.(string), pin)
-	if err != nil {
-		return fmt.Errorf("registering %s with setpass: %w", u.Name, err)
-	}
-	r.audit(ctx, rr.q, "setpass.issue", u.ID, map[string]string{"name": u.Name, "expires_at": issued.ExpiresAt.UTC().Format(time.RFC3339)})
+	// A user created in this run has its temporary password; one created
+	// by a run that died before its link gets a fresh one from the issuer.
+	temp, _ := r.temps.LoadAndDelete(u.ID)
+	t, _ := temp.(string)
 	if name == "" {
 		name = u.Name
 	}
-	data := kmail.WelcomeData{
-		Name: name, Username: u.Name, Domain: r.mailDomain(rr.q), Project: p.Name,
-		Link: issued.URL, ExpiresAt: issued.ExpiresAt, PINFrom: pinFrom,
-	}
-	if err := r.queue(ctx, rr, key, kmail.KindWelcome, u, data); err != nil {
+	link, err := r.links.IssueLink(ctx, account.LinkRequest{
+		User: u, Purpose: account.Welcome, TempPassword: t, PIN: pin,
+		Welcome: kmail.WelcomeData{Name: name, Username: u.Name, Domain: r.mailDomain(rr.q), Project: p.Name, PINFrom: pinFrom},
+		Audit:   r.rowAudit(rr.q),
+	})
+	if err != nil {
 		return err
+	}
+	switch {
+	case link.Outcome == account.NotKaizens:
+		return fmt.Errorf("cannot send %s a set-password link: the account does not carry kaizen's owner attribute", u.Name)
+	case link.Outcome == account.AlreadyWelcomed:
+		return nil // a concurrent run queued it
+	}
+	if link.Queued {
+		r.mailQueued.Add(1)
 	}
 	rr.change("queued a set-password link for %s", u.Name)
 	return nil
@@ -831,18 +831,13 @@ func (r *runner) mailDomain(q request.Request) string {
 	return q.Domain
 }
 
-// audit records one change in the store and the log. A failing audit write
-// is logged, not fatal: the change already happened.
+// audit records one change of row q in the store and the log. A failing
+// audit write is logged, not fatal: the change already happened.
 func (r *runner) audit(ctx context.Context, q request.Request, action, target string, details map[string]string) {
-	src := fmt.Sprintf("%s row %d (%s|%s)", r.opts.Source, q.Row, q.Identity.Timestamp, q.Email)
-	r.opts.Logger.Info("audit", "actor", r.opts.Actor, "action", action, "target", target, "row", q.Row, "source", r.opts.Source, "details", details)
-	if r.deps.Store == nil {
-		return
-	}
-	_, err := r.deps.Store.AppendEvent(context.WithoutCancel(ctx), store.Event{
-		At: r.opts.Now().UTC(), Actor: r.opts.Actor, Action: action, Target: target, Source: src, Details: details,
-	})
-	if err != nil {
-		r.opts.Logger.Error("writing an audit record", "action", action, "target", target, "err", err)
-	}
+	r.rowAudit(q).Record(ctx, action, target, details)
+}
+
+// rowAudit is the run's recorder with row q as the source.
+func (r *runner) rowAudit(q request.Request) *account.Recorder {
+	return r.rec.With(fmt.Sprintf("%s row %d (%s|%s)", r.opts.Source, q.Row, q.Identity.Timestamp, q.Email), "row", q.Row)
 }

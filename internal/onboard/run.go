@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/kaizen-onboard/kaizen/internal/account"
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/request"
 	"github.com/kaizen-onboard/kaizen/internal/sheet"
@@ -66,6 +67,14 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 	}
 	r := &runner{deps: deps, opts: opts, roleIDs: map[string]string{}, domains: map[string]string{},
 		dirs: map[string]*cloud.Directory{}, firstOf: map[string]request.Request{}, names: map[string]map[string]bool{}, retriesBefore: retries(deps)}
+	var events account.EventLog
+	if deps.Store != nil {
+		events = deps.Store
+	}
+	r.rec = account.NewRecorder(events, opts.Logger, opts.Actor, opts.Source, opts.Now)
+	if !opts.DryRun {
+		r.links = account.NewIssuer(deps.Identity, deps.Setpass, deps.Mail, deps.Store, r.rec, opts.Random)
+	}
 	// Outcomes earlier runs could not write go first, before anything
 	// else reads the sheet; rows still unwritten are left alone.
 	var held map[sheet.Identity]string
