@@ -110,7 +110,11 @@ func runImport(ctx context.Context, a *app.App, f importFlags, dry bool, env cli
 	}
 	progress := newProgress(env.Stderr, f.output == "json")
 	opts.Progress = progress.update
-	sum, runErr := onboard.Run(ctx, setup.Deps, opts)
+	stage := onboard.Apply
+	if dry {
+		stage = onboard.Plan
+	}
+	sum, runErr := stage(ctx, setup.Deps, opts)
 	progress.finish()
 
 	rep := report{Summary: sum}
