@@ -31,7 +31,7 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/drift"
 	"github.com/kaizen-onboard/kaizen/internal/onboard"
 	"github.com/kaizen-onboard/kaizen/internal/request"
-	"github.com/kaizen-onboard/kaizen/internal/setpass"
+	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 	"github.com/kaizen-onboard/kaizen/internal/sheet"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
@@ -44,8 +44,8 @@ var presets = map[string]map[string]int64{
 
 type nopSetpass struct{}
 
-func (nopSetpass) Issue(ctx context.Context, userID, temp, pin string) (setpass.Issued, error) {
-	return setpass.Issued{URL: "https://setpass.example.org/?token=x", ExpiresAt: time.Now().Add(time.Hour)}, nil
+func (nopSetpass) Issue(ctx context.Context, userID, temp, pin string) (client.Issued, error) {
+	return client.Issued{URL: "https://setpass.example.org/?token=x", ExpiresAt: time.Now().Add(time.Hour)}, nil
 }
 
 type nopMail struct{}

@@ -30,6 +30,7 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/onboard"
 	"github.com/kaizen-onboard/kaizen/internal/request"
 	"github.com/kaizen-onboard/kaizen/internal/setpass"
+	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 	"github.com/kaizen-onboard/kaizen/internal/sheet"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
@@ -123,7 +124,7 @@ type env struct {
 
 	setpassURL  string // base URL, ends in "/"
 	setpassHTTP *http.Client
-	setpass     *setpass.Client
+	setpass     *client.Client
 
 	logger *slog.Logger
 	opts   onboard.Options

@@ -37,7 +37,7 @@ import (
 
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/request"
-	"github.com/kaizen-onboard/kaizen/internal/setpass"
+	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 	"github.com/kaizen-onboard/kaizen/internal/sheet"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 )
@@ -53,9 +53,9 @@ type Quotas interface {
 	Apply(ctx context.Context, projectID string, want cloud.QuotaSet) ([]string, error)
 }
 
-// Registrar issues set-password links (setpass.Client).
+// Registrar issues set-password links (client.Client).
 type Registrar interface {
-	Issue(ctx context.Context, userID, tempPassword, pin string) (setpass.Issued, error)
+	Issue(ctx context.Context, userID, tempPassword, pin string) (client.Issued, error)
 }
 
 // Mailer queues mail (mail.Outbox).

@@ -27,7 +27,7 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/mail"
 	"github.com/kaizen-onboard/kaizen/internal/onboard"
 	"github.com/kaizen-onboard/kaizen/internal/request"
-	"github.com/kaizen-onboard/kaizen/internal/setpass"
+	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 	"github.com/kaizen-onboard/kaizen/internal/sheet"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
@@ -156,11 +156,11 @@ type recordingSetpass struct {
 	issued []issued
 }
 
-func (s *recordingSetpass) Issue(ctx context.Context, userID, temp, pin string) (setpass.Issued, error) {
+func (s *recordingSetpass) Issue(ctx context.Context, userID, temp, pin string) (client.Issued, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.issued = append(s.issued, issued{userID, temp, pin})
-	return setpass.Issued{URL: "https://setpass.example.org/?t=" + userID, ExpiresAt: time.Date(2026, 3, 20, 0, 0, 0, 0, time.UTC)}, nil
+	return client.Issued{URL: "https://setpass.example.org/?t=" + userID, ExpiresAt: time.Date(2026, 3, 20, 0, 0, 0, 0, time.UTC)}, nil
 }
 
 func (s *recordingSetpass) links() []issued {

@@ -16,7 +16,7 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/config"
 	"github.com/kaizen-onboard/kaizen/internal/onboard"
 	"github.com/kaizen-onboard/kaizen/internal/request"
-	"github.com/kaizen-onboard/kaizen/internal/setpass"
+	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 	"github.com/kaizen-onboard/kaizen/internal/sheet"
 )
 
@@ -26,8 +26,8 @@ func (noQuotas) Apply(context.Context, string, cloud.QuotaSet) ([]string, error)
 
 type noIssuer struct{}
 
-func (noIssuer) Issue(context.Context, string, string, string) (setpass.Issued, error) {
-	return setpass.Issued{}, errors.New("not in this test")
+func (noIssuer) Issue(context.Context, string, string, string) (client.Issued, error) {
+	return client.Issued{}, errors.New("not in this test")
 }
 
 type noMail struct{}
