@@ -36,9 +36,9 @@ import (
 	"time"
 
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
-	"github.com/kaizen-onboard/kaizen/internal/request"
 	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 	"github.com/kaizen-onboard/kaizen/internal/sheet"
+	"github.com/kaizen-onboard/kaizen/internal/signup"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 )
 
@@ -110,7 +110,7 @@ type RetryCounter interface {
 type Options struct {
 	// Request says how rows are read; its Columns also name the columns
 	// written back (Status, Processed At, User ID, Project ID, PIN).
-	Request request.Options
+	Request signup.Options
 	// Presets are the quota presets by name; a row's preset is looked up
 	// case-insensitively.
 	Presets map[string]map[string]int64

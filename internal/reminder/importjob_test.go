@@ -15,9 +15,9 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/config"
 	"github.com/kaizen-onboard/kaizen/internal/onboard"
-	"github.com/kaizen-onboard/kaizen/internal/request"
 	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 	"github.com/kaizen-onboard/kaizen/internal/sheet"
+	"github.com/kaizen-onboard/kaizen/internal/signup"
 )
 
 type noQuotas struct{}
@@ -45,7 +45,7 @@ func TestImportJob(t *testing.T) {
 	st := openSQLite(t)
 	ctx := context.Background()
 	cfg := config.Defaults()
-	reqOpts, err := request.OptionsFromConfig(&cfg)
+	reqOpts, err := signup.OptionsFromConfig(&cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
