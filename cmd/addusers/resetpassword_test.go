@@ -24,6 +24,7 @@ import (
 
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/setpass"
+	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
 	"github.com/kaizen-onboard/kaizen/internal/testenv/mailtest"
@@ -148,7 +149,7 @@ func (e *rpEnv) onboarded(name, email, pin string) (cloud.User, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := setpass.NewClient(e.setpassURL, nil, func(context.Context) (string, error) { return e.ks.Identity.Token(), nil })
+	c, err := client.New(e.setpassURL, nil, func(context.Context) (string, error) { return e.ks.Identity.Token(), nil })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/kaizen-onboard/kaizen/internal/app"
 	"github.com/kaizen-onboard/kaizen/internal/mail"
-	"github.com/kaizen-onboard/kaizen/internal/setpass"
+	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 )
 
@@ -15,7 +15,7 @@ import (
 // setpass issues the link, the outbox queues the mail and, unless
 // --no-deliver, delivers it at once.
 type userMail struct {
-	setpass *setpass.Client
+	setpass *client.Client
 	outbox  *mail.Outbox
 	deliver bool
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/cloud/cloudtest"
 	"github.com/kaizen-onboard/kaizen/internal/mail"
-	"github.com/kaizen-onboard/kaizen/internal/setpass"
+	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 )
 
@@ -93,21 +93,21 @@ type links struct {
 	resetErrs      []error // one per Reset call, in order
 }
 
-func (l *links) Issue(ctx context.Context, userID, temp, pin string) (setpass.Issued, error) {
+func (l *links) Issue(ctx context.Context, userID, temp, pin string) (client.Issued, error) {
 	if l.issueErr != nil {
-		return setpass.Issued{}, l.issueErr
+		return client.Issued{}, l.issueErr
 	}
 	l.issued = append(l.issued, call{userID, temp, pin})
-	return setpass.Issued{URL: fmt.Sprintf("https://setpass.example.org/?token=t%d", len(l.issued)), ExpiresAt: now.Add(time.Duration(len(l.issued)) * time.Hour)}, nil
+	return client.Issued{URL: fmt.Sprintf("https://setpass.example.org/?token=t%d", len(l.issued)), ExpiresAt: now.Add(time.Duration(len(l.issued)) * time.Hour)}, nil
 }
 
-func (l *links) Reset(ctx context.Context, userID, pin, temp string) (setpass.Issued, error) {
+func (l *links) Reset(ctx context.Context, userID, pin, temp string) (client.Issued, error) {
 	n := len(l.resets)
 	l.resets = append(l.resets, call{userID, temp, pin})
 	if n < len(l.resetErrs) && l.resetErrs[n] != nil {
-		return setpass.Issued{}, l.resetErrs[n]
+		return client.Issued{}, l.resetErrs[n]
 	}
-	return setpass.Issued{URL: "https://setpass.example.org/reset?token=r", ExpiresAt: now.Add(24 * time.Hour)}, nil
+	return client.Issued{URL: "https://setpass.example.org/reset?token=r", ExpiresAt: now.Add(24 * time.Hour)}, nil
 }
 
 type env struct {

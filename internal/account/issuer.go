@@ -10,7 +10,7 @@ import (
 
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/mail"
-	"github.com/kaizen-onboard/kaizen/internal/setpass"
+	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 )
 
@@ -19,10 +19,10 @@ type PasswordSetter interface {
 	SetPassword(ctx context.Context, userID, password string) error
 }
 
-// LinkIssuer asks setpass for a new link (setpass.Client.Issue): pin ""
+// LinkIssuer asks setpass for a new link (client.Client.Issue): pin ""
 // keeps the PIN on file.
 type LinkIssuer interface {
-	Issue(ctx context.Context, userID, tempPassword, pin string) (setpass.Issued, error)
+	Issue(ctx context.Context, userID, tempPassword, pin string) (client.Issued, error)
 }
 
 // Outbox queues mail under an idempotency key (mail.Outbox): created
@@ -95,8 +95,8 @@ type Link struct {
 	// PasswordReplaced: a fresh temporary password was set (the request
 	// had none).
 	PasswordReplaced bool
-	Issued           setpass.Issued // zero until setpass issued it
-	MailKey          string         // set once the mail is in the outbox
+	Issued           client.Issued // zero until setpass issued it
+	MailKey          string        // set once the mail is in the outbox
 	// Queued: the mail is new in the outbox (false: queued before under
 	// the same key).
 	Queued bool

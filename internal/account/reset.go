@@ -10,7 +10,7 @@ import (
 
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/mail"
-	"github.com/kaizen-onboard/kaizen/internal/setpass"
+	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 )
 
 // ResetIdentity is what a password reset reads and changes in Keystone
@@ -22,11 +22,11 @@ type ResetIdentity interface {
 	SetPassword(ctx context.Context, userID, password string) error
 }
 
-// ResetIssuer asks setpass for a password-reset link (setpass.Client.Reset):
+// ResetIssuer asks setpass for a password-reset link (client.Client.Reset):
 // pin "" keeps the PIN on file; tempPassword "" uses setpass's reset
-// credential, which setpass may lack (setpass.ErrResetUnsupported).
+// credential, which setpass may lack (client.ErrResetUnsupported).
 type ResetIssuer interface {
-	Reset(ctx context.Context, userID, pin, tempPassword string) (setpass.Issued, error)
+	Reset(ctx context.Context, userID, pin, tempPassword string) (client.Issued, error)
 }
 
 // Resetter is the helpdesk's password reset (MOC's reset-password.py).
@@ -65,7 +65,7 @@ type ResetResult struct {
 	// password was replaced by a random temporary one (the old one no
 	// longer works).
 	TemporaryPassword bool
-	Issued            setpass.Issued // zero until issued
+	Issued            client.Issued // zero until issued
 	PINReplaced       bool
 	MailKey           string // set once the mail is in the outbox
 	Queued            bool   // the mail is new there
@@ -89,12 +89,12 @@ func (r *Resetter) Reset(ctx context.Context, req ResetRequest) (ResetResult, er
 	}
 	issued, err := r.setpass.Reset(ctx, u.ID, req.PIN, "")
 	switch {
-	case errors.Is(err, setpass.ErrResetNoPIN):
+	case errors.Is(err, client.ErrResetNoPIN):
 		// 409: no PIN on file, or it is locked after too many wrong PINs
 		// (setpass's message says which).
 		return res, fmt.Errorf("%s has no PIN on file, or setpass locked it after too many wrong PINs (%v): "+
 			"verify the person, agree a new 4-digit PIN with them and run again with --pin NNNN; nothing was changed", u.Name, err)
-	case errors.Is(err, setpass.ErrResetUnsupported):
+	case errors.Is(err, client.ErrResetUnsupported):
 		temp, err := replacePassword(ctx, r.ids, r.random, r.audit, u, "user.password.reset-temporary")
 		if err != nil {
 			return res, err

@@ -11,7 +11,7 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/account"
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/mail"
-	"github.com/kaizen-onboard/kaizen/internal/setpass"
+	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 )
 
 func (e *env) resetter() *account.Resetter {
@@ -56,7 +56,7 @@ func TestReset(t *testing.T) {
 	t.Run("fallback without a reset credential", func(t *testing.T) {
 		e := newEnv(t)
 		u := e.user(t, "bob@example.org", "bob@example.org", false)
-		e.sp.resetErrs = []error{fmt.Errorf("reset: %w", setpass.ErrResetUnsupported)}
+		e.sp.resetErrs = []error{fmt.Errorf("reset: %w", client.ErrResetUnsupported)}
 		res, err := e.resetter().Reset(t.Context(), account.ResetRequest{User: u.ID, PIN: "9876"})
 		if err != nil {
 			t.Fatal(err)
@@ -88,11 +88,11 @@ func TestReset(t *testing.T) {
 		{"unknown user", func(e *env) string { return "nobody@example.org" }, nil, `no user "nobody@example.org" in domain "research"`, cloud.ErrNoUser, false, nil},
 		{"no address", func(e *env) string { return e.user(t, "carol", "", false).ID }, nil, "keystone holds no email address for carol", nil, false, nil},
 		{"no PIN on file", func(e *env) string { return e.user(t, "dan@example.org", "", false).Name },
-			[]error{setpass.ErrResetNoPIN}, "run again with --pin NNNN; nothing was changed", nil, false, nil},
+			[]error{client.ErrResetNoPIN}, "run again with --pin NNNN; nothing was changed", nil, false, nil},
 		{"setpass down", func(e *env) string { return e.user(t, "erin@example.org", "", false).Name },
 			[]error{errors.New("connection refused")}, "asking setpass for a reset link for erin@example.org: connection refused", nil, false, nil},
 		{"setpass down after the fallback", func(e *env) string { return e.user(t, "finn@example.org", "", false).Name },
-			[]error{setpass.ErrResetUnsupported, errors.New("connection refused")}, "the account now has a temporary password no one knows", nil, true,
+			[]error{client.ErrResetUnsupported, errors.New("connection refused")}, "the account now has a temporary password no one knows", nil, true,
 			[]string{"user.password.reset-temporary"}},
 	}
 	for _, tt := range tests {

@@ -26,7 +26,7 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/config"
 	"github.com/kaizen-onboard/kaizen/internal/keyring"
 	"github.com/kaizen-onboard/kaizen/internal/mail"
-	"github.com/kaizen-onboard/kaizen/internal/setpass"
+	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 	"github.com/kaizen-onboard/kaizen/internal/sheet"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/templates"
@@ -176,8 +176,8 @@ func (a *App) Token(ctx context.Context) (string, error) {
 
 // Setpass is the client of setpass's admin API (setpass.admin_url, else
 // setpass.url). It connects to OpenStack only when it first calls setpass.
-func (a *App) Setpass() (*setpass.Client, error) {
-	sp, err := setpass.NewClient(a.Config.Setpass.APIURL(), &http.Client{Timeout: a.Config.OpenStack.Timeout.D}, a.Token)
+func (a *App) Setpass() (*client.Client, error) {
+	sp, err := client.New(a.Config.Setpass.APIURL(), &http.Client{Timeout: a.Config.OpenStack.Timeout.D}, a.Token)
 	if err != nil {
 		return nil, fmt.Errorf("%w: setpass.admin_url (or setpass.url): %w", config.ErrInvalid, err)
 	}

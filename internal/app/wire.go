@@ -13,14 +13,14 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/onboard"
 	"github.com/kaizen-onboard/kaizen/internal/quotareq"
 	"github.com/kaizen-onboard/kaizen/internal/reminder"
-	"github.com/kaizen-onboard/kaizen/internal/request"
+	"github.com/kaizen-onboard/kaizen/internal/signup"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 )
 
 // signupInput is what import and validate read: the sign-up sheet read
 // as the settings say, and the cloud.
 type signupInput struct {
-	opts    request.Options
+	opts    signup.Options
 	sheet   Table
 	source  string
 	clients *cloud.Clients
@@ -29,7 +29,7 @@ type signupInput struct {
 func (a *App) signup(ctx context.Context, csvPath string) (signupInput, error) {
 	var in signupInput
 	var err error
-	if in.opts, err = request.OptionsFromConfig(a.Config); err != nil {
+	if in.opts, err = signup.OptionsFromConfig(a.Config); err != nil {
 		return in, fmt.Errorf("%w: %w", config.ErrInvalid, err)
 	}
 	if in.sheet, in.source, err = a.SignupSheet(ctx, csvPath); err != nil {

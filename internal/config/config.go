@@ -107,7 +107,7 @@ type Sheet struct {
 }
 
 // SheetColumns is the header of each column the tool reads or writes
-// (request.Columns is this type).
+// (signup.Columns is this type).
 type SheetColumns struct {
 	Timestamp          string `toml:"timestamp"`
 	Email              string `toml:"email"`

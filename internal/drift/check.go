@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
-	"github.com/kaizen-onboard/kaizen/internal/request"
+	"github.com/kaizen-onboard/kaizen/internal/signup"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 )
 
@@ -40,13 +40,13 @@ func Check(ctx context.Context, deps Deps, opts Options) (Report, error) {
 	if err != nil {
 		return rep, fmt.Errorf("reading the sign-up sheet: %w", err)
 	}
-	parsed, err := request.Parse(t.Header, t.Rows, opts.Request)
+	parsed, err := signup.Parse(t.Header, t.Rows, opts.Request)
 	if err != nil {
 		return rep, err
 	}
 	cols := opts.Request.Columns.Resolved()
 	for _, inv := range parsed.Invalid {
-		if strings.EqualFold(inv.Status, request.StatusDone) {
+		if strings.EqualFold(inv.Status, signup.StatusDone) {
 			rep.Unreadable++
 		}
 	}
@@ -120,7 +120,7 @@ type rowIDs struct{ project, user string }
 
 // row checks that one processed row's domain, project and users exist,
 // and gathers its project's members and quotas for project.
-func (c *checker) row(ctx context.Context, q request.Request, ids rowIDs, users map[string]bool) error {
+func (c *checker) row(ctx context.Context, q signup.Request, ids rowIDs, users map[string]bool) error {
 	add := func(kind, user, detail string) {
 		c.rep.Drift = append(c.rep.Drift, Drift{Row: q.Row, Project: q.ProjectName, User: user, Kind: kind, Detail: detail})
 	}
@@ -186,7 +186,7 @@ func (c *checker) row(ctx context.Context, q request.Request, ids rowIDs, users 
 
 // rowQuotas is what import set on a project the row created: its preset
 // with its overrides.
-func (c *checker) rowQuotas(q request.Request) map[string]int64 {
+func (c *checker) rowQuotas(q signup.Request) map[string]int64 {
 	want := map[string]int64{}
 	for name, values := range c.opts.Presets {
 		if strings.EqualFold(name, q.QuotaPreset) {

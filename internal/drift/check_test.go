@@ -25,8 +25,8 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/cloud/cloudtest"
 	"github.com/kaizen-onboard/kaizen/internal/config"
 	"github.com/kaizen-onboard/kaizen/internal/drift"
-	"github.com/kaizen-onboard/kaizen/internal/request"
 	"github.com/kaizen-onboard/kaizen/internal/sheet"
+	"github.com/kaizen-onboard/kaizen/internal/signup"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
 )
@@ -206,7 +206,7 @@ func (w *world) writeSheet() {
 
 func (w *world) options(apply bool) drift.Options {
 	return drift.Options{
-		Request: request.Options{QuotaColumns: map[string]string{"vCPUs": "cores"}, DefaultDomain: w.domain,
+		Request: signup.Options{QuotaColumns: map[string]string{"vCPUs": "cores"}, DefaultDomain: w.domain,
 			DefaultPreset: "small", Presets: []string{"small"}},
 		Presets: presets, Apply: apply, Actor: "test-admin", Source: "csv:" + w.path,
 		Now: func() time.Time { return w.now },

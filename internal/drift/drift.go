@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
-	"github.com/kaizen-onboard/kaizen/internal/request"
 	"github.com/kaizen-onboard/kaizen/internal/sheet"
+	"github.com/kaizen-onboard/kaizen/internal/signup"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 )
 
@@ -62,7 +62,7 @@ type Deps struct {
 // Options shape a check.
 type Options struct {
 	// Request reads the sign-up sheet as import does.
-	Request request.Options
+	Request signup.Options
 	Presets map[string]map[string]int64
 	// Roles each row's users must hold on its project (import.roles).
 	Roles []string

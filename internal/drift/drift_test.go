@@ -30,9 +30,9 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/config"
 	"github.com/kaizen-onboard/kaizen/internal/drift"
 	"github.com/kaizen-onboard/kaizen/internal/onboard"
-	"github.com/kaizen-onboard/kaizen/internal/request"
-	"github.com/kaizen-onboard/kaizen/internal/setpass"
+	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 	"github.com/kaizen-onboard/kaizen/internal/sheet"
+	"github.com/kaizen-onboard/kaizen/internal/signup"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
 )
@@ -44,8 +44,8 @@ var presets = map[string]map[string]int64{
 
 type nopSetpass struct{}
 
-func (nopSetpass) Issue(ctx context.Context, userID, temp, pin string) (setpass.Issued, error) {
-	return setpass.Issued{URL: "https://setpass.example.org/?token=x", ExpiresAt: time.Now().Add(time.Hour)}, nil
+func (nopSetpass) Issue(ctx context.Context, userID, temp, pin string) (client.Issued, error) {
+	return client.Issued{URL: "https://setpass.example.org/?token=x", ExpiresAt: time.Now().Add(time.Hour)}, nil
 }
 
 type nopMail struct{}
@@ -119,7 +119,7 @@ func TestDriftReportedThenRepaired(t *testing.T) {
 	}
 	f.Close()
 	sh := sheet.NewCSV(path)
-	reqOpts := request.Options{QuotaColumns: map[string]string{"vCPUs": "cores"}, DefaultDomain: domain,
+	reqOpts := signup.Options{QuotaColumns: map[string]string{"vCPUs": "cores"}, DefaultDomain: domain,
 		DefaultPreset: "small", Presets: []string{"small"}}
 	sum, err := onboard.Run(ctx, onboard.Deps{Identity: cloud.NewKeystone(ks.Identity), Quotas: q, Setpass: nopSetpass{}, Mail: nopMail{}, Sheet: sh, Store: st},
 		onboard.Options{Request: reqOpts, Presets: presets, Actor: "test-admin", Source: "csv:" + path, FlushEvery: 10 * time.Millisecond, Logger: logger})

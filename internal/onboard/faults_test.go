@@ -11,7 +11,7 @@ import (
 
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/onboard"
-	"github.com/kaizen-onboard/kaizen/internal/request"
+	"github.com/kaizen-onboard/kaizen/internal/signup"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
 )
 
@@ -49,7 +49,7 @@ func TestImportRidesOutOpenStackFaults(t *testing.T) {
 	}
 
 	const n = 30
-	var rows []signup
+	var rows []formRow
 	for i := range n {
 		r := row(fmt.Sprintf("user%02d@example.org", i), fmt.Sprintf("faulty-%02d", i))
 		if i%3 == 0 {
@@ -101,7 +101,7 @@ func TestImportRidesOutOpenStackFaults(t *testing.T) {
 	ps, us := e.projects(), e.users()
 	for i := range n {
 		rowNum := i + 2
-		if got := e.cell(rowNum, cols.Status); !strings.EqualFold(got, request.StatusDone) {
+		if got := e.cell(rowNum, cols.Status); !strings.EqualFold(got, signup.StatusDone) {
 			t.Errorf("row %d Status = %q, want done", rowNum, got)
 		}
 		name := fmt.Sprintf("faulty-%02d", i)
@@ -201,7 +201,7 @@ func TestFaultOutlastingRetries(t *testing.T) {
 	if sum, err := onboard.Run(ctx, deps, e.opts); err != nil {
 		t.Fatalf("re-run after the outage: %v %+v", err, sum.Rows)
 	}
-	if s := e.cell(2, cols.Status); s != request.StatusDone {
+	if s := e.cell(2, cols.Status); s != signup.StatusDone {
 		t.Errorf("Status after the re-run = %q, want done", s)
 	}
 	if got := e.quotaSet(e.project("during-outage").ID); got["instances"] != presets["small"]["instances"] {

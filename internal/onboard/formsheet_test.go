@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/kaizen-onboard/kaizen/internal/onboard"
-	"github.com/kaizen-onboard/kaizen/internal/request"
 	"github.com/kaizen-onboard/kaizen/internal/sheet"
+	"github.com/kaizen-onboard/kaizen/internal/signup"
 )
 
 // formHeader is what a Google Form's response sheet has: header without
@@ -19,7 +19,7 @@ var formHeader = header[:len(header)-4]
 
 var writeBackCols = []string{cols.Status, cols.ProcessedAt, cols.UserID, cols.ProjectID}
 
-func formGrid(rows ...signup) [][]string {
+func formGrid(rows ...formRow) [][]string {
 	grid := [][]string{slices.Clone(formHeader)}
 	for _, r := range rows {
 		cells := make([]string, len(formHeader))
@@ -62,13 +62,13 @@ func TestFormSheet(t *testing.T) {
 		if r := result(t, sum, 2); r.Outcome != onboard.Created {
 			t.Errorf("row 2: %s %s", r.Outcome, r.Error)
 		}
-		if s := e.cell(2, cols.Status); s != request.StatusDone {
+		if s := e.cell(2, cols.Status); s != signup.StatusDone {
 			t.Errorf("Status = %q, want done", s)
 		}
 		if e.cell(2, cols.UserID) == "" || e.cell(2, cols.ProjectID) == "" || e.cell(2, cols.ProcessedAt) == "" {
 			t.Errorf("write-back cells empty: %q", e.sheets.Rows(book, worksheet)[1])
 		}
-		if e.cell(2, cols.PIN) != request.PINRegistered {
+		if e.cell(2, cols.PIN) != signup.PINRegistered {
 			t.Errorf("PIN = %q, want it redacted", e.cell(2, cols.PIN))
 		}
 		again := e.mustRun()
@@ -101,7 +101,7 @@ func TestFormSheet(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if s := tbl.Get(tbl.Rows[0], cols.Status); s != request.StatusDone {
+		if s := tbl.Get(tbl.Rows[0], cols.Status); s != signup.StatusDone {
 			t.Errorf("CSV Status = %q, want done; file:\n%s", s, data)
 		}
 	})

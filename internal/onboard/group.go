@@ -3,13 +3,13 @@ package onboard
 import (
 	"strings"
 
-	"github.com/kaizen-onboard/kaizen/internal/request"
+	"github.com/kaizen-onboard/kaizen/internal/signup"
 )
 
 // group splits requests into sets that share no project and no user
 // (requester or additional), each in sheet order. Rows of one set run one
 // after another; sets run in parallel. Union-find over the keys.
-func group(reqs []request.Request) [][]request.Request {
+func group(reqs []signup.Request) [][]signup.Request {
 	parent := make([]int, len(reqs))
 	for i := range parent {
 		parent[i] = i
@@ -36,7 +36,7 @@ func group(reqs []request.Request) [][]request.Request {
 		}
 	}
 	index := map[int]int{}
-	var out [][]request.Request
+	var out [][]signup.Request
 	for i, q := range reqs {
 		root := find(i)
 		g, ok := index[root]

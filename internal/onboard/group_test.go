@@ -5,25 +5,25 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kaizen-onboard/kaizen/internal/request"
+	"github.com/kaizen-onboard/kaizen/internal/signup"
 )
 
 func TestGroup(t *testing.T) {
 	t.Parallel()
-	req := func(row int, email, project string, extra ...string) request.Request {
-		return request.Request{Row: row, Email: email, ProjectName: project, Domain: "Default", AdditionalUsers: extra}
+	req := func(row int, email, project string, extra ...string) signup.Request {
+		return signup.Request{Row: row, Email: email, ProjectName: project, Domain: "Default", AdditionalUsers: extra}
 	}
 	tests := []struct {
 		name string
-		in   []request.Request
+		in   []signup.Request
 		want [][]int // rows per group
 	}{
-		{"independent rows run apart", []request.Request{req(2, "a@x", "p1"), req(3, "b@x", "p2")}, [][]int{{2}, {3}}},
-		{"same project", []request.Request{req(2, "a@x", "p1"), req(3, "b@x", "P1")}, [][]int{{2, 3}}},
-		{"same requester", []request.Request{req(2, "a@x", "p1"), req(3, "a@x", "p2")}, [][]int{{2, 3}}},
-		{"additional user links rows", []request.Request{req(2, "a@x", "p1", "c@x"), req(3, "b@x", "p2"), req(4, "c@x", "p3")}, [][]int{{2, 4}, {3}}},
-		{"chain joins three", []request.Request{req(2, "a@x", "p1"), req(3, "b@x", "p2"), req(4, "a@x", "p2")}, [][]int{{2, 3, 4}}},
-		{"same names in other domains", []request.Request{req(2, "a@x", "p1"), {Row: 3, Email: "a@x", ProjectName: "p1", Domain: "other"}}, [][]int{{2}, {3}}},
+		{"independent rows run apart", []signup.Request{req(2, "a@x", "p1"), req(3, "b@x", "p2")}, [][]int{{2}, {3}}},
+		{"same project", []signup.Request{req(2, "a@x", "p1"), req(3, "b@x", "P1")}, [][]int{{2, 3}}},
+		{"same requester", []signup.Request{req(2, "a@x", "p1"), req(3, "a@x", "p2")}, [][]int{{2, 3}}},
+		{"additional user links rows", []signup.Request{req(2, "a@x", "p1", "c@x"), req(3, "b@x", "p2"), req(4, "c@x", "p3")}, [][]int{{2, 4}, {3}}},
+		{"chain joins three", []signup.Request{req(2, "a@x", "p1"), req(3, "b@x", "p2"), req(4, "a@x", "p2")}, [][]int{{2, 3, 4}}},
+		{"same names in other domains", []signup.Request{req(2, "a@x", "p1"), {Row: 3, Email: "a@x", ProjectName: "p1", Domain: "other"}}, [][]int{{2}, {3}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -79,9 +79,9 @@ func TestRequestDate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
 			// Through the parser the import reads rows with.
-			res, err := request.Parse([]string{"Timestamp", "Email", "First Name", "Last Name", "PIN", "Project Name",
+			res, err := signup.Parse([]string{"Timestamp", "Email", "First Name", "Last Name", "PIN", "Project Name",
 				"Approved", "Status", "Processed At", "User ID", "Project ID"},
-				[]request.Row{{Number: 2, Cells: []string{tt.in, "a@example.org", "A", "B", "1234", "p", "yes"}}}, request.Options{})
+				[]signup.Row{{Number: 2, Cells: []string{tt.in, "a@example.org", "A", "B", "1234", "p", "yes"}}}, signup.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}

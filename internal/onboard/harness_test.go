@@ -28,9 +28,10 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/config"
 	"github.com/kaizen-onboard/kaizen/internal/mail"
 	"github.com/kaizen-onboard/kaizen/internal/onboard"
-	"github.com/kaizen-onboard/kaizen/internal/request"
 	"github.com/kaizen-onboard/kaizen/internal/setpass"
+	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 	"github.com/kaizen-onboard/kaizen/internal/sheet"
+	"github.com/kaizen-onboard/kaizen/internal/signup"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
 	"github.com/kaizen-onboard/kaizen/internal/testenv/mailtest"
@@ -72,14 +73,14 @@ var header = func() []string {
 
 var cols = config.DefaultSheetColumns()
 
-// signup is one sheet row by header; see row.
-type signup map[string]string
+// formRow is one sheet row by header; see row.
+type formRow map[string]string
 
 // row is an approved sign-up of email for project, with the defaults of
 // Ada Lovelace (PIN defaultPIN, preset small); kv are header, value pairs
 // that override them ("" clears a cell).
-func row(email, project string, kv ...string) signup {
-	r := signup{
+func row(email, project string, kv ...string) formRow {
+	r := formRow{
 		cols.Timestamp: defaultStamp, cols.Email: email, cols.FirstName: "Ada", cols.LastName: "Lovelace",
 		cols.Organization: "Analytical Engines", cols.PIN: defaultPIN, cols.ProjectName: project,
 		cols.ProjectDescription: "Difference engine simulations", cols.QuotaPreset: "small",
@@ -123,7 +124,7 @@ type env struct {
 
 	setpassURL  string // base URL, ends in "/"
 	setpassHTTP *http.Client
-	setpass     *setpass.Client
+	setpass     *client.Client
 
 	logger *slog.Logger
 	opts   onboard.Options
@@ -219,11 +220,11 @@ func newEnv(t *testing.T) *env {
 	names := slices.Sorted(maps.Keys(presets))
 	e.opts = onboard.Options{
 		// Columns left zero: the defaults (the sheet uses them).
-		Request: request.Options{
-			QuotaColumns:  map[string]string{ramColumn: request.RAMGB},
+		Request: signup.Options{
+			QuotaColumns:  map[string]string{ramColumn: signup.RAMGB},
 			DefaultDomain: e.domain,
 			DefaultPreset: "small",
-			Presets:       names, // as request.OptionsFromConfig does
+			Presets:       names, // as signup.OptionsFromConfig does
 		},
 		Presets:          presets,
 		CreateAdditional: true,
@@ -245,7 +246,7 @@ func (e *env) in(t *testing.T) *env {
 }
 
 // write puts the header and rows into the worksheet (once per test).
-func (e *env) write(rows ...signup) {
+func (e *env) write(rows ...formRow) {
 	e.t.Helper()
 	grid := [][]string{header}
 	for _, r := range rows {

@@ -23,15 +23,15 @@ import (
 
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/onboard"
-	"github.com/kaizen-onboard/kaizen/internal/request"
+	"github.com/kaizen-onboard/kaizen/internal/signup"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 )
 
 // wantStatusDone checks the written-back cells of a row that succeeded.
 func (e *env) wantStatusDone(n int, userID, projectID string, since time.Time) {
 	e.t.Helper()
-	if got := e.cell(n, cols.Status); got != request.StatusDone {
-		e.t.Errorf("row %d Status = %q, want %q", n, got, request.StatusDone)
+	if got := e.cell(n, cols.Status); got != signup.StatusDone {
+		e.t.Errorf("row %d Status = %q, want %q", n, got, signup.StatusDone)
 	}
 	at, err := time.Parse(time.RFC3339, e.cell(n, cols.ProcessedAt))
 	if err != nil || at.Before(since.Add(-time.Second).Truncate(time.Second)) || at.After(time.Now().Add(time.Second)) {
@@ -43,8 +43,8 @@ func (e *env) wantStatusDone(n int, userID, projectID string, since time.Time) {
 	if got := e.cell(n, cols.ProjectID); got != projectID {
 		e.t.Errorf("row %d Project ID = %q, want %q", n, got, projectID)
 	}
-	if got := e.cell(n, cols.PIN); got != request.PINRegistered {
-		e.t.Errorf("row %d PIN = %q, want %q", n, got, request.PINRegistered)
+	if got := e.cell(n, cols.PIN); got != signup.PINRegistered {
+		e.t.Errorf("row %d PIN = %q, want %q", n, got, signup.PINRegistered)
 	}
 }
 
@@ -395,7 +395,7 @@ func TestAdditionalUsers(t *testing.T) {
 		if n := len(e.mails()); n != mailsBefore+1 {
 			t.Errorf("re-run delivered %d messages, want 1 (charles's): %v", n-mailsBefore, e.mails())
 		}
-		if got := e.cell(2, cols.Status); got != request.StatusDone {
+		if got := e.cell(2, cols.Status); got != signup.StatusDone {
 			t.Errorf("Status %q after the re-run", got)
 		}
 	})
@@ -414,7 +414,7 @@ func (e *env) queuedTo(addr string) []string {
 // invalidCase is one row that must fail, and what its error must say.
 type invalidCase struct {
 	name       string
-	row        signup
+	row        formRow
 	parts      []string // what the error must say, the field first
 	mustNotSay string   // e.g. the PIN
 }
@@ -430,7 +430,7 @@ func (e *env) now() cloudNow { return cloudNow{e.projects(), e.users(), e.events
 
 // checkNothingFor checks that the cloud, the outbox and the audit trail
 // (as in c) hold nothing for failed row n.
-func (e *env) checkNothingFor(t *testing.T, n int, r signup, c cloudNow) {
+func (e *env) checkNothingFor(t *testing.T, n int, r formRow, c cloudNow) {
 	t.Helper()
 	e = e.in(t)
 	email := strings.ToLower(strings.TrimSpace(r[cols.Email]))
@@ -481,7 +481,7 @@ func TestInvalidRows(t *testing.T) {
 	// Each row has its own requester and project, so that what exists in
 	// the cloud can be told apart by row.
 	stamp := func(i int) string { return "3/14/2026 10:" + fmt.Sprintf("%02d", i) + ":00" }
-	at := func(i int, r signup) signup { r[cols.Timestamp] = stamp(i); return r }
+	at := func(i int, r formRow) formRow { r[cols.Timestamp] = stamp(i); return r }
 
 	t.Run("rejected before anything is created", func(t *testing.T) {
 		t.Parallel()
@@ -517,7 +517,7 @@ func TestInvalidRows(t *testing.T) {
 		}
 		e := newEnv(t)
 		first := at(59, row("u13@example.org", "p13"))
-		rows := make([]signup, 0, len(cases)+1)
+		rows := make([]formRow, 0, len(cases)+1)
 		for i, c := range cases[:len(cases)-1] {
 			rows = append(rows, at(i, c.row))
 		}
@@ -568,7 +568,7 @@ func TestInvalidRows(t *testing.T) {
 				parts: []string{"Existing Account", "u2@example.org"}},
 		}
 		e := newEnv(t)
-		var rows []signup
+		var rows []formRow
 		for i, c := range cases {
 			rows = append(rows, at(i, c.row))
 		}
@@ -668,8 +668,8 @@ func TestRerunChangesNothing(t *testing.T) {
 		if r := result(t, third, 2); r.Outcome != onboard.Unchanged {
 			t.Errorf("row 2, done with a preset since retired: %+v, want unchanged", r)
 		}
-		if got := e.cell(2, cols.Status); got != request.StatusDone {
-			t.Errorf("row 2 Status = %q, want it to stay %q", got, request.StatusDone)
+		if got := e.cell(2, cols.Status); got != signup.StatusDone {
+			t.Errorf("row 2 Status = %q, want it to stay %q", got, signup.StatusDone)
 		}
 		if n := e.sheetWrites() - writes; n != 0 {
 			t.Errorf("%d sheet writes", n)

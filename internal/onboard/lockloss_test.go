@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/kaizen-onboard/kaizen/internal/onboard"
-	"github.com/kaizen-onboard/kaizen/internal/request"
+	"github.com/kaizen-onboard/kaizen/internal/signup"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 )
 
@@ -43,7 +43,7 @@ func TestLockStolen(t *testing.T) {
 	ctx := t.Context()
 	const n = 6
 	var emails []string
-	var rows []signup
+	var rows []formRow
 	for i := range n {
 		email := fmt.Sprintf("user%d@example.org", i)
 		emails = append(emails, email)
@@ -157,7 +157,7 @@ func TestLockStolen(t *testing.T) {
 			t.Errorf("rerun row %d: %+v, want %s", sheetRow(i), res, want)
 		}
 		e.oneMail(email, subjWelcome)
-		if s := e.cell(sheetRow(i), cols.Status); s != request.StatusDone {
+		if s := e.cell(sheetRow(i), cols.Status); s != signup.StatusDone {
 			t.Errorf("after the rerun row %d Status = %q", sheetRow(i), s)
 		}
 	}

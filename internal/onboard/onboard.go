@@ -36,9 +36,9 @@ import (
 	"time"
 
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
-	"github.com/kaizen-onboard/kaizen/internal/request"
-	"github.com/kaizen-onboard/kaizen/internal/setpass"
+	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 	"github.com/kaizen-onboard/kaizen/internal/sheet"
+	"github.com/kaizen-onboard/kaizen/internal/signup"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 )
 
@@ -53,9 +53,9 @@ type Quotas interface {
 	Apply(ctx context.Context, projectID string, want cloud.QuotaSet) ([]string, error)
 }
 
-// Registrar issues set-password links (setpass.Client).
+// Registrar issues set-password links (client.Client).
 type Registrar interface {
-	Issue(ctx context.Context, userID, tempPassword, pin string) (setpass.Issued, error)
+	Issue(ctx context.Context, userID, tempPassword, pin string) (client.Issued, error)
 }
 
 // Mailer queues mail (mail.Outbox).
@@ -110,7 +110,7 @@ type RetryCounter interface {
 type Options struct {
 	// Request says how rows are read; its Columns also name the columns
 	// written back (Status, Processed At, User ID, Project ID, PIN).
-	Request request.Options
+	Request signup.Options
 	// Presets are the quota presets by name; a row's preset is looked up
 	// case-insensitively.
 	Presets map[string]map[string]int64

@@ -74,7 +74,7 @@ func BenchmarkImportReads(b *testing.B) {
 func benchReadsOnce(b *testing.B, f *cloudtest.Fake, d cloud.Domain, rows int, prefix string) int64 {
 	b.StopTimer()
 	e := newSeamEnv(b, seamBackend{name: "bench", shared: f, domain: d})
-	var grid []signup
+	var grid []formRow
 	for i := range rows {
 		grid = append(grid, row(fmt.Sprintf("%s-%d@example.org", prefix, i), fmt.Sprintf("%s-%d", prefix, i),
 			cols.Timestamp, fmt.Sprintf("3/14/2026 14:%02d:%02d", i/60%60, i%60)))

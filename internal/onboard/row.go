@@ -16,7 +16,7 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/account"
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	kmail "github.com/kaizen-onboard/kaizen/internal/mail"
-	"github.com/kaizen-onboard/kaizen/internal/request"
+	"github.com/kaizen-onboard/kaizen/internal/signup"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 )
 
@@ -31,7 +31,7 @@ type runner struct {
 	managerID string            // the domain-manager role, when a row asks for it
 	domains   map[string]string // domain name -> ID; "" until created
 	// firstOf is the first row naming each domain to be created.
-	firstOf map[string]request.Request
+	firstOf map[string]signup.Request
 	// needManager: a row asks for a domain manager.
 	needManager bool
 	// names are the project and user names rows use, by domain name.
@@ -61,7 +61,7 @@ type runner struct {
 // domain-manager role (checked) and the domains, then chooses how each
 // domain's names are read. It only reads; create makes what is missing
 // (the domains, the manager role) before any row is applied.
-func (r *runner) prepare(ctx context.Context, todo []request.Request) error {
+func (r *runner) prepare(ctx context.Context, todo []signup.Request) error {
 	for _, name := range r.opts.Roles {
 		id, err := r.deps.Identity.RoleID(ctx, name)
 		if err != nil {
@@ -69,7 +69,7 @@ func (r *runner) prepare(ctx context.Context, todo []request.Request) error {
 		}
 		r.roleIDs[name] = id
 	}
-	if slices.ContainsFunc(todo, func(q request.Request) bool { return q.DomainManager }) {
+	if slices.ContainsFunc(todo, func(q signup.Request) bool { return q.DomainManager }) {
 		// The role must be acceptable; it may not exist yet.
 		r.managerID, _ = r.deps.Identity.RoleID(ctx, r.opts.ManagerRole)
 		if err := cloud.CheckManagerRoleOn(ctx, r.deps.Identity, r.opts.ManagerRole, r.managerID, r.opts.ManagerForbidden); err != nil {
@@ -137,7 +137,7 @@ const lookupLimit = 25
 
 // directories chooses, for each domain the rows touch, between looking
 // their names up and listing the domain once, from the number of names.
-func (r *runner) directories(ctx context.Context, todo []request.Request) error {
+func (r *runner) directories(ctx context.Context, todo []signup.Request) error {
 	for _, q := range todo {
 		n := r.names[q.Domain]
 		if n == nil {
@@ -178,9 +178,9 @@ func (r *runner) directory(ctx context.Context, id string, names map[string]bool
 // will do: Plan reports it, Apply carries it out. An ID left empty is of
 // something to be created (by this row or an earlier one of the run).
 type RowPlan struct {
-	Request  request.Request `json:"-"`
-	DomainID string          `json:"domain_id,omitempty"` // "" when the domain is to be created
-	Project  cloud.Project   `json:"project"`
+	Request  signup.Request `json:"-"`
+	DomainID string         `json:"domain_id,omitempty"` // "" when the domain is to be created
+	Project  cloud.Project  `json:"project"`
 	// CreateProject: the project is to be created; OwnProject: it is the
 	// request's own (created for it, now or by an earlier run), so its
 	// quotas are the request's to set.
@@ -221,7 +221,7 @@ func (p *RowPlan) change(format string, args ...any) {
 
 // rowRun is the state of one row being applied.
 type rowRun struct {
-	q          request.Request
+	q          signup.Request
 	res        *RowResult
 	domainID   string
 	dir        *cloud.Directory
@@ -237,7 +237,7 @@ func (rr *rowRun) change(format string, args ...any) {
 // row plans one request and, when applying, applies the plan. It returns
 // the row's result and the values to write back (nil when only planning).
 // Plan and import share this path up to applying.
-func (r *runner) row(ctx context.Context, q request.Request, applying bool) (*RowResult, map[string]string) {
+func (r *runner) row(ctx context.Context, q signup.Request, applying bool) (*RowResult, map[string]string) {
 	res := &RowResult{Row: q.Row, Email: q.Email, Project: q.ProjectName, Domain: q.Domain}
 	p, err := r.plan(ctx, q)
 	if err == nil {
@@ -287,7 +287,7 @@ func (r *runner) row(ctx context.Context, q request.Request, applying bool) (*Ro
 	// The PIN stays until the row is done: a re-run may still need it for
 	// an additional user's link.
 	if err == nil && !q.PINRegistered {
-		values[c.PIN] = request.PINRegistered
+		values[c.PIN] = signup.PINRegistered
 	}
 	return res, values
 }
@@ -308,7 +308,7 @@ func (p *RowPlan) unknownErr(r *runner) error {
 // plan reads what the row needs and decides what to do; it changes
 // nothing. Checks that can fail the row come first, so a failed row leaves
 // nothing behind.
-func (r *runner) plan(ctx context.Context, q request.Request) (*RowPlan, error) {
+func (r *runner) plan(ctx context.Context, q signup.Request) (*RowPlan, error) {
 	p := &RowPlan{Request: q, DomainID: r.domains[q.Domain]}
 	dir := r.dirs[p.DomainID] // nil: the domain is to be created
 	if p.DomainID == "" {
@@ -403,7 +403,7 @@ func (r *runner) planProject(ctx context.Context, dir *cloud.Directory, p *RowPl
 }
 
 // findUser looks addr up in the row's domain.
-func (r *runner) findUser(ctx context.Context, dir *cloud.Directory, q request.Request, addr string) (MemberPlan, bool, error) {
+func (r *runner) findUser(ctx context.Context, dir *cloud.Directory, q signup.Request, addr string) (MemberPlan, bool, error) {
 	if dir == nil {
 		return MemberPlan{}, false, nil
 	}
@@ -437,7 +437,7 @@ func (r *runner) planUser(ctx context.Context, dir *cloud.Directory, p *RowPlan,
 }
 
 // existing returns the account a row says exists, or the row's error.
-func (r *runner) existing(ctx context.Context, dir *cloud.Directory, q request.Request, email string) (cloud.User, error) {
+func (r *runner) existing(ctx context.Context, dir *cloud.Directory, q signup.Request, email string) (cloud.User, error) {
 	if dir != nil {
 		u, err := dir.FindUser(ctx, email)
 		if err == nil || !errors.Is(err, cloud.ErrNoUser) {
@@ -610,9 +610,9 @@ func (r *runner) project(ctx context.Context, rr *rowRun, p *RowPlan) (cloud.Pro
 }
 
 // requestDate is the row's submission date for the project tag, as the
-// sheet shows it (request.Parse refuses a row whose Timestamp it cannot
+// sheet shows it (signup.Parse refuses a row whose Timestamp it cannot
 // read).
-func requestDate(q request.Request) string {
+func requestDate(q signup.Request) string {
 	return q.Submitted.Format(time.DateOnly)
 }
 
@@ -667,7 +667,7 @@ func (r *runner) manager(ctx context.Context, rr *rowRun, u cloud.User) error {
 }
 
 // want is the row's quota set: its preset with its overrides.
-func (r *runner) want(q request.Request) (cloud.QuotaSet, error) {
+func (r *runner) want(q signup.Request) (cloud.QuotaSet, error) {
 	var preset map[string]int64
 	for name, values := range r.opts.Presets {
 		if strings.EqualFold(name, q.QuotaPreset) {
@@ -824,7 +824,7 @@ func (r *runner) queue(ctx context.Context, rr *rowRun, key, kind string, u clou
 }
 
 // mailDomain is the domain as mail shows it: "" for the default domain.
-func (r *runner) mailDomain(q request.Request) string {
+func (r *runner) mailDomain(q signup.Request) string {
 	if strings.EqualFold(q.Domain, r.opts.DefaultDomain) {
 		return ""
 	}
@@ -833,11 +833,11 @@ func (r *runner) mailDomain(q request.Request) string {
 
 // audit records one change of row q in the store and the log. A failing
 // audit write is logged, not fatal: the change already happened.
-func (r *runner) audit(ctx context.Context, q request.Request, action, target string, details map[string]string) {
+func (r *runner) audit(ctx context.Context, q signup.Request, action, target string, details map[string]string) {
 	r.rowAudit(q).Record(ctx, action, target, details)
 }
 
 // rowAudit is the run's recorder with row q as the source.
-func (r *runner) rowAudit(q request.Request) *account.Recorder {
+func (r *runner) rowAudit(q signup.Request) *account.Recorder {
 	return r.rec.With(fmt.Sprintf("%s row %d (%s|%s)", r.opts.Source, q.Row, q.Identity.Timestamp, q.Email), "row", q.Row)
 }

@@ -15,8 +15,8 @@ import (
 
 	"github.com/kaizen-onboard/kaizen/internal/account"
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
-	"github.com/kaizen-onboard/kaizen/internal/request"
 	"github.com/kaizen-onboard/kaizen/internal/sheet"
+	"github.com/kaizen-onboard/kaizen/internal/signup"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 )
 
@@ -66,7 +66,7 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 		return sum, err
 	}
 	r := &runner{deps: deps, opts: opts, roleIDs: map[string]string{}, domains: map[string]string{},
-		dirs: map[string]*cloud.Directory{}, firstOf: map[string]request.Request{}, names: map[string]map[string]bool{}, retriesBefore: retries(deps)}
+		dirs: map[string]*cloud.Directory{}, firstOf: map[string]signup.Request{}, names: map[string]map[string]bool{}, retriesBefore: retries(deps)}
 	var events account.EventLog
 	if deps.Store != nil {
 		events = deps.Store
@@ -88,7 +88,7 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 	if t, err = addWriteBackColumns(ctx, deps.Sheet, t, opts, &sum); err != nil {
 		return sum, err
 	}
-	parsed, err := request.Parse(t.Header, t.Rows, opts.Request)
+	parsed, err := signup.Parse(t.Header, t.Rows, opts.Request)
 	if err != nil {
 		return sum, err
 	}
@@ -120,7 +120,7 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 		if !r.selected(inv) {
 			continue
 		}
-		if strings.EqualFold(inv.Status, request.StatusDone) {
+		if strings.EqualFold(inv.Status, signup.StatusDone) {
 			// Processed by an earlier run; a settings change since (a
 			// retired preset, a stricter pattern) must not reopen it.
 			results = append(results, &RowResult{Row: inv.Row, Outcome: Unchanged, Changes: []string{"done in an earlier run"},
@@ -136,7 +136,7 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 		writeBack(r.invalidWrite(inv), res, false)
 	}
 
-	var todo []request.Request
+	var todo []signup.Request
 	for _, q := range parsed.Requests {
 		if !r.match(q) {
 			continue
@@ -172,7 +172,7 @@ func Run(ctx context.Context, deps Deps, opts Options) (Summary, error) {
 	done := 0
 	started := make(map[int]bool, total) // by sheet row
 	groups := group(todo)
-	work := make(chan []request.Request)
+	work := make(chan []signup.Request)
 	var wg sync.WaitGroup
 	for range min(opts.Workers, len(groups)) {
 		wg.Add(1)
@@ -264,7 +264,7 @@ func lost(ows []Overwrite) bool {
 
 // problems is a row error without its "row N: " prefix: the Status cell
 // sits in the row already, and the summary names the row.
-func problems(e request.RowError) string {
+func problems(e signup.RowError) string {
 	return strings.TrimPrefix(e.Error(), fmt.Sprintf("row %d: ", e.Row))
 }
 
@@ -304,12 +304,12 @@ func (r *runner) finish(sum Summary, results []*RowResult) Summary {
 
 // selected reports whether an invalid row falls under the --user and
 // --project filters (judged on its cells as written).
-func (r *runner) selected(inv request.RowError) bool {
+func (r *runner) selected(inv signup.RowError) bool {
 	return (r.opts.OnlyUser == "" || strings.EqualFold(inv.Email, r.opts.OnlyUser)) &&
 		(r.opts.OnlyProject == "" || inv.Project == r.opts.OnlyProject)
 }
 
-func (r *runner) match(q request.Request) bool {
+func (r *runner) match(q signup.Request) bool {
 	return (r.opts.OnlyUser == "" || strings.EqualFold(q.Email, r.opts.OnlyUser)) &&
 		(r.opts.OnlyProject == "" || q.ProjectName == r.opts.OnlyProject)
 }
@@ -319,7 +319,7 @@ func (r *runner) match(q request.Request) bool {
 // when it did not. The outcomes of finished rows are still written back:
 // they are true, and each write finds its row by identity, so it is safe
 // even while the run that took the lock writes to the sheet too.
-func stopped(held context.Context, todo []request.Request, started map[int]bool, results *[]*RowResult, sum *Summary) error {
+func stopped(held context.Context, todo []signup.Request, started map[int]bool, results *[]*RowResult, sum *Summary) error {
 	if held.Err() == nil {
 		return nil
 	}

@@ -8,7 +8,7 @@ import (
 
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/onboard"
-	"github.com/kaizen-onboard/kaizen/internal/request"
+	"github.com/kaizen-onboard/kaizen/internal/signup"
 )
 
 // A new request, planned then imported then imported again: the plan
@@ -74,10 +74,10 @@ func TestSeamNewRequestPlannedThenImported(t *testing.T) {
 		if len(e.smtp.Messages()) != 2 || sum.Mail != 2 {
 			t.Errorf("delivered %d, summary mail %d; want 2", len(e.smtp.Messages()), sum.Mail)
 		}
-		if s := e.cell(2, cols.Status); s != request.StatusDone {
+		if s := e.cell(2, cols.Status); s != signup.StatusDone {
 			t.Errorf("status %q", s)
 		}
-		if pin := e.cell(2, cols.PIN); pin != request.PINRegistered {
+		if pin := e.cell(2, cols.PIN); pin != signup.PINRegistered {
 			t.Errorf("PIN cell %q, want it replaced", pin)
 		}
 

@@ -26,9 +26,9 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/cloud/cloudtest"
 	"github.com/kaizen-onboard/kaizen/internal/mail"
 	"github.com/kaizen-onboard/kaizen/internal/onboard"
-	"github.com/kaizen-onboard/kaizen/internal/request"
-	"github.com/kaizen-onboard/kaizen/internal/setpass"
+	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 	"github.com/kaizen-onboard/kaizen/internal/sheet"
+	"github.com/kaizen-onboard/kaizen/internal/signup"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
 	"github.com/kaizen-onboard/kaizen/internal/testenv/mailtest"
@@ -156,11 +156,11 @@ type recordingSetpass struct {
 	issued []issued
 }
 
-func (s *recordingSetpass) Issue(ctx context.Context, userID, temp, pin string) (setpass.Issued, error) {
+func (s *recordingSetpass) Issue(ctx context.Context, userID, temp, pin string) (client.Issued, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.issued = append(s.issued, issued{userID, temp, pin})
-	return setpass.Issued{URL: "https://setpass.example.org/?t=" + userID, ExpiresAt: time.Date(2026, 3, 20, 0, 0, 0, 0, time.UTC)}, nil
+	return client.Issued{URL: "https://setpass.example.org/?t=" + userID, ExpiresAt: time.Date(2026, 3, 20, 0, 0, 0, 0, time.UTC)}, nil
 }
 
 func (s *recordingSetpass) links() []issued {
@@ -217,8 +217,8 @@ func newSeamEnv(t testing.TB, b seamBackend) *seamEnv {
 	e.outbox = mailtest.Outbox(t, e.store, e.smtp, logger)
 	e.csv = filepath.Join(dir, "signups.csv")
 	e.opts = onboard.Options{
-		Request: request.Options{
-			QuotaColumns:  map[string]string{ramColumn: request.RAMGB},
+		Request: signup.Options{
+			QuotaColumns:  map[string]string{ramColumn: signup.RAMGB},
 			DefaultDomain: e.domain, DefaultPreset: "small", Presets: slices.Sorted(maps.Keys(presets)),
 		},
 		Presets: presets, CreateAdditional: true, Workers: 4, Actor: actor,
@@ -229,7 +229,7 @@ func newSeamEnv(t testing.TB, b seamBackend) *seamEnv {
 }
 
 // write puts the header and rows into the CSV sheet.
-func (e *seamEnv) write(rows ...signup) {
+func (e *seamEnv) write(rows ...formRow) {
 	e.t.Helper()
 	hdr := append(slices.Clone(header), cols.Domain)
 	grid := [][]string{hdr}

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	kmail "github.com/kaizen-onboard/kaizen/internal/mail"
-	"github.com/kaizen-onboard/kaizen/internal/request"
 	"github.com/kaizen-onboard/kaizen/internal/sheet"
+	"github.com/kaizen-onboard/kaizen/internal/signup"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 )
 
@@ -227,7 +227,7 @@ func (r *runner) damaged(ctx context.Context, by sheet.Write, d sheet.Damage) {
 		"columns": strings.Join(d.Columns, ", "), "restored": strconv.FormatBool(d.Restored),
 		"outcome_of": fmt.Sprintf("%s|%s", by.ID.Timestamp, by.ID.Email),
 	}
-	q := request.Request{Row: d.Row, Email: d.ID.Email}
+	q := signup.Request{Row: d.Row, Email: d.ID.Email}
 	q.Identity.Timestamp = d.ID.Timestamp
 	r.audit(ctx, q, "sheet.overwrite", r.opts.Source, details)
 	if d.Restored {
@@ -313,7 +313,7 @@ const maxStatus = 300
 // statusOf is the Status cell for an outcome.
 func statusOf(res *RowResult) string {
 	if res.Outcome != Failed {
-		return request.StatusDone
+		return signup.StatusDone
 	}
 	msg := strings.Join(strings.Fields(res.Error), " ")
 	if r := []rune(msg); len(r) > maxStatus {
@@ -324,7 +324,7 @@ func statusOf(res *RowResult) string {
 
 // invalidWrite is the write-back of an invalid row, or no values when the
 // sheet already says exactly that (a re-run writes nothing new).
-func (r *runner) invalidWrite(inv request.RowError) sheet.Write {
+func (r *runner) invalidWrite(inv signup.RowError) sheet.Write {
 	c := r.opts.Request.Columns
 	res := &RowResult{Outcome: Failed, Error: problems(inv)}
 	status := statusOf(res)

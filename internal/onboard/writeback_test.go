@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/kaizen-onboard/kaizen/internal/onboard"
-	"github.com/kaizen-onboard/kaizen/internal/request"
 	"github.com/kaizen-onboard/kaizen/internal/sheet"
+	"github.com/kaizen-onboard/kaizen/internal/signup"
 	"github.com/kaizen-onboard/kaizen/internal/testenv/sheetsfake"
 )
 
@@ -75,8 +75,8 @@ func (e *env) cellWrites() map[string]map[string]int {
 	return out
 }
 
-func manyRows(n int) []signup {
-	rows := make([]signup, n)
+func manyRows(n int) []formRow {
+	rows := make([]formRow, n)
 	for i := range rows {
 		rows[i] = row(fmt.Sprintf("u%03d@example.org", i), fmt.Sprintf("proj-%03d", i),
 			cols.Timestamp, fmt.Sprintf("3/14/2026 14:%02d:%02d", i/60, i%60))
@@ -105,10 +105,10 @@ func TestWriteBackUnderQuota(t *testing.T) {
 	writes := e.cellWrites()
 	for i := range n {
 		email := fmt.Sprintf("u%03d@example.org", i)
-		if got := e.cell(i+2, cols.Status); got != request.StatusDone {
+		if got := e.cell(i+2, cols.Status); got != signup.StatusDone {
 			t.Errorf("row %d Status = %q", i+2, got)
 		}
-		if got := e.cell(i+2, cols.PIN); got != request.PINRegistered {
+		if got := e.cell(i+2, cols.PIN); got != signup.PINRegistered {
 			t.Errorf("row %d PIN = %q", i+2, got)
 		}
 		for _, h := range []string{cols.Status, cols.ProcessedAt, cols.UserID, cols.ProjectID, cols.PIN} {
@@ -154,7 +154,7 @@ func TestWriteBackPending(t *testing.T) {
 			if got != email || status != "" {
 				t.Errorf("row %d: reported as %q, Status %q; want %s, nothing written", i+2, got, status, email)
 			}
-		} else if status != request.StatusDone {
+		} else if status != signup.StatusDone {
 			t.Errorf("row %d: not reported, but Status = %q", i+2, status)
 		}
 		if r := result(t, first, i+2); r.Outcome != onboard.Created {
@@ -184,7 +184,7 @@ func TestWriteBackPending(t *testing.T) {
 	writes := e.cellWrites()
 	for i := range n {
 		email := fmt.Sprintf("u%03d@example.org", i)
-		if got := e.cell(i+2, cols.Status); got != request.StatusDone {
+		if got := e.cell(i+2, cols.Status); got != signup.StatusDone {
 			t.Errorf("row %d Status = %q after the second run", i+2, got)
 		}
 		if r := result(t, second, i+2); r.Outcome != onboard.Unchanged {
@@ -302,7 +302,7 @@ func TestWriteBackMovedRows(t *testing.T) {
 			for _, q := range rows[:n] {
 				r := byEmail[q[cols.Email]]
 				u := e.user(q[cols.Email])
-				if at(r, cols.Status) != request.StatusDone || at(r, cols.UserID) != u.ID || at(r, cols.PIN) != request.PINRegistered {
+				if at(r, cols.Status) != signup.StatusDone || at(r, cols.UserID) != u.ID || at(r, cols.PIN) != signup.PINRegistered {
 					t.Errorf("row of %s = %q, want its own outcome (user %s)", q[cols.Email], r, u.ID)
 				}
 			}

@@ -17,6 +17,7 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/config"
 	"github.com/kaizen-onboard/kaizen/internal/reminder"
 	"github.com/kaizen-onboard/kaizen/internal/setpass"
+	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/templates"
 )
@@ -157,7 +158,7 @@ func (k benchKeystone) Ping(ctx context.Context) error { return nil }
 
 // benchSetpass serves the real setpass handler over st and returns its
 // client.
-func benchSetpass(b *testing.B, st store.Store, f *lrFakes, clock *lrClock) *setpass.Client {
+func benchSetpass(b *testing.B, st store.Store, f *lrFakes, clock *lrClock) *client.Client {
 	b.Helper()
 	pages, err := setpass.LoadPages(templates.FS, "", setpass.Branding{CloudName: "Test Cloud", Support: "support@example.org"})
 	if err != nil {
@@ -178,7 +179,7 @@ func benchSetpass(b *testing.B, st store.Store, f *lrFakes, clock *lrClock) *set
 	b.Cleanup(srv.Close)
 	tr := srv.Client().Transport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = reminder.DefaultLinkReminderWorkers
-	c, err := setpass.NewClient(srv.URL, &http.Client{Transport: tr}, func(context.Context) (string, error) { return "bench-admin-token", nil })
+	c, err := client.New(srv.URL, &http.Client{Transport: tr}, func(context.Context) (string, error) { return "bench-admin-token", nil })
 	if err != nil {
 		b.Fatal(err)
 	}

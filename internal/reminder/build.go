@@ -27,7 +27,7 @@ type BuildDeps struct {
 	Outbox *mail.Outbox
 	// Sheet is the sign-up sheet; nil when none is configured.
 	Sheet Sheet
-	// Setpass issues set-password links (setpass.Client).
+	// Setpass issues set-password links (client.Client).
 	Setpass Issuer
 	// Keystone lookups and changes (KeystoneUsers, KeystoneProjects, or a
 	// LazyCloud for all four).

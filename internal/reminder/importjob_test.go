@@ -15,9 +15,9 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/config"
 	"github.com/kaizen-onboard/kaizen/internal/onboard"
-	"github.com/kaizen-onboard/kaizen/internal/request"
-	"github.com/kaizen-onboard/kaizen/internal/setpass"
+	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 	"github.com/kaizen-onboard/kaizen/internal/sheet"
+	"github.com/kaizen-onboard/kaizen/internal/signup"
 )
 
 type noQuotas struct{}
@@ -26,8 +26,8 @@ func (noQuotas) Apply(context.Context, string, cloud.QuotaSet) ([]string, error)
 
 type noIssuer struct{}
 
-func (noIssuer) Issue(context.Context, string, string, string) (setpass.Issued, error) {
-	return setpass.Issued{}, errors.New("not in this test")
+func (noIssuer) Issue(context.Context, string, string, string) (client.Issued, error) {
+	return client.Issued{}, errors.New("not in this test")
 }
 
 type noMail struct{}
@@ -45,7 +45,7 @@ func TestImportJob(t *testing.T) {
 	st := openSQLite(t)
 	ctx := context.Background()
 	cfg := config.Defaults()
-	reqOpts, err := request.OptionsFromConfig(&cfg)
+	reqOpts, err := signup.OptionsFromConfig(&cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

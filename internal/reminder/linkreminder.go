@@ -18,7 +18,7 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/config"
 	kmail "github.com/kaizen-onboard/kaizen/internal/mail"
-	"github.com/kaizen-onboard/kaizen/internal/setpass"
+	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 )
 
@@ -64,10 +64,10 @@ type PasswordSetter interface {
 	SetPassword(ctx context.Context, userID, password string) error
 }
 
-// Issuer asks setpass for a new link (setpass.Client): pin "" keeps the
+// Issuer asks setpass for a new link (client.Client): pin "" keeps the
 // user's earlier PIN.
 type Issuer interface {
-	Issue(ctx context.Context, userID, tempPassword, pin string) (setpass.Issued, error)
+	Issue(ctx context.Context, userID, tempPassword, pin string) (client.Issued, error)
 }
 
 // AuditLog records changes (store.Audit).

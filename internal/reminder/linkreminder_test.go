@@ -25,6 +25,7 @@ import (
 	kmail "github.com/kaizen-onboard/kaizen/internal/mail"
 	"github.com/kaizen-onboard/kaizen/internal/reminder"
 	"github.com/kaizen-onboard/kaizen/internal/setpass"
+	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
 	"github.com/kaizen-onboard/kaizen/internal/testenv/mailtest"
@@ -136,7 +137,7 @@ func lrRun(t *testing.T, j reminder.Job, now time.Time, dry bool) reminder.Resul
 // lrSetpass is a real setpass service on an httptest server.
 type lrSetpass struct {
 	srv    *httptest.Server
-	client *setpass.Client
+	client *client.Client
 }
 
 const lrTTL = 72 * time.Hour
@@ -423,27 +424,27 @@ func (f *lrFakes) SetPassword(ctx context.Context, userID, pw string) error {
 
 // Issue stores a token as setpass does (the hash of a random token), so
 // the next PendingTokens sees the new generation.
-func (f *lrFakes) Issue(ctx context.Context, userID, temp, pin string) (setpass.Issued, error) {
+func (f *lrFakes) Issue(ctx context.Context, userID, temp, pin string) (client.Issued, error) {
 	f.mu.Lock()
 	err := f.issueErr
 	f.mu.Unlock()
 	if err != nil {
-		return setpass.Issued{}, err
+		return client.Issued{}, err
 	}
 	if temp == "" {
-		return setpass.Issued{}, errors.New("temporary password required")
+		return client.Issued{}, errors.New("temporary password required")
 	}
 	tok := rand.Text()
 	now := f.now()
 	t := store.Token{Hash: []byte(tok), UserID: userID, PINHMAC: []byte("pin"), SealedPassword: []byte("sealed"),
 		Purpose: "welcome", CreatedAt: now, ExpiresAt: now.Add(f.ttl)}
 	if err := f.st.PutToken(ctx, t); err != nil {
-		return setpass.Issued{}, err
+		return client.Issued{}, err
 	}
 	f.mu.Lock()
 	f.issued[userID]++
 	f.mu.Unlock()
-	return setpass.Issued{Token: tok, URL: "https://setpass.example.org/?token=" + tok, ExpiresAt: t.ExpiresAt}, nil
+	return client.Issued{Token: tok, URL: "https://setpass.example.org/?token=" + tok, ExpiresAt: t.ExpiresAt}, nil
 }
 
 func (f *lrFakes) addUser(t testing.TB, id string, created time.Time, owner bool) {

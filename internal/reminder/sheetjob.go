@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/kaizen-onboard/kaizen/internal/config"
-	"github.com/kaizen-onboard/kaizen/internal/request"
 	"github.com/kaizen-onboard/kaizen/internal/sheet"
+	"github.com/kaizen-onboard/kaizen/internal/signup"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 )
 
@@ -169,7 +169,7 @@ func newSignupJob(j config.Job, d SheetJobDeps, mailKind, defaultColumn string, 
 		}
 		s.to = append(s.to, signupAddrs(list)...)
 	}
-	// Empty column names take the defaults, as request.Parse does.
+	// Empty column names take the defaults, as signup.Parse does.
 	s.cols = d.Columns.Resolved()
 	values := d.ApprovedValues
 	if len(values) == 0 {
@@ -386,5 +386,5 @@ func (s *signupJob) stamp(ctx context.Context, rc RunContext, log *slog.Logger, 
 
 // signupDone reports a Status that addusers wrote for a processed row.
 func signupDone(status string) bool {
-	return strings.EqualFold(strings.TrimSpace(status), request.StatusDone)
+	return strings.EqualFold(strings.TrimSpace(status), signup.StatusDone)
 }

@@ -29,6 +29,7 @@ import (
 	kmail "github.com/kaizen-onboard/kaizen/internal/mail"
 	"github.com/kaizen-onboard/kaizen/internal/reminder"
 	"github.com/kaizen-onboard/kaizen/internal/setpass"
+	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
 	"github.com/kaizen-onboard/kaizen/internal/testenv/setpasstest"
@@ -300,7 +301,7 @@ func TestThirtyDays(t *testing.T) {
 			MaxAttempts: cfg.Mail.MaxAttempts, Workers: cfg.Mail.SMTP.PoolSize, Now: clock.Now, Logger: logger,
 			Keys: simKeys,
 		})
-		spClient, err := setpass.NewClient(cfg.Setpass.URL, &http.Client{Timeout: 30 * time.Second}, adminToken)
+		spClient, err := client.New(cfg.Setpass.URL, &http.Client{Timeout: 30 * time.Second}, adminToken)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -20,8 +20,8 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/drift"
 	kmail "github.com/kaizen-onboard/kaizen/internal/mail"
 	"github.com/kaizen-onboard/kaizen/internal/reminder"
-	"github.com/kaizen-onboard/kaizen/internal/request"
 	"github.com/kaizen-onboard/kaizen/internal/sheet"
+	"github.com/kaizen-onboard/kaizen/internal/signup"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
 )
@@ -96,7 +96,7 @@ func TestValidateJob(t *testing.T) {
 		applied = append(applied, apply)
 		return &drift.Setup{
 			Deps: drift.Deps{Identity: cloud.NewKeystone(ks.Identity), Sheet: sheet.NewCSV(path), Store: st},
-			Options: drift.Options{Request: request.Options{DefaultDomain: domain}, Apply: apply, Actor: "test",
+			Options: drift.Options{Request: signup.Options{DefaultDomain: domain}, Apply: apply, Actor: "test",
 				Source: "csv:" + path},
 		}, nil
 	}

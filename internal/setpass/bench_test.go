@@ -21,6 +21,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
 	"github.com/kaizen-onboard/kaizen/templates"
@@ -227,8 +228,8 @@ func newBenchServer(b *testing.B, storeURL string, ks Keystone, share *requestSh
 	return &benchServer{base: "http://" + ln.Addr().String() + "/", client: client}
 }
 
-func (s *benchServer) apiClient(b *testing.B, token func(context.Context) (string, error)) *Client {
-	c, err := NewClient(s.base, s.client, token)
+func (s *benchServer) apiClient(b *testing.B, token func(context.Context) (string, error)) *client.Client {
+	c, err := client.New(s.base, s.client, token)
 	if err != nil {
 		b.Fatal(err)
 	}

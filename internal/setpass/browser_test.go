@@ -19,6 +19,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
 
+	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
 )
 
@@ -59,7 +60,7 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	client, err := NewClient(base, nil, func(context.Context) (string, error) { return ks.Identity.Token(), nil })
+	api, err := client.New(base, nil, func(context.Context) (string, error) { return ks.Identity.Token(), nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +74,7 @@ func TestBrowser(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		issued, err := client.Issue(t.Context(), u.ID, tempPass, testPIN)
+		issued, err := api.Issue(t.Context(), u.ID, tempPass, testPIN)
 		if err != nil {
 			t.Fatal(err)
 		}

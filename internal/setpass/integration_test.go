@@ -12,6 +12,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/roles"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
 
+	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
 )
 
@@ -33,8 +34,8 @@ func TestAgainstKeystone(t *testing.T) {
 	e := newEnv(t, real, nil)
 	srv := httptest.NewServer(e.h)
 	defer srv.Close()
-	client := func(token string) *Client {
-		c, err := NewClient(srv.URL, srv.Client(), func(context.Context) (string, error) { return token, nil })
+	apiAs := func(token string) *client.Client {
+		c, err := client.New(srv.URL, srv.Client(), func(context.Context) (string, error) { return token, nil })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -46,14 +47,14 @@ func TestAgainstKeystone(t *testing.T) {
 			name, token, user string
 			want              error
 		}{
-			{"no token", "", newUser.ID, ErrIssueUnauthorized},
-			{"invalid token", "gAAAAABinvalidtoken", newUser.ID, ErrIssueUnauthorized},
-			{"not admin", memberToken, newUser.ID, ErrIssueForbidden},
-			{"unknown user", adminToken, "0000000000000000000000000000dead", ErrIssueUnknownUser},
+			{"no token", "", newUser.ID, client.ErrIssueUnauthorized},
+			{"invalid token", "gAAAAABinvalidtoken", newUser.ID, client.ErrIssueUnauthorized},
+			{"not admin", memberToken, newUser.ID, client.ErrIssueForbidden},
+			{"unknown user", adminToken, "0000000000000000000000000000dead", client.ErrIssueUnknownUser},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
-				_, err := client(tt.token).Issue(ctx, tt.user, tempPass, testPIN)
+				_, err := apiAs(tt.token).Issue(ctx, tt.user, tempPass, testPIN)
 				if !errors.Is(err, tt.want) {
 					t.Errorf("got %v, want %v", err, tt.want)
 				}
@@ -61,7 +62,7 @@ func TestAgainstKeystone(t *testing.T) {
 		}
 	})
 
-	issued, err := client(adminToken).Issue(ctx, newUser.ID, tempPass, testPIN)
+	issued, err := apiAs(adminToken).Issue(ctx, newUser.ID, tempPass, testPIN)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +73,7 @@ func TestAgainstKeystone(t *testing.T) {
 		t.Fatalf("locked link accepted the right PIN: %d", w.Code)
 	}
 	// Re-issue with the PIN omitted: it carries over.
-	issued, err = client(adminToken).Issue(ctx, newUser.ID, tempPass, "")
+	issued, err = apiAs(adminToken).Issue(ctx, newUser.ID, tempPass, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +93,7 @@ func TestAgainstKeystone(t *testing.T) {
 	t.Run("temporary password no longer valid", func(t *testing.T) {
 		// The user's password is now goodPass, so a link sealing tempPass
 		// is spent without changing anything.
-		again, err := client(adminToken).Issue(ctx, newUser.ID, tempPass, testPIN)
+		again, err := apiAs(adminToken).Issue(ctx, newUser.ID, tempPass, testPIN)
 		if err != nil {
 			t.Fatal(err)
 		}

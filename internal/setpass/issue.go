@@ -10,17 +10,10 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
+	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 )
-
-// Issued is a new link, as PUT /token answers with Accept: application/json.
-type Issued struct {
-	Token     string    `json:"token"`
-	URL       string    `json:"url"`
-	ExpiresAt time.Time `json:"expires_at"`
-}
 
 // issue is PUT /token/<user_id>, the MOC setpass API.
 //
@@ -66,7 +59,7 @@ func (h *handler) issue(w http.ResponseWriter, r *http.Request) {
 // issueRequest reads the body of PUT /token/<user_id> or PUT
 // /reset/<user_id> and checks that Keystone has the user; ok is false when
 // it answered the caller with a refusal instead.
-func (h *handler) issueRequest(w http.ResponseWriter, r *http.Request) (userID string, req IssueRequest, ok bool) {
+func (h *handler) issueRequest(w http.ResponseWriter, r *http.Request) (userID string, req client.IssueRequest, ok bool) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxIssueBody))
 	if err != nil {
 		apiError(w, http.StatusRequestEntityTooLarge, "the body is too large")
@@ -119,9 +112,9 @@ func (h *handler) adminCaller(w http.ResponseWriter, r *http.Request, what strin
 
 // issueToken stores a new token for the user, replacing any earlier one
 // (which also resets the attempts and unlocks).
-func (h *handler) issueToken(ctx context.Context, userID string, req IssueRequest) (Issued, error) {
+func (h *handler) issueToken(ctx context.Context, userID string, req client.IssueRequest) (client.Issued, error) {
 	if req.Password == nil {
-		return Issued{}, badRequest("password required: the temporary password cannot be carried over from an earlier link")
+		return client.Issued{}, badRequest("password required: the temporary password cannot be carried over from an earlier link")
 	}
 	var pinHMAC []byte
 	if req.PIN != nil {
@@ -129,16 +122,16 @@ func (h *handler) issueToken(ctx context.Context, userID string, req IssueReques
 	} else {
 		var err error
 		if pinHMAC, err = h.carriedPIN(ctx, userID); err != nil {
-			return Issued{}, err
+			return client.Issued{}, err
 		}
 	}
 	token, err := newToken(h.Random)
 	if err != nil {
-		return Issued{}, err
+		return client.Issued{}, err
 	}
 	sealed, err := seal(h.Random, token, userID, *req.Password)
 	if err != nil {
-		return Issued{}, err
+		return client.Issued{}, err
 	}
 	now := h.Now()
 	t := store.Token{
@@ -146,9 +139,9 @@ func (h *handler) issueToken(ctx context.Context, userID string, req IssueReques
 		Purpose: purposeWelcome, CreatedAt: now, ExpiresAt: now.Add(h.Settings.TokenTTL),
 	}
 	if err := h.Store.PutToken(ctx, t); err != nil {
-		return Issued{}, fmt.Errorf("storing the token: %w", err)
+		return client.Issued{}, fmt.Errorf("storing the token: %w", err)
 	}
-	return Issued{Token: token, URL: linkURL(h.Settings.BaseURL, token), ExpiresAt: t.ExpiresAt}, nil
+	return client.Issued{Token: token, URL: linkURL(h.Settings.BaseURL, token), ExpiresAt: t.ExpiresAt}, nil
 }
 
 // carriedPIN is the PIN of a re-issue that omits it: that of the user's
@@ -200,23 +193,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// APIError is the body of the admin API's refusals: Keystone's own shape,
-// {"error": {"code": 403, "title": "Forbidden", "message": "..."}}, which
-// keystoneauth1 (MOC's admin clients) reads into its exceptions.
-type APIError struct {
-	Error APIErrorDetail `json:"error"`
-}
-
-// APIErrorDetail is the "error" object of an APIError.
-type APIErrorDetail struct {
-	Code    int    `json:"code"`
-	Title   string `json:"title"`
-	Message string `json:"message"`
-}
-
 // apiError answers the API with a fixed message, never with an error's text.
 func apiError(w http.ResponseWriter, status int, msg string) {
-	writeJSON(w, status, APIError{Error: APIErrorDetail{Code: status, Title: http.StatusText(status), Message: msg}})
+	writeJSON(w, status, client.APIError{Error: client.APIErrorDetail{Code: status, Title: http.StatusText(status), Message: msg}})
 }
 
 func (h *handler) keystoneFailed(op string, err error) {

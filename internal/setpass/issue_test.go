@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 )
 
 func TestIssueStatusCodes(t *testing.T) {
@@ -66,7 +68,7 @@ func TestIssueAnswers(t *testing.T) {
 		r := putReq(testUser, adminTok, issueBody(tempPass, testPIN))
 		r.Header.Set("Accept", "application/json")
 		w := e.serve(r)
-		var got Issued
+		var got client.Issued
 		if err := json.Unmarshal(w.Body.Bytes(), &got); err != nil {
 			t.Fatalf("%v: %s", err, w.Body)
 		}

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kaizen-onboard/kaizen/internal/pin"
+	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 )
 
 const (
@@ -26,37 +27,31 @@ var errBadRequest = errors.New("bad request")
 
 func badRequest(msg string) error { return fmt.Errorf("%w: %s", errBadRequest, msg) }
 
-// IssueRequest is the body of PUT /token/<user_id>. A nil field was omitted.
-type IssueRequest struct {
-	Password *string `json:"password"`
-	PIN      *string `json:"pin"`
-}
-
 // ParseIssueRequest reads the JSON body; an empty body is a request with
 // both fields omitted.
-func ParseIssueRequest(body []byte) (IssueRequest, error) {
-	var req IssueRequest
+func ParseIssueRequest(body []byte) (client.IssueRequest, error) {
+	var req client.IssueRequest
 	if len(bytes.TrimSpace(body)) == 0 {
 		return req, nil
 	}
 	if !utf8.Valid(body) {
-		return IssueRequest{}, badRequest("the body is not UTF-8")
+		return client.IssueRequest{}, badRequest("the body is not UTF-8")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		// json's messages may quote the body; say only where it failed.
-		return IssueRequest{}, badRequest(`the body must be a JSON object {"password": "...", "pin": "NNNN"}`)
+		return client.IssueRequest{}, badRequest(`the body must be a JSON object {"password": "...", "pin": "NNNN"}`)
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return IssueRequest{}, badRequest("the body holds more than one JSON value")
+		return client.IssueRequest{}, badRequest("the body holds more than one JSON value")
 	}
 	if req.PIN != nil && !pin.Valid(*req.PIN) {
-		return IssueRequest{}, badRequest("pin must be " + pin.Rule)
+		return client.IssueRequest{}, badRequest("pin must be " + pin.Rule)
 	}
 	if req.Password != nil {
 		if err := checkPasswordShape(*req.Password); err != nil {
-			return IssueRequest{}, err
+			return client.IssueRequest{}, err
 		}
 	}
 	return req, nil

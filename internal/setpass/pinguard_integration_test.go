@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kaizen-onboard/kaizen/internal/mail"
+	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
 	"github.com/kaizen-onboard/kaizen/templates"
@@ -160,7 +161,7 @@ func TestPINBoundAgainstKeystone(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("PUT /reset with a new PIN: %d %s", code, body)
 	}
-	var issued Issued
+	var issued client.Issued
 	if err := json.Unmarshal([]byte(body), &issued); err != nil {
 		t.Fatal(err)
 	}

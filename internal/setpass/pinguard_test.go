@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kaizen-onboard/kaizen/internal/mail"
+	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 )
 
@@ -246,7 +247,7 @@ func TestPINLockWindow(t *testing.T) {
 
 func issuedToken(t *testing.T, body string) string {
 	t.Helper()
-	var is Issued
+	var is client.Issued
 	if err := json.Unmarshal([]byte(body), &is); err != nil || is.Token == "" {
 		t.Fatalf("PUT /reset answered %q: %v", body, err)
 	}

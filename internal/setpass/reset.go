@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 )
 
@@ -87,7 +88,7 @@ func (h *handler) issueReset(w http.ResponseWriter, r *http.Request) {
 // helpdeskIssued is a reset link the helpdesk asked for; unlocked says
 // that its new PIN lifted a PIN lock.
 type helpdeskIssued struct {
-	Issued
+	client.Issued
 	unlocked bool
 }
 
@@ -95,7 +96,7 @@ type helpdeskIssued struct {
 // a password, replaces the PIN on file when one was given (which also
 // lifts a PIN lock and clears the wrong-PIN count: the helpdesk verified
 // the person), and stores the link.
-func (h *handler) helpdeskReset(ctx context.Context, userID string, req IssueRequest) (helpdeskIssued, error) {
+func (h *handler) helpdeskReset(ctx context.Context, userID string, req client.IssueRequest) (helpdeskIssued, error) {
 	locked, err := h.pinLocked(ctx, userID)
 	if err != nil {
 		return helpdeskIssued{}, err
@@ -134,15 +135,15 @@ func (h *handler) helpdeskReset(ctx context.Context, userID string, req IssueReq
 // putResetToken stores a reset link for the user, replacing any earlier
 // link. With temp "" the link sets the password with the reset credential;
 // otherwise as the user, with temp as the original password.
-func (h *handler) putResetToken(ctx context.Context, userID string, pinHMAC []byte, temp string) (Issued, error) {
+func (h *handler) putResetToken(ctx context.Context, userID string, pinHMAC []byte, temp string) (client.Issued, error) {
 	token, err := newToken(h.Random)
 	if err != nil {
-		return Issued{}, err
+		return client.Issued{}, err
 	}
 	var sealed []byte
 	if temp != "" {
 		if sealed, err = seal(h.Random, token, userID, temp); err != nil {
-			return Issued{}, err
+			return client.Issued{}, err
 		}
 	}
 	now := h.Now()
@@ -151,9 +152,9 @@ func (h *handler) putResetToken(ctx context.Context, userID string, pinHMAC []by
 		Purpose: purposeReset, CreatedAt: now, ExpiresAt: now.Add(h.Settings.Reset.TokenTTL),
 	}
 	if err := h.Store.PutToken(ctx, t); err != nil {
-		return Issued{}, fmt.Errorf("storing the reset link: %w", err)
+		return client.Issued{}, fmt.Errorf("storing the reset link: %w", err)
 	}
-	return Issued{Token: token, URL: linkURL(h.Settings.BaseURL, token), ExpiresAt: t.ExpiresAt}, nil
+	return client.Issued{Token: token, URL: linkURL(h.Settings.BaseURL, token), ExpiresAt: t.ExpiresAt}, nil
 }
 
 // reset completes a reset link that holds no temporary password: it sets

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 )
 
@@ -108,7 +109,7 @@ func TestHelpdeskReset(t *testing.T) {
 	if w.Code != http.StatusOK {
 		t.Fatalf("PUT /reset: %d %s", w.Code, w.Body)
 	}
-	var issued Issued
+	var issued client.Issued
 	if err := json.Unmarshal(w.Body.Bytes(), &issued); err != nil || !strings.HasPrefix(issued.URL, "https://setpass.example.org/?token=") {
 		t.Fatalf("answer %s: %v", w.Body, err)
 	}
@@ -171,7 +172,7 @@ func TestResetPINReplaced(t *testing.T) {
 	if err != nil || !pinMatches(testKeys(t), testUser, "9090", pin) {
 		t.Fatalf("the PIN on file was not replaced: %v", err)
 	}
-	var issued Issued
+	var issued client.Issued
 	_ = json.Unmarshal(w.Body.Bytes(), &issued)
 	if w := re.post(issued.Token, testPIN, newPass, newPass); w.Code != http.StatusBadRequest {
 		t.Errorf("the replaced PIN: %d", w.Code)
@@ -199,7 +200,7 @@ func TestResetWithTemporaryPassword(t *testing.T) {
 	if w.Code != http.StatusOK {
 		t.Fatalf("PUT /reset with a password: %d %s", w.Code, w.Body)
 	}
-	var issued Issued
+	var issued client.Issued
 	_ = json.Unmarshal(w.Body.Bytes(), &issued)
 	if tk := re.token(issued.Token); tk.Purpose != purposeReset || len(tk.SealedPassword) == 0 {
 		t.Errorf("fallback link stored as %q with %d sealed bytes", tk.Purpose, len(tk.SealedPassword))
@@ -218,7 +219,7 @@ func TestResetCompletionFailures(t *testing.T) {
 		re.welcome(testPIN)
 		re.ks.refuse = "refused passphrase!"
 		w := re.serve(resetPut(testUser, adminTok, ""))
-		var issued Issued
+		var issued client.Issued
 		_ = json.Unmarshal(w.Body.Bytes(), &issued)
 		if w := re.post(issued.Token, testPIN, re.ks.refuse, re.ks.refuse); w.Code != http.StatusBadRequest ||
 			!strings.Contains(w.Body.String(), "password rules refused") {
@@ -232,7 +233,7 @@ func TestResetCompletionFailures(t *testing.T) {
 		re := newResetEnv(t, false, nil)
 		re.welcome(testPIN)
 		w := re.serve(resetPut(testUser, adminTok, ""))
-		var issued Issued
+		var issued client.Issued
 		_ = json.Unmarshal(w.Body.Bytes(), &issued)
 		re.rs.err = ErrResetDenied
 		if w := re.post(issued.Token, testPIN, newPass, newPass); w.Code != http.StatusServiceUnavailable ||
@@ -251,7 +252,7 @@ func TestResetCompletionFailures(t *testing.T) {
 		re := newResetEnv(t, false, nil)
 		re.welcome(testPIN)
 		w := re.serve(resetPut(testUser, adminTok, ""))
-		var issued Issued
+		var issued client.Issued
 		_ = json.Unmarshal(w.Body.Bytes(), &issued)
 		re.rs.err = errors.New("keystone: resetting a password: HTTP 503")
 		if w := re.post(issued.Token, testPIN, newPass, newPass); w.Code != http.StatusBadGateway {
@@ -265,7 +266,7 @@ func TestResetCompletionFailures(t *testing.T) {
 		re := newResetEnv(t, false, nil)
 		re.welcome(testPIN)
 		w := re.serve(resetPut(testUser, adminTok, ""))
-		var issued Issued
+		var issued client.Issued
 		_ = json.Unmarshal(w.Body.Bytes(), &issued)
 		// setpass restarted without the credential: a handler on the same store.
 		h2, err := NewHandler(Deps{Store: re.store, Keystone: re.ks, Pages: mustPages(t), Registry: newRegistry(),
@@ -290,7 +291,7 @@ func TestResetRevokesTokens(t *testing.T) {
 		t.Fatalf("a welcome link revoked tokens: %v", re.rs.revoked)
 	}
 	w := re.serve(resetPut(testUser, adminTok, ""))
-	var issued Issued
+	var issued client.Issued
 	_ = json.Unmarshal(w.Body.Bytes(), &issued)
 	if w := re.post(issued.Token, testPIN, newPass, newPass); w.Code != http.StatusOK {
 		t.Fatalf("%d", w.Code)

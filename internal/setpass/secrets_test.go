@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/kaizen-onboard/kaizen/internal/keyring"
+	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/templates"
 )
@@ -190,14 +191,14 @@ func TestClientIssue(t *testing.T) {
 	}{
 		{"ok", testUser, adminTok, testPIN, nil},
 		{"renew keeps the pin", testUser, adminTok, "", nil},
-		{"unauthorized", testUser, "nope", testPIN, ErrIssueUnauthorized},
-		{"forbidden", testUser, memberTok, testPIN, ErrIssueForbidden},
-		{"unknown user", "ffff", adminTok, testPIN, ErrIssueUnknownUser},
-		{"bad pin", testUser, adminTok, "12345", ErrIssueRejected},
+		{"unauthorized", testUser, "nope", testPIN, client.ErrIssueUnauthorized},
+		{"forbidden", testUser, memberTok, testPIN, client.ErrIssueForbidden},
+		{"unknown user", "ffff", adminTok, testPIN, client.ErrIssueUnknownUser},
+		{"bad pin", testUser, adminTok, "12345", client.ErrIssueRejected},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := NewClient(srv.URL, srv.Client(), func(context.Context) (string, error) { return tt.admin, nil })
+			c, err := client.New(srv.URL, srv.Client(), func(context.Context) (string, error) { return tt.admin, nil })
 			if err != nil {
 				t.Fatal(err)
 			}

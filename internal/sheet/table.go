@@ -4,7 +4,7 @@
 // Columns are always found by header name, never by position, so reordering
 // or adding form questions does not break the tool. Headers compare as
 // config.HeaderKey says (trimmed, inner whitespace collapsed,
-// case-insensitive), the rule the request package reads them by. Writes re-read the target row and check its
+// case-insensitive), the rule the signup package reads them by. Writes re-read the target row and check its
 // identity (timestamp and email) first, following the row if someone sorted
 // or inserted rows, and refusing if it is gone: nothing is ever written by a
 // stale row number.

@@ -33,8 +33,8 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/config"
 	"github.com/kaizen-onboard/kaizen/internal/onboard"
-	"github.com/kaizen-onboard/kaizen/internal/request"
 	"github.com/kaizen-onboard/kaizen/internal/setpass"
+	"github.com/kaizen-onboard/kaizen/internal/signup"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
 	"github.com/kaizen-onboard/kaizen/templates"
@@ -488,7 +488,7 @@ level = "warn"
 // IDs filled in.
 func benchWriteSheet(b *testing.B, path string, n int, domain, prefix string, done bool) {
 	b.Helper()
-	c := request.DefaultColumns()
+	c := signup.DefaultColumns()
 	header := []string{c.Timestamp, c.Email, c.FirstName, c.LastName, c.Organization, c.Role, c.Phone,
 		c.Sponsor, c.PIN, c.Comment, c.ExistingAccount, c.ProjectName, c.ProjectDescription,
 		c.AdditionalUsers, c.ExistingProject, c.QuotaPreset, c.Domain, c.Approved,
@@ -503,7 +503,7 @@ func benchWriteSheet(b *testing.B, path string, n int, domain, prefix string, do
 	for i := 1; i <= n; i++ {
 		pin, status, processed, userID, projectID := fmt.Sprintf("%04d", i%10000), "", "", "", ""
 		if done {
-			pin, status, processed = request.PINRegistered, request.StatusDone, "2026-11-18T10:00:00Z"
+			pin, status, processed = signup.PINRegistered, signup.StatusDone, "2026-11-18T10:00:00Z"
 			userID, projectID = fmt.Sprintf("%032x", i), fmt.Sprintf("%032x", 1<<40+i)
 		}
 		_ = w.Write([]string{

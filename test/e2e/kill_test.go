@@ -36,9 +36,9 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/config"
 	"github.com/kaizen-onboard/kaizen/internal/mail"
-	"github.com/kaizen-onboard/kaizen/internal/request"
 	"github.com/kaizen-onboard/kaizen/internal/setpass"
 	"github.com/kaizen-onboard/kaizen/internal/sheet"
+	"github.com/kaizen-onboard/kaizen/internal/signup"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
 	"github.com/kaizen-onboard/kaizen/internal/testenv/mailtest"
@@ -814,7 +814,7 @@ const (
 var rowStateOrder = []string{rowUntouched, rowProject, rowAccount, rowWelcome, rowQueued, rowDone}
 
 func rowState(q killRow, status string, byProject map[string][]projects.Project, byUser map[string][]users.User, keys map[string]bool, firstProject string) string {
-	if status == request.StatusDone {
+	if status == signup.StatusDone {
 		return rowDone
 	}
 	project := q.project
@@ -940,11 +940,11 @@ func (e *killEnv) check(rd *killRound) {
 			continue
 		}
 		q := rd.rows[i]
-		if st := tb.Get(r, "Status"); st != request.StatusDone {
-			t.Errorf("round %d: row %d (%s) Status %q, want %q", rd.n, r.Number, email, st, request.StatusDone)
+		if st := tb.Get(r, "Status"); st != signup.StatusDone {
+			t.Errorf("round %d: row %d (%s) Status %q, want %q", rd.n, r.Number, email, st, signup.StatusDone)
 		}
-		if pin := tb.Get(r, "PIN"); pin != request.PINRegistered {
-			t.Errorf("round %d: row %d (%s) PIN cell not %q", rd.n, r.Number, email, request.PINRegistered)
+		if pin := tb.Get(r, "PIN"); pin != signup.PINRegistered {
+			t.Errorf("round %d: row %d (%s) PIN cell not %q", rd.n, r.Number, email, signup.PINRegistered)
 		}
 		if got, want := tb.Get(r, "User ID"), userID[strings.ToLower(email)]; got != want {
 			t.Errorf("round %d: row %d User ID %q, want %q", rd.n, r.Number, got, want)

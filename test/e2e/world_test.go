@@ -31,6 +31,7 @@ import (
 	"github.com/kaizen-onboard/kaizen/internal/onboard"
 	"github.com/kaizen-onboard/kaizen/internal/reminder"
 	"github.com/kaizen-onboard/kaizen/internal/setpass"
+	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
 	"github.com/kaizen-onboard/kaizen/internal/testenv/sheetsfake"
@@ -382,7 +383,7 @@ func (w *world) remindersRun(at time.Time) (linkRes reminder.Result, outboxErr e
 		}
 		return c, err
 	})
-	sp, err := setpass.NewClient(cfg.Setpass.URL, &http.Client{Timeout: cfg.OpenStack.Timeout.D}, lazy.Token)
+	sp, err := client.New(cfg.Setpass.URL, &http.Client{Timeout: cfg.OpenStack.Timeout.D}, lazy.Token)
 	if err != nil {
 		w.t.Fatal(err)
 	}

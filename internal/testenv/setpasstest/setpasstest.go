@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kaizen-onboard/kaizen/internal/setpass"
+	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
 	"github.com/kaizen-onboard/kaizen/templates"
@@ -49,7 +50,7 @@ type Server struct {
 	URL    string
 	HTTP   *httptest.Server
 	Store  store.Store
-	Client *setpass.Client // an admin client, as addusers has
+	Client *client.Client // an admin client, as addusers has
 }
 
 // NewUnstarted binds the server's address, so that its URL is known, and
@@ -110,8 +111,8 @@ func (s *Server) Start(t testing.TB, ks *testenv.KeystoneEnv, opts Options) {
 	if token == nil {
 		token = func(context.Context) (string, error) { return ks.Identity.Token(), nil }
 	}
-	if s.Client, err = setpass.NewClient(s.URL, s.HTTP.Client(), token); err != nil {
-		t.Fatalf("setpass.NewClient: %v", err)
+	if s.Client, err = client.New(s.URL, s.HTTP.Client(), token); err != nil {
+		t.Fatalf("client.New: %v", err)
 	}
 }
 

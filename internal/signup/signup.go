@@ -1,4 +1,4 @@
-// Package request turns the rows of the sign-up sheet into validated
+// Package signup turns the rows of the sign-up sheet into validated
 // sign-up requests.
 //
 // Its input is a plain table: a header row and numbered rows of cells, as
@@ -12,7 +12,7 @@
 // run; they stay in Requests with Done set, so a re-run can skip or
 // re-verify them. Nothing here touches the cloud: an Existing Project that
 // does not exist, for one, is for the onboarding step to find.
-package request
+package signup
 
 import (
 	"fmt"
@@ -151,7 +151,7 @@ const PINRegistered = "(registered)"
 type PIN string
 
 func (PIN) String() string               { return "[redacted]" }
-func (PIN) GoString() string             { return `request.PIN("[redacted]")` }
+func (PIN) GoString() string             { return `signup.PIN("[redacted]")` }
 func (PIN) MarshalText() ([]byte, error) { return []byte("[redacted]"), nil }
 
 // Reveal returns the PIN itself, for the one call that needs it.

@@ -1,4 +1,7 @@
-package setpass
+// Package client calls the admin API of a setpass service (PUT /token and
+// PUT /reset). It is apart from the server, internal/setpass, so that the
+// programs that ask for links do not link the server in.
+package client
 
 import (
 	"bytes"
@@ -27,10 +30,10 @@ type Client struct {
 	token func(context.Context) (string, error)
 }
 
-// NewClient talks to the service at baseURL (config.Setpass.APIURL). token returns a
+// New talks to the service at baseURL (config.Setpass.APIURL). token returns a
 // Keystone token with the admin role on the admin project, e.g. the admin
 // provider client's current token.
-func NewClient(baseURL string, httpClient *http.Client, token func(context.Context) (string, error)) (*Client, error) {
+func New(baseURL string, httpClient *http.Client, token func(context.Context) (string, error)) (*Client, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("setpass client: %q is not an http(s) URL", baseURL)
