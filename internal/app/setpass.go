@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/gophercloud/gophercloud/v2"
-
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/config"
 	"github.com/kaizen-onboard/kaizen/internal/mail"
@@ -108,14 +106,7 @@ func (a *App) resetCredential(ctx context.Context) (setpass.Resetter, error) {
 	if projectDomain == "" {
 		projectDomain = cfg.OpenStack.AdminProjectDomain
 	}
-	ao := gophercloud.AuthOptions{
-		IdentityEndpoint: admin.IdentityEndpoint,
-		Username:         sp.ResetUser,
-		DomainName:       sp.ResetUserDomain,
-		Password:         sp.ResetPassword.Reveal(),
-		AllowReauth:      true,
-		Scope:            &gophercloud.AuthScope{ProjectName: project, DomainName: projectDomain},
-	}
+	ao := cloud.PasswordAuth(admin.IdentityEndpoint, sp.ResetUser, sp.ResetUserDomain, sp.ResetPassword.Reveal(), project, projectDomain)
 	clients, err := cloud.ConnectAs(ctx, cfg.OpenStack, ao)
 	if err != nil {
 		return nil, fmt.Errorf("setpass.reset_user: %w", err)
