@@ -63,7 +63,7 @@ func (a *App) SetpassService(ctx context.Context) (SetpassService, error) {
 		}
 		svc.Deps.Mail = svc.Outbox // a nil *mail.Outbox must not become a non-nil Mailer
 	}
-	keystone := setpass.NewKeystone(clients.Identity, cfg.OpenStack.AdminProject, cfg.OpenStack.AdminProjectDomain).
+	keystone := setpass.NewKeystone(cloud.NewKeystone(clients.Identity), cfg.OpenStack.AdminProject, cfg.OpenStack.AdminProjectDomain).
 		SetAdminCacheTTL(sp.AdminCacheTTL.D).SetClock(a.Now)
 	svc.Deps.Store, svc.Deps.Keystone, svc.Deps.Directory, svc.Deps.Resetter = st, keystone, keystone, resetter
 	svc.Deps.Pages, svc.Deps.Logger, svc.Deps.Now, svc.Deps.Random = pages, a.Logger, a.Now, a.Random
@@ -111,5 +111,5 @@ func (a *App) resetCredential(ctx context.Context) (setpass.Resetter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("setpass.reset_user: %w", err)
 	}
-	return setpass.NewResetter(clients.Identity), nil
+	return setpass.NewResetter(cloud.NewKeystone(clients.Identity)), nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -76,7 +77,7 @@ func newFakeIdentityKeystone(t *testing.T) (*fakeIdentity, *KeystoneClient) {
 	t.Cleanup(srv.Close)
 	provider := &gophercloud.ProviderClient{HTTPClient: *srv.Client()}
 	provider.SetToken("setpass-own-token")
-	return f, NewKeystone(&gophercloud.ServiceClient{ProviderClient: provider, Endpoint: srv.URL + "/v3/"}, "admin", "Default")
+	return f, NewKeystone(cloud.NewKeystone(&gophercloud.ServiceClient{ProviderClient: provider, Endpoint: srv.URL + "/v3/"}), "admin", "Default")
 }
 
 // TestCheckAdminCachesSuccesses: one admin token validated once for a

@@ -3,6 +3,7 @@ package setpass
 import (
 	"context"
 	"errors"
+	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"testing"
 	"time"
 
@@ -102,7 +103,7 @@ func TestCheckAdminAgainstKeystone(t *testing.T) {
 		return p.Token()
 	}
 
-	k := NewKeystone(ks.Identity, ks.Admin.ProjectName, ks.Admin.ProjectDomainName).SetAdminCacheTTL(0)
+	k := NewKeystone(cloud.NewKeystone(ks.Identity), ks.Admin.ProjectName, ks.Admin.ProjectDomainName).SetAdminCacheTTL(0)
 	tests := []struct {
 		name, token string
 		want        error

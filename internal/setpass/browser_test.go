@@ -3,6 +3,7 @@ package setpass
 import (
 	"bytes"
 	"context"
+	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"image/png"
 	"net"
 	"net/http"
@@ -49,7 +50,7 @@ func TestBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := "http://" + ln.Addr().String() + "/"
-	keystone := NewKeystone(ks.Identity, ks.Admin.ProjectName, ks.Admin.ProjectDomainName)
+	keystone := NewKeystone(cloud.NewKeystone(ks.Identity), ks.Admin.ProjectName, ks.Admin.ProjectDomainName)
 	e := newEnv(t, keystone, func(s *Settings) { s.BaseURL = base })
 	serveCtx, stop := context.WithCancel(context.Background())
 	served := make(chan error, 1)

@@ -3,6 +3,7 @@ package setpass
 import (
 	"context"
 	"errors"
+	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -30,7 +31,7 @@ func TestAgainstKeystone(t *testing.T) {
 	memberToken := memberToken(t, ks, domainID)
 	adminToken := ks.Identity.Token()
 
-	real := NewKeystone(ks.Identity, ks.Admin.ProjectName, ks.Admin.ProjectDomainName)
+	real := NewKeystone(cloud.NewKeystone(ks.Identity), ks.Admin.ProjectName, ks.Admin.ProjectDomainName)
 	e := newEnv(t, real, nil)
 	srv := httptest.NewServer(e.h)
 	defer srv.Close()

@@ -2,6 +2,7 @@ package setpass
 
 import (
 	"crypto/rand"
+	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"net/http"
 	"strings"
 	"testing"
@@ -37,7 +38,7 @@ func TestResetPageCannotListTheDirectory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := NewKeystone(identity, f.ks.Admin.ProjectName, f.ks.Admin.ProjectDomainName)
+	k := NewKeystone(cloud.NewKeystone(identity), f.ks.Admin.ProjectName, f.ks.Admin.ProjectDomainName)
 
 	// Unique across domains: the lookup is.
 	tag := strings.ToLower(rand.Text()[:8])
