@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
+
+	"github.com/kaizen-onboard/kaizen/internal/cloud"
 )
 
 // fakeIdentity answers the calls CheckAdmin makes, counting them by path.

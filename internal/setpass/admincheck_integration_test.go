@@ -3,7 +3,6 @@ package setpass
 import (
 	"context"
 	"errors"
-	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"testing"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
 
+	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
 )
 

@@ -3,7 +3,6 @@ package setpass
 import (
 	"bytes"
 	"context"
-	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"image/png"
 	"net"
 	"net/http"
@@ -20,6 +19,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
 
+	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
 )

@@ -2,7 +2,6 @@ package setpass
 
 import (
 	"crypto/rand"
-	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,6 +10,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
 
+	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
 )
 

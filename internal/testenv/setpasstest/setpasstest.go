@@ -7,7 +7,6 @@ package setpasstest
 import (
 	"context"
 	"crypto/rand"
-	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"log/slog"
 	"net/http/httptest"
 	"path/filepath"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/setpass"
 	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 	"github.com/kaizen-onboard/kaizen/internal/store"
