@@ -111,7 +111,7 @@ func newRPEnv(t *testing.T, withCredential bool) *rpEnv {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resetter = setpass.NewResetter(c)
+		resetter = setpass.NewResetter(cloud.NewKeystone(c))
 	}
 
 	sp := setpasstest.New(t, ks, setpasstest.Options{Resetter: resetter})

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/gophercloud/gophercloud/v2"
-
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/config"
 	"github.com/kaizen-onboard/kaizen/internal/mail"
@@ -65,7 +63,7 @@ func (a *App) SetpassService(ctx context.Context) (SetpassService, error) {
 		}
 		svc.Deps.Mail = svc.Outbox // a nil *mail.Outbox must not become a non-nil Mailer
 	}
-	keystone := setpass.NewKeystone(clients.Identity, cfg.OpenStack.AdminProject, cfg.OpenStack.AdminProjectDomain).
+	keystone := setpass.NewKeystone(cloud.NewKeystone(clients.Identity), cfg.OpenStack.AdminProject, cfg.OpenStack.AdminProjectDomain).
 		SetAdminCacheTTL(sp.AdminCacheTTL.D).SetClock(a.Now)
 	svc.Deps.Store, svc.Deps.Keystone, svc.Deps.Directory, svc.Deps.Resetter = st, keystone, keystone, resetter
 	svc.Deps.Pages, svc.Deps.Logger, svc.Deps.Now, svc.Deps.Random = pages, a.Logger, a.Now, a.Random
@@ -108,17 +106,10 @@ func (a *App) resetCredential(ctx context.Context) (setpass.Resetter, error) {
 	if projectDomain == "" {
 		projectDomain = cfg.OpenStack.AdminProjectDomain
 	}
-	ao := gophercloud.AuthOptions{
-		IdentityEndpoint: admin.IdentityEndpoint,
-		Username:         sp.ResetUser,
-		DomainName:       sp.ResetUserDomain,
-		Password:         sp.ResetPassword.Reveal(),
-		AllowReauth:      true,
-		Scope:            &gophercloud.AuthScope{ProjectName: project, DomainName: projectDomain},
-	}
+	ao := cloud.PasswordAuth(admin.IdentityEndpoint, sp.ResetUser, sp.ResetUserDomain, sp.ResetPassword.Reveal(), project, projectDomain)
 	clients, err := cloud.ConnectAs(ctx, cfg.OpenStack, ao)
 	if err != nil {
 		return nil, fmt.Errorf("setpass.reset_user: %w", err)
 	}
-	return setpass.NewResetter(clients.Identity), nil
+	return setpass.NewResetter(cloud.NewKeystone(clients.Identity)), nil
 }

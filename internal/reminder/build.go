@@ -210,7 +210,7 @@ func (l *LazyCloud) User(ctx context.Context, id string) (UserInfo, error) {
 	if err != nil {
 		return UserInfo{}, err
 	}
-	return KeystoneUsers{Identity: c.Identity}.User(ctx, id)
+	return KeystoneUsers{Identity: cloud.NewKeystone(c.Identity)}.User(ctx, id)
 }
 
 func (l *LazyCloud) SetPassword(ctx context.Context, userID, password string) error {
@@ -218,7 +218,7 @@ func (l *LazyCloud) SetPassword(ctx context.Context, userID, password string) er
 	if err != nil {
 		return err
 	}
-	return KeystoneUsers{Identity: c.Identity}.SetPassword(ctx, userID, password)
+	return KeystoneUsers{Identity: cloud.NewKeystone(c.Identity)}.SetPassword(ctx, userID, password)
 }
 
 func (l *LazyCloud) TaggedProjects(ctx context.Context, tag string) ([]cloud.Project, error) {
@@ -226,7 +226,7 @@ func (l *LazyCloud) TaggedProjects(ctx context.Context, tag string) ([]cloud.Pro
 	if err != nil {
 		return nil, err
 	}
-	return KeystoneProjects{Identity: c.Identity}.TaggedProjects(ctx, tag)
+	return KeystoneProjects{Identity: cloud.NewKeystone(c.Identity)}.TaggedProjects(ctx, tag)
 }
 
 func (l *LazyCloud) ProjectMembers(ctx context.Context, projectID string) ([]string, error) {
@@ -234,7 +234,7 @@ func (l *LazyCloud) ProjectMembers(ctx context.Context, projectID string) ([]str
 	if err != nil {
 		return nil, err
 	}
-	return KeystoneProjects{Identity: c.Identity}.ProjectMembers(ctx, projectID)
+	return KeystoneProjects{Identity: cloud.NewKeystone(c.Identity)}.ProjectMembers(ctx, projectID)
 }
 
 var (

@@ -12,8 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gophercloud/gophercloud/v2"
-
 	"github.com/kaizen-onboard/kaizen/internal/account"
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/config"
@@ -78,12 +76,12 @@ type AuditLog interface {
 // KeystoneUsers is the UserDirectory and PasswordSetter of a Keystone
 // identity v3 admin client.
 type KeystoneUsers struct {
-	Identity *gophercloud.ServiceClient
+	Identity *cloud.Keystone
 }
 
 // User is one GET /users/{id}; a 404 wraps ErrNoUser.
 func (k KeystoneUsers) User(ctx context.Context, id string) (UserInfo, error) {
-	u, err := cloud.GetUser(ctx, k.Identity, id)
+	u, err := cloud.GetUser(ctx, k.Identity.Client(), id)
 	if errors.Is(err, cloud.ErrNoUser) {
 		return UserInfo{}, fmt.Errorf("looking up user %s: %w", id, ErrNoUser)
 	}
@@ -95,7 +93,7 @@ func (k KeystoneUsers) User(ctx context.Context, id string) (UserInfo, error) {
 
 // SetPassword is cloud.SetPassword: one PATCH /users/{id}.
 func (k KeystoneUsers) SetPassword(ctx context.Context, userID, password string) error {
-	return cloud.SetPassword(ctx, k.Identity, userID, password)
+	return cloud.SetPassword(ctx, k.Identity.Client(), userID, password)
 }
 
 // LinkReminderDeps is what a link-reminder job needs.

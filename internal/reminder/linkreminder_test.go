@@ -230,7 +230,7 @@ func TestLinkReminderKeystone(t *testing.T) {
 	clock := &lrClock{now: t0}
 	sp := newLRSetpass(t, ks, st, clock)
 	mailer := &lrMailer{next: lrOutbox(t, st, clock.Now)}
-	kusers := reminder.KeystoneUsers{Identity: ks.Identity}
+	kusers := reminder.KeystoneUsers{Identity: cloud.NewKeystone(ks.Identity)}
 
 	const pin = "4821"
 	const adaTemp, bobTemp = "Ada-temp-Passw0rd-1", "Bob-temp-Passw0rd-2"

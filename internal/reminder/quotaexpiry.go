@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gophercloud/gophercloud/v2"
-
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/config"
 	kmail "github.com/kaizen-onboard/kaizen/internal/mail"
@@ -36,19 +34,19 @@ type MemberLister interface {
 // KeystoneProjects is the ProjectLister and MemberLister of a Keystone
 // identity v3 admin client.
 type KeystoneProjects struct {
-	Identity *gophercloud.ServiceClient
+	Identity *cloud.Keystone
 	DomainID string // only this domain's projects; "" for every domain
 }
 
 // TaggedProjects is one GET /projects?tags=tag (gophercloud follows pages).
 func (k KeystoneProjects) TaggedProjects(ctx context.Context, tag string) ([]cloud.Project, error) {
-	return cloud.NewKeystone(k.Identity).ListProjects(ctx, cloud.ProjectFilter{Tag: tag, DomainID: k.DomainID})
+	return k.Identity.ListProjects(ctx, cloud.ProjectFilter{Tag: tag, DomainID: k.DomainID})
 }
 
 // ProjectMembers is one GET /role_assignments?scope.project.id=P&effective
 // ([cloud.ProjectMembers]).
 func (k KeystoneProjects) ProjectMembers(ctx context.Context, projectID string) ([]string, error) {
-	return cloud.ProjectMembers(ctx, k.Identity, projectID)
+	return cloud.ProjectMembers(ctx, k.Identity.Client(), projectID)
 }
 
 // QuotaExpiryDeps is what a quota-expiry job needs.

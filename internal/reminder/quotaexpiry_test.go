@@ -85,10 +85,10 @@ func TestQuotaExpiryKeystone(t *testing.T) {
 	}
 
 	// Keystone is shared: only this test's domain.
-	kp := reminder.KeystoneProjects{Identity: ks.Identity, DomainID: domainID}
+	kp := reminder.KeystoneProjects{Identity: cloud.NewKeystone(ks.Identity), DomainID: domainID}
 	newJob := func() reminder.Job {
 		j, err := reminder.NewQuotaExpiry(config.Job{Name: "quota-expiry", Kind: "quota-expiry"}, reminder.QuotaExpiryDeps{
-			Projects: kp, Members: kp, Users: reminder.KeystoneUsers{Identity: ks.Identity},
+			Projects: kp, Members: kp, Users: reminder.KeystoneUsers{Identity: cloud.NewKeystone(ks.Identity)},
 			Ledger: st, Mail: mailer, Helpdesk: "helpdesk@example.org",
 		})
 		if err != nil {

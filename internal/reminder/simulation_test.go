@@ -305,9 +305,9 @@ func TestThirtyDays(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		kusers := reminder.KeystoneUsers{Identity: ks.Identity}
+		kusers := reminder.KeystoneUsers{Identity: cloud.NewKeystone(ks.Identity)}
 		// Keystone is shared between tests: only this test's domain.
-		kprojects := reminder.KeystoneProjects{Identity: ks.Identity, DomainID: domainID}
+		kprojects := reminder.KeystoneProjects{Identity: cloud.NewKeystone(ks.Identity), DomainID: domainID}
 		jobs, err := reminder.Build(ctx, cfg, reminder.BuildDeps{
 			Store: st, Outbox: outbox, Sheet: sh, Setpass: spClient,
 			Users: kusers, Passwords: kusers, Projects: kprojects, Members: kprojects,

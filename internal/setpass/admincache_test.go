@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
+
+	"github.com/kaizen-onboard/kaizen/internal/cloud"
 )
 
 // fakeIdentity answers the calls CheckAdmin makes, counting them by path.
@@ -76,7 +78,7 @@ func newFakeIdentityKeystone(t *testing.T) (*fakeIdentity, *KeystoneClient) {
 	t.Cleanup(srv.Close)
 	provider := &gophercloud.ProviderClient{HTTPClient: *srv.Client()}
 	provider.SetToken("setpass-own-token")
-	return f, NewKeystone(&gophercloud.ServiceClient{ProviderClient: provider, Endpoint: srv.URL + "/v3/"}, "admin", "Default")
+	return f, NewKeystone(cloud.NewKeystone(&gophercloud.ServiceClient{ProviderClient: provider, Endpoint: srv.URL + "/v3/"}), "admin", "Default")
 }
 
 // TestCheckAdminCachesSuccesses: one admin token validated once for a

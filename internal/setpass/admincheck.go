@@ -11,10 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/domains"
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/projects"
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/roles"
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
+	"github.com/kaizen-onboard/kaizen/internal/cloud"
 )
 
 // adminRole is the role a caller must hold on the admin project.
@@ -144,16 +141,16 @@ func (k *KeystoneClient) CheckAdmin(ctx context.Context, subjectToken string) (s
 	if actor, ok := k.admins.get(key, k.clock()); ok {
 		return actor, nil
 	}
-	res := tokens.Get(ctx, k.admin, subjectToken)
-	if res.Err != nil {
-		switch statusOf(res.Err) {
+	var t validatedToken
+	callErr, err := k.admin.ValidateToken(ctx, subjectToken, &t)
+	if callErr != nil {
+		switch statusOf(callErr) {
 		case http.StatusNotFound, http.StatusUnauthorized:
 			return "", ErrUnauthenticated
 		}
-		return "", wrapKeystone("validating a token", res.Err)
+		return "", wrapKeystone("validating a token", callErr)
 	}
-	var t validatedToken
-	if err := res.ExtractInto(&t); err != nil {
+	if err != nil {
 		return "", fmt.Errorf("keystone: reading a validated token: %w", err)
 	}
 	actor := t.User.Name
@@ -186,21 +183,17 @@ func (k *KeystoneClient) holdsAdmin(ctx context.Context, t *validatedToken) (boo
 	if err != nil {
 		return false, err
 	}
-	yes := true
-	pages, err := roles.ListAssignments(k.admin, roles.ListAssignmentsOpts{
-		UserID: t.User.ID, ScopeProjectID: projectID, Effective: &yes, IncludeNames: &yes,
-	}).AllPages(ctx)
-	if err != nil {
-		return false, wrapKeystone("listing the caller's roles on the admin project", err)
+	as, callErr, err := k.admin.EffectiveAssignmentsRaw(ctx, t.User.ID, projectID)
+	if callErr != nil {
+		return false, wrapKeystone("listing the caller's roles on the admin project", callErr)
 	}
-	as, err := roles.ExtractRoleAssignments(pages)
 	if err != nil {
 		return false, fmt.Errorf("keystone: reading role assignments: %w", err)
 	}
 	for _, a := range as {
 		// Keystone filtered by user and project; checked again so that a
 		// proxy or an older Keystone ignoring a filter cannot widen it.
-		if a.Role.Name == adminRole && a.Scope.Project.ID == projectID && a.User.ID == t.User.ID {
+		if a.RoleName == adminRole && a.ProjectID == projectID && a.UserID == t.User.ID {
 			return true, nil
 		}
 	}
@@ -219,22 +212,20 @@ func (k *KeystoneClient) adminProjectIDOf(ctx context.Context) (string, error) {
 	if id != "" {
 		return id, nil
 	}
-	pages, err := projects.List(k.admin, projects.ListOpts{Name: k.adminProject}).AllPages(ctx)
-	if err != nil {
-		return "", wrapKeystone("looking up the admin project", err)
+	ps, callErr, err := k.admin.ProjectsNamedRaw(ctx, k.adminProject)
+	if callErr != nil {
+		return "", wrapKeystone("looking up the admin project", callErr)
 	}
-	ps, err := projects.ExtractProjects(pages)
 	if err != nil {
 		return "", fmt.Errorf("keystone: reading projects: %w", err)
 	}
 	domainID := k.adminDomain
-	if !slices.ContainsFunc(ps, func(p projects.Project) bool { return p.DomainID == domainID }) {
+	if !slices.ContainsFunc(ps, func(p cloud.Project) bool { return p.DomainID == domainID }) {
 		// adminDomain is a name (as the default "Default" is).
-		pages, err := domains.List(k.admin, domains.ListOpts{Name: k.adminDomain}).AllPages(ctx)
-		if err != nil {
-			return "", wrapKeystone("looking up the admin project's domain", err)
+		ds, callErr, err := k.admin.DomainsNamedRaw(ctx, k.adminDomain)
+		if callErr != nil {
+			return "", wrapKeystone("looking up the admin project's domain", callErr)
 		}
-		ds, err := domains.ExtractDomains(pages)
 		if err != nil {
 			return "", fmt.Errorf("keystone: reading domains: %w", err)
 		}

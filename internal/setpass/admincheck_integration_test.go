@@ -15,6 +15,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
 
+	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
 )
 
@@ -102,7 +103,7 @@ func TestCheckAdminAgainstKeystone(t *testing.T) {
 		return p.Token()
 	}
 
-	k := NewKeystone(ks.Identity, ks.Admin.ProjectName, ks.Admin.ProjectDomainName).SetAdminCacheTTL(0)
+	k := NewKeystone(cloud.NewKeystone(ks.Identity), ks.Admin.ProjectName, ks.Admin.ProjectDomainName).SetAdminCacheTTL(0)
 	tests := []struct {
 		name, token string
 		want        error

@@ -21,6 +21,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
@@ -130,7 +131,7 @@ func BenchmarkSubmit(b *testing.B) {
 	for _, be := range benchBackends() {
 		b.Run(be.name, func(b *testing.B) {
 			share := &requestShare{}
-			keystone := NewKeystone(ks.Identity, ks.Admin.ProjectName, ks.Admin.ProjectDomainName)
+			keystone := NewKeystone(cloud.NewKeystone(ks.Identity), ks.Admin.ProjectName, ks.Admin.ProjectDomainName)
 			srv := newBenchServer(b, be.url(b), keystone, share)
 			client := srv.apiClient(b, func(context.Context) (string, error) { return ks.Identity.Token(), nil })
 			tokens := make([]string, len(people))

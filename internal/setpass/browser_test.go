@@ -19,6 +19,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
 
+	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
 )
@@ -49,7 +50,7 @@ func TestBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	base := "http://" + ln.Addr().String() + "/"
-	keystone := NewKeystone(ks.Identity, ks.Admin.ProjectName, ks.Admin.ProjectDomainName)
+	keystone := NewKeystone(cloud.NewKeystone(ks.Identity), ks.Admin.ProjectName, ks.Admin.ProjectDomainName)
 	e := newEnv(t, keystone, func(s *Settings) { s.BaseURL = base })
 	serveCtx, stop := context.WithCancel(context.Background())
 	served := make(chan error, 1)

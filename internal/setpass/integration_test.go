@@ -12,6 +12,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/roles"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
 
+	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
 )
@@ -30,7 +31,7 @@ func TestAgainstKeystone(t *testing.T) {
 	memberToken := memberToken(t, ks, domainID)
 	adminToken := ks.Identity.Token()
 
-	real := NewKeystone(ks.Identity, ks.Admin.ProjectName, ks.Admin.ProjectDomainName)
+	real := NewKeystone(cloud.NewKeystone(ks.Identity), ks.Admin.ProjectName, ks.Admin.ProjectDomainName)
 	e := newEnv(t, real, nil)
 	srv := httptest.NewServer(e.h)
 	defer srv.Close()

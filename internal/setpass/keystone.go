@@ -10,8 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gophercloud/gophercloud/v2"
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
+	"github.com/kaizen-onboard/kaizen/internal/cloud"
 )
 
 // Keystone is what setpass needs from the identity service.
@@ -71,13 +70,7 @@ func (e *keystoneError) Error() string {
 
 func (e *keystoneError) Unwrap() error { return e.cause }
 
-func statusOf(err error) int {
-	var e gophercloud.ErrUnexpectedResponseCode
-	if errors.As(err, &e) {
-		return e.Actual
-	}
-	return 0
-}
+func statusOf(err error) int { return cloud.StatusOf(err) }
 
 func wrapKeystone(op string, err error) error {
 	if s := statusOf(err); s != 0 {
@@ -93,8 +86,8 @@ func wrapKeystone(op string, err error) error {
 
 // KeystoneClient is the real Keystone.
 type KeystoneClient struct {
-	admin        *gophercloud.ServiceClient
-	bare         *gophercloud.ServiceClient
+	admin        *cloud.Keystone
+	bare         *cloud.Keystone
 	adminProject string
 	adminDomain  string // name or ID
 	admins       adminCache
@@ -109,16 +102,10 @@ type KeystoneClient struct {
 // endpoint for password changes: with no token and no reauthentication, a
 // 401 there is the user's, never retried as the admin. Successful admin
 // checks are cached for DefaultAdminCacheTTL; see SetAdminCacheTTL.
-func NewKeystone(admin *gophercloud.ServiceClient, adminProject, adminProjectDomain string) *KeystoneClient {
-	bareProvider := &gophercloud.ProviderClient{
-		HTTPClient:       admin.HTTPClient,
-		IdentityBase:     admin.IdentityBase,
-		IdentityEndpoint: admin.IdentityEndpoint,
-		UserAgent:        admin.UserAgent,
-	}
+func NewKeystone(admin *cloud.Keystone, adminProject, adminProjectDomain string) *KeystoneClient {
 	return &KeystoneClient{
 		admin:        admin,
-		bare:         &gophercloud.ServiceClient{ProviderClient: bareProvider, Endpoint: admin.Endpoint, ResourceBase: admin.ResourceBase, Type: admin.Type},
+		bare:         admin.Bare(),
 		adminProject: adminProject,
 		adminDomain:  adminProjectDomain,
 		admins:       adminCache{ttl: DefaultAdminCacheTTL},
@@ -126,20 +113,18 @@ func NewKeystone(admin *gophercloud.ServiceClient, adminProject, adminProjectDom
 }
 
 func (k *KeystoneClient) User(ctx context.Context, userID string) (User, error) {
-	u, err := users.Get(ctx, k.admin, userID).Extract()
+	u, err := k.admin.UserRaw(ctx, userID)
 	if err != nil {
-		if gophercloud.ResponseCodeIs(err, http.StatusNotFound) {
+		if statusOf(err) == http.StatusNotFound {
 			return User{}, ErrUnknownUser
 		}
 		return User{}, wrapKeystone("looking up a user", err)
 	}
-	return userOf(*u), nil
+	return userOf(u), nil
 }
 
 func (k *KeystoneClient) ChangePassword(ctx context.Context, userID, original, replacement string) error {
-	err := users.ChangePassword(ctx, k.bare, userID, users.ChangePasswordOpts{
-		OriginalPassword: original, Password: replacement,
-	}).ExtractErr()
+	err := k.bare.ChangePasswordRaw(ctx, userID, original, replacement)
 	if err == nil {
 		return nil
 	}
@@ -147,9 +132,7 @@ func (k *KeystoneClient) ChangePassword(ctx context.Context, userID, original, r
 	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound:
 		return ErrOriginalRefused
 	case http.StatusBadRequest:
-		var e gophercloud.ErrUnexpectedResponseCode
-		errors.As(err, &e)
-		return &PasswordRefusedError{Reason: plainReason(e.Body)}
+		return &PasswordRefusedError{Reason: plainReason(cloud.ResponseBody(err))}
 	}
 	return wrapKeystone("changing a password", err)
 }
@@ -186,8 +169,7 @@ func plainReason(body []byte) string {
 
 // Ping asks for the identity API's version document, which needs no token.
 func (k *KeystoneClient) Ping(ctx context.Context) error {
-	_, err := k.bare.Get(ctx, k.bare.Endpoint, nil, &gophercloud.RequestOpts{OkCodes: []int{200, 300}})
-	if err != nil {
+	if err := k.bare.PingRaw(ctx); err != nil {
 		return wrapKeystone("ping", err)
 	}
 	return nil

@@ -16,6 +16,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/mail"
 	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 	"github.com/kaizen-onboard/kaizen/internal/store"
@@ -52,14 +53,14 @@ func TestPINBoundAgainstKeystone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := NewKeystone(f.ks.Identity, f.ks.Admin.ProjectName, f.ks.Admin.ProjectDomainName)
+	k := NewKeystone(cloud.NewKeystone(f.ks.Identity), f.ks.Admin.ProjectName, f.ks.Admin.ProjectDomainName)
 	mailer := &fakeMailer{}
 	var bg sync.WaitGroup
 	s := testSettings()
 	// Room for a fourth request an hour, so that only the lock stops it.
 	s.Reset = ResetSettings{MinTime: 200 * time.Millisecond, Helpdesk: resetHelpdesk, AccountLimit: 10}
 	s.PINGuard.PerUser = 15
-	h, err := NewHandler(Deps{Store: st, Keystone: k, Directory: k, Resetter: NewResetter(rc), Mail: mailer,
+	h, err := NewHandler(Deps{Store: st, Keystone: k, Directory: k, Resetter: NewResetter(cloud.NewKeystone(rc)), Mail: mailer,
 		Go: bg.Go, Pages: pages, Registry: prometheus.NewRegistry(), Now: time.Now, Random: rand.Reader,
 		Logger: slog.New(slog.NewTextHandler(&testenv.SyncBuffer{}, nil)), Settings: s})
 	if err != nil {

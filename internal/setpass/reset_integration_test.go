@@ -25,6 +25,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/store"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
 	"github.com/kaizen-onboard/kaizen/templates"
@@ -131,7 +132,7 @@ func TestResetCredentialAgainstKeystone(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := NewResetter(c).SetPassword(ctx, ada.ID, "should not be set 1"); !errors.Is(err, ErrResetDenied) {
+			if err := NewResetter(cloud.NewKeystone(c)).SetPassword(ctx, ada.ID, "should not be set 1"); !errors.Is(err, ErrResetDenied) {
 				t.Errorf("SetPassword with %s: %v, want ErrResetDenied", role, err)
 			}
 			if err := f.canLogIn(ada.Name, p0); err != nil {
@@ -145,7 +146,7 @@ func TestResetCredentialAgainstKeystone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := NewResetter(c)
+	r := NewResetter(cloud.NewKeystone(c))
 
 	// Keystone itself revokes every token of a user whose password is set.
 	tok0, err := f.ks.AuthenticateUser(ctx, f.domainID, ada.Name, p0)
@@ -250,7 +251,7 @@ func TestResetCredentialAgainstKeystone(t *testing.T) {
 func TestDirectoryAgainstKeystone(t *testing.T) {
 	f := newKSFixture(t)
 	ctx := t.Context()
-	k := NewKeystone(f.ks.Identity, f.ks.Admin.ProjectName, f.ks.Admin.ProjectDomainName)
+	k := NewKeystone(cloud.NewKeystone(f.ks.Identity), f.ks.Admin.ProjectName, f.ks.Admin.ProjectDomainName)
 	ada := f.user("ada@example.org", "pw-ada-123456", "ada.l@example.org", "member")
 	found, err := k.FindUsers(ctx, "ADA@Example.ORG")
 	if err != nil {
@@ -359,13 +360,13 @@ func TestResetPageAgainstKeystone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := NewKeystone(f.ks.Identity, f.ks.Admin.ProjectName, f.ks.Admin.ProjectDomainName)
+	k := NewKeystone(cloud.NewKeystone(f.ks.Identity), f.ks.Admin.ProjectName, f.ks.Admin.ProjectDomainName)
 	mailer := &fakeMailer{}
 	logs := &testenv.SyncBuffer{}
 	var bg sync.WaitGroup
 	s := testSettings()
 	s.Reset = ResetSettings{MinTime: floor, Helpdesk: resetHelpdesk}
-	h, err := NewHandler(Deps{Store: st, Keystone: k, Directory: k, Resetter: NewResetter(rc), Mail: mailer,
+	h, err := NewHandler(Deps{Store: st, Keystone: k, Directory: k, Resetter: NewResetter(cloud.NewKeystone(rc)), Mail: mailer,
 		Go: bg.Go, Pages: pages, Registry: prometheus.NewRegistry(), Now: time.Now, Random: rand.Reader,
 		Logger: slog.New(slog.NewTextHandler(logs, nil)), Settings: s})
 	if err != nil {

@@ -8,10 +8,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/gophercloud/gophercloud/v2"
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/roles"
-	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
-
 	"github.com/kaizen-onboard/kaizen/internal/cloud"
 )
 
@@ -49,7 +45,7 @@ var ErrResetDenied = errors.New("setpass: Keystone refused the reset credential"
 // ([cloud.UsersNamed]): the address typed is never a LIKE pattern, so
 // "%@%" reaches nobody.
 func (k *KeystoneClient) FindUsers(ctx context.Context, name string) ([]User, error) {
-	found, err := cloud.UsersNamed(ctx, k.admin, "", name)
+	found, err := cloud.UsersNamed(ctx, k.admin.Client(), "", name)
 	if err != nil {
 		return nil, wrapKeystone("finding users by name", err)
 	}
@@ -64,22 +60,18 @@ func (k *KeystoneClient) FindUsers(ctx context.Context, name string) ([]User, er
 // (GET /v3/role_assignments?user.id=&effective&include_names): group
 // memberships, inherited assignments and implied roles are expanded.
 func (k *KeystoneClient) UserRoles(ctx context.Context, userID string) ([]string, error) {
-	yes := true
-	pages, err := roles.ListAssignments(k.admin, roles.ListAssignmentsOpts{
-		UserID: userID, Effective: &yes, IncludeNames: &yes,
-	}).AllPages(ctx)
-	if err != nil {
-		return nil, wrapKeystone("listing role assignments", err)
+	as, callErr, err := k.admin.EffectiveAssignmentsRaw(ctx, userID, "")
+	if callErr != nil {
+		return nil, wrapKeystone("listing role assignments", callErr)
 	}
-	as, err := roles.ExtractRoleAssignments(pages)
 	if err != nil {
 		return nil, fmt.Errorf("keystone: reading role assignments: %w", err)
 	}
 	var names []string
 	for _, a := range as {
-		n := a.Role.Name
+		n := a.RoleName
 		if n == "" {
-			n = a.Role.ID // names not included: compare the ID (never a match, so fail closed below)
+			n = a.RoleID // names not included: compare the ID (never a match, so fail closed below)
 		}
 		if !slices.Contains(names, n) {
 			names = append(names, n)
@@ -88,28 +80,25 @@ func (k *KeystoneClient) UserRoles(ctx context.Context, userID string) ([]string
 	return names, nil
 }
 
-func userOf(u users.User) User {
-	email, _ := u.Extra["email"].(string)
-	return User{ID: u.ID, Name: u.Name, Email: email, FullName: u.Description, DomainID: u.DomainID, Enabled: u.Enabled}
+func userOf(u cloud.User) User {
+	return User{ID: u.ID, Name: u.Name, Email: u.Email, FullName: u.FullName, DomainID: u.DomainID, Enabled: u.Enabled}
 }
 
 // KeystoneResetter is the real [Resetter]: an identity client
 // authenticated as setpass.reset_user (it re-authenticates by itself).
-type KeystoneResetter struct{ c *gophercloud.ServiceClient }
+type KeystoneResetter struct{ c *cloud.Keystone }
 
 // NewResetter wraps the reset credential's identity client.
-func NewResetter(c *gophercloud.ServiceClient) *KeystoneResetter { return &KeystoneResetter{c: c} }
+func NewResetter(c *cloud.Keystone) *KeystoneResetter { return &KeystoneResetter{c: c} }
 
 func (k *KeystoneResetter) SetPassword(ctx context.Context, userID, password string) error {
-	_, err := users.Update(ctx, k.c, userID, users.UpdateOpts{Password: password}).Extract()
+	err := k.c.UpdateUserRaw(ctx, userID, &password, nil)
 	if err == nil {
 		return nil
 	}
 	switch statusOf(err) {
 	case http.StatusBadRequest:
-		var e gophercloud.ErrUnexpectedResponseCode
-		errors.As(err, &e)
-		return &PasswordRefusedError{Reason: plainReason(e.Body)}
+		return &PasswordRefusedError{Reason: plainReason(cloud.ResponseBody(err))}
 	case http.StatusUnauthorized, http.StatusForbidden:
 		return ErrResetDenied
 	case http.StatusNotFound:
@@ -123,7 +112,7 @@ func (k *KeystoneResetter) SetPassword(ctx context.Context, userID, password str
 const revokeRetries = 5
 
 func (k *KeystoneResetter) RevokeTokens(ctx context.Context, userID string) error {
-	u, err := users.Get(ctx, k.c, userID).Extract()
+	u, err := k.c.UserRaw(ctx, userID)
 	if err != nil {
 		return wrapKeystone("reading a user before revoking its tokens", err)
 	}
@@ -131,14 +120,14 @@ func (k *KeystoneResetter) RevokeTokens(ctx context.Context, userID string) erro
 		return nil // a disabled user's tokens are not accepted; and it must stay disabled
 	}
 	off, on := false, true
-	if _, err := users.Update(ctx, k.c, userID, users.UpdateOpts{Enabled: &off}).Extract(); err != nil {
+	if err := k.c.UpdateUserRaw(ctx, userID, nil, &off); err != nil {
 		return wrapKeystone("disabling a user to revoke its tokens", err)
 	}
 	// From here the user must be enabled again whatever happens to ctx.
 	var last error
 	for i := range revokeRetries {
 		ectx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		_, err := users.Update(ectx, k.c, userID, users.UpdateOpts{Enabled: &on}).Extract()
+		err := k.c.UpdateUserRaw(ectx, userID, nil, &on)
 		cancel()
 		if err == nil {
 			return nil

@@ -10,6 +10,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
 
+	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/testenv"
 )
 
@@ -37,7 +38,7 @@ func TestResetPageCannotListTheDirectory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := NewKeystone(identity, f.ks.Admin.ProjectName, f.ks.Admin.ProjectDomainName)
+	k := NewKeystone(cloud.NewKeystone(identity), f.ks.Admin.ProjectName, f.ks.Admin.ProjectDomainName)
 
 	// Unique across domains: the lookup is.
 	tag := strings.ToLower(rand.Text()[:8])

@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/kaizen-onboard/kaizen/internal/cloud"
 	"github.com/kaizen-onboard/kaizen/internal/setpass"
 	"github.com/kaizen-onboard/kaizen/internal/setpass/client"
 	"github.com/kaizen-onboard/kaizen/internal/store"
@@ -96,7 +97,7 @@ func (s *Server) Start(t testing.TB, ks *testenv.KeystoneEnv, opts Options) {
 	}
 	h, err := setpass.NewHandler(setpass.Deps{
 		Store:    s.Store,
-		Keystone: setpass.NewKeystone(ks.Identity, ks.Admin.ProjectName, ks.Admin.ProjectDomainName),
+		Keystone: setpass.NewKeystone(cloud.NewKeystone(ks.Identity), ks.Admin.ProjectName, ks.Admin.ProjectDomainName),
 		Resetter: opts.Resetter,
 		Pages:    pages, Registry: prometheus.NewRegistry(), Logger: opts.Logger, Now: now, Random: rand.Reader,
 		Settings: s.settings(opts.Settings),
