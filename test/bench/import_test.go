@@ -415,7 +415,7 @@ func benchSetpass(b *testing.B, cfg *config.Config, dir string, count *benchClie
 	sp := cfg.Setpass
 	h, err := setpass.NewHandler(setpass.Deps{
 		Store:    st,
-		Keystone: setpass.NewKeystone(clients.Identity, cfg.OpenStack.AdminProject, cfg.OpenStack.AdminProjectDomain),
+		Keystone: setpass.NewKeystone(cloud.NewKeystone(clients.Identity), cfg.OpenStack.AdminProject, cfg.OpenStack.AdminProjectDomain),
 		Pages:    pages,
 		Registry: prometheus.NewRegistry(),
 		Logger:   logger,

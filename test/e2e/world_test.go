@@ -472,10 +472,10 @@ func (w *world) startSetpass() {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	keystone := setpass.NewKeystone(clients.Identity, cfg.OpenStack.AdminProject, cfg.OpenStack.AdminProjectDomain)
+	keystone := setpass.NewKeystone(cloud.NewKeystone(clients.Identity), cfg.OpenStack.AdminProject, cfg.OpenStack.AdminProjectDomain)
 	h, err := setpass.NewHandler(setpass.Deps{
 		Store: proc.store, Keystone: keystone, Directory: keystone,
-		Resetter: setpass.NewResetter(resetClients.Identity), Mail: proc.outbox, Go: proc.work.Go,
+		Resetter: setpass.NewResetter(cloud.NewKeystone(resetClients.Identity)), Mail: proc.outbox, Go: proc.work.Go,
 		Pages: pages, Registry: prometheus.NewRegistry(), Logger: w.logger, Now: time.Now, Random: rand.Reader,
 		Settings: setpass.Settings{
 			Keys: setpassKeys(w.t, cfg), BaseURL: sp.URL, TokenTTL: sp.TokenTTL.D, MaxAttempts: sp.MaxAttempts,
