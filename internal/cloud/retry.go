@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
+
+	"github.com/kaizen-onboard/kaizen/internal/backoff"
 )
 
 // RetryPolicy says how OpenStack calls that fail transiently are repeated.
@@ -57,24 +59,13 @@ func (p *RetryPolicy) defaults() {
 		p.Now = time.Now
 	}
 	if p.Sleep == nil {
-		p.Sleep = sleepCtx
+		p.Sleep = backoff.Sleep
 	}
 	if p.Float64 == nil {
 		p.Float64 = rand.Float64
 	}
 	if p.Logger == nil {
 		p.Logger = slog.New(slog.DiscardHandler)
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 
@@ -292,17 +283,7 @@ func retryAfter(err error, now time.Time) (time.Duration, bool) {
 	if code.Actual != http.StatusTooManyRequests && code.Actual != http.StatusServiceUnavailable {
 		return 0, false
 	}
-	v := strings.TrimSpace(code.ResponseHeader.Get("Retry-After"))
-	if v == "" {
-		return 0, false
-	}
-	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
-		return time.Duration(s) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(now), 0), true
-	}
-	return 0, false
+	return backoff.RetryAfter(code.ResponseHeader, now)
 }
 
 // describe puts the service and status code first, where an admin reading

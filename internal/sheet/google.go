@@ -23,6 +23,8 @@ import (
 	"google.golang.org/api/googleapi"
 	"google.golang.org/api/option"
 	"google.golang.org/api/sheets/v4"
+
+	kbackoff "github.com/kaizen-onboard/kaizen/internal/backoff"
 )
 
 // RetryPolicy says how transient Google errors (429, 500, 502, 503, 504 and
@@ -65,7 +67,7 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 		p.MaxWait = DefaultRetryMaxWait
 	}
 	if p.Sleep == nil {
-		p.Sleep = sleepCtx
+		p.Sleep = kbackoff.Sleep
 	}
 	if p.Jitter == nil {
 		p.Jitter = halfJitter
@@ -91,17 +93,6 @@ func (p RetryPolicy) delay(n int) time.Duration {
 		d *= 2
 	}
 	return min(d, p.Max)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // backoff is the retry state of one operation: how many attempts of the
@@ -157,17 +148,7 @@ func retryAfter(err error) (time.Duration, bool) {
 		(ge.Code != http.StatusTooManyRequests && ge.Code != http.StatusServiceUnavailable) {
 		return 0, false
 	}
-	v := strings.TrimSpace(ge.Header.Get("Retry-After"))
-	if v == "" {
-		return 0, false
-	}
-	if secs, err := strconv.Atoi(v); err == nil && secs >= 0 {
-		return time.Duration(secs) * time.Second, true
-	}
-	if at, err := http.ParseTime(v); err == nil {
-		return max(time.Until(at), 0), true
-	}
-	return 0, false
+	return kbackoff.RetryAfter(ge.Header, time.Now())
 }
 
 // Options configure a Google sheet.

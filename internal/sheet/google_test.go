@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	kbackoff "github.com/kaizen-onboard/kaizen/internal/backoff"
 	"github.com/kaizen-onboard/kaizen/internal/testenv/sheetsfake"
 	"google.golang.org/api/sheets/v4"
 )
@@ -455,8 +456,8 @@ func TestHelpers(t *testing.T) {
 		t.Parallel()
 		ctx, cancel := context.WithCancel(t.Context())
 		cancel()
-		if err := sleepCtx(ctx, time.Hour); !errors.Is(err, context.Canceled) {
-			t.Errorf("sleepCtx = %v", err)
+		if err := kbackoff.Sleep(ctx, time.Hour); !errors.Is(err, context.Canceled) {
+			t.Errorf("Sleep = %v", err)
 		}
 	})
 }
